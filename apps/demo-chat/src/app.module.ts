@@ -1,0 +1,23 @@
+import { Module, ValidationPipe } from '@nestjs/common';
+import { ConfigModule, ConfigType } from '@nestjs/config';
+import { APP_PIPE } from '@nestjs/core';
+import { StreamingModule, streamingConfig } from '@nest-streaming/streaming';
+import { AuthController, DEMO_DEFAULT_SECRET } from './auth.controller';
+import { RoomsController } from './rooms.controller';
+
+@Module({
+  imports: [
+    StreamingModule.forRootAsync({
+      imports: [ConfigModule.forFeature(streamingConfig)],
+      inject: [streamingConfig.KEY],
+      useFactory: (config: ConfigType<typeof streamingConfig>) => ({
+        ...config,
+        // The demo works out of the box; set JWT_SECRET in production.
+        auth: { ...config.auth, jwtSecret: config.auth?.jwtSecret ?? DEMO_DEFAULT_SECRET },
+      }),
+    }),
+  ],
+  controllers: [AuthController, RoomsController],
+  providers: [{ provide: APP_PIPE, useValue: new ValidationPipe({ transform: true }) }],
+})
+export class AppModule {}

@@ -1,0 +1,37 @@
+/** Jest: unit specs beside the code, end-to-end specs in test/. TypeScript through SWC. */
+const transform = {
+  '^.+\\.ts$': [
+    '@swc/jest',
+    {
+      jsc: {
+        target: 'es2022',
+        parser: { syntax: 'typescript', decorators: true },
+        transform: { legacyDecorator: true, decoratorMetadata: true },
+        keepClassNames: true,
+      },
+    },
+  ],
+};
+const moduleNameMapper = {
+  '^@nest-streaming/streaming$': '<rootDir>/libs/streaming/src',
+  '^@nest-streaming/streaming/(.*)$': '<rootDir>/libs/streaming/src/$1',
+  '^@nest-streaming/client$': '<rootDir>/libs/client/src',
+  '^@nest-streaming/client/(.*)$': '<rootDir>/libs/client/src/$1',
+};
+const common = { rootDir: __dirname, transform, moduleNameMapper, testEnvironment: 'node' };
+
+module.exports = {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/libs/**/*.spec.ts', '<rootDir>/apps/**/*.spec.ts'],
+    },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
+      testTimeout: 30000,
+    },
+  ],
+};

@@ -1,0 +1,59 @@
+import { HistoryQuery, MessageMutation, StoredMessage } from './streaming-backend.interface';
+
+/**
+ * Pick the page of a seq-ordered history that a {@link HistoryQuery} asks for:
+ * without `after`, the newest `limit` below `before`; with `after`, the oldest
+ * `limit` above it (and below `before`). Oldest first.
+ */
+export function selectHistory<T extends { seq: number }>(history: readonly T[], q: HistoryQuery): T[] {
+  const lo = q.after ?? 0;
+  const hi = q.before ?? Infinity;
+  const inRange = history.filter((m) => m.seq > lo && m.seq < hi);
+  if (q.limit <= 0) return [];
+  return q.after !== undefined ? inRange.slice(0, q.limit) : inRange.slice(-q.limit);
+}
+
+/** Apply a mutation in place; returns whether anything changed. Shared by the in-memory stores. */
+export function applyMutation(m: StoredMessage, mutation: MessageMutation): boolean {
+  switch (mutation.kind) {
+    case 'edit':
+      (m.versions ??= []).push({
+        content: m.content,
+        editedBy: m.editedBy ?? m.userId,
+        editedAt: m.editedAt ?? m.timestamp,
+      });
+      m.content = mutation.content;
+      m.editedAt = mutation.at;
+      m.editedBy = mutation.by;
+      return true;
+    case 'delete':
+      if (m.deleted) return false;
+      (m.versions ??= []).push({
+        content: m.content,
+        editedBy: m.editedBy ?? m.userId,
+        editedAt: m.editedAt ?? m.timestamp,
+      });
+      m.deleted = true;
+      m.deletedBy = mutation.by;
+      m.deletedAt = mutation.at;
+      m.content = '';
+      return true;
+    case 'react': {
+      const own = Object.prototype.hasOwnProperty.call(m.reactions, mutation.reaction);
+      const users = own ? m.reactions[mutation.reaction] : [];
+      const has = users.includes(mutation.userId);
+      if (mutation.add === has) return false;
+      const next = mutation.add ? [...users, mutation.userId] : users.filter((u) => u !== mutation.userId);
+      // defineProperty: a reaction named `__proto__` stays a plain key.
+      if (next.length > 0) {
+        Object.defineProperty(m.reactions, mutation.reaction, {
+          value: next,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else delete m.reactions[mutation.reaction];
+      return true;
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit, Provider } from '@nestjs/common';
+import { StreamingModuleOptions, StreamingOptions } from '../config/streaming-options.interface';
+import { StreamingConfigError } from '../config/streaming-config.error';
+import { STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS } from '../streaming.module-definition';
+import { LocalBackend } from './local/local.backend';
+import { STREAMING_BACKEND, StreamingBackend } from './streaming-backend.interface';
+
+/** Build the backend the options ask for. */
+export function createStreamingBackend(options: StreamingOptions): StreamingBackend {
+  switch (options.backend) {
+    case 'local':
+      return new LocalBackend();
+    default:
+      throw new StreamingConfigError(
+        `Invalid streaming configuration: backend (backend, FORGE_STREAMING_BACKEND) = "${options.backend}": this build supports only "local" so far`,
+      );
+  }
+}
+
+/** Whether the module built the backend itself (then it also closes it). */
+const OWNS_BACKEND = Symbol('OWNS_BACKEND');
+
+export const backendProviders: Provider[] = [
+  {
+    provide: OWNS_BACKEND,
+    inject: [STREAMING_MODULE_OPTIONS],
+    useFactory: (raw: StreamingModuleOptions) => !raw.backendInstance,
+  },
+  {
+    provide: STREAMING_BACKEND,
+    inject: [STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS],
+    useFactory: (raw: StreamingModuleOptions, options: StreamingOptions) =>
+      raw.backendInstance ?? createStreamingBackend(options),
+  },
+];
+
+/** Connects the backend at start-up and closes it (if the module created it) at shutdown. */
+@Injectable()
+export class BackendLifecycle implements OnModuleInit, OnApplicationShutdown {
+  constructor(
+    @Inject(STREAMING_BACKEND) private readonly backend: StreamingBackend,
+    @Inject(OWNS_BACKEND) private readonly owns: boolean,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.backend.connect();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.owns) await this.backend.close();
+  }
+}

@@ -1,0 +1,322 @@
+import {
+  AddMemberResult,
+  HistoryQuery,
+  MemberRecord,
+  MessageDraft,
+  MessageMutation,
+  MutationResult,
+  NodeInfo,
+  PresenceRecord,
+  Restriction,
+  RoomRecord,
+  StoredMessage,
+  StreamingBackend,
+  TopicHandler,
+} from '../streaming-backend.interface';
+import { encodeMessageEnvelope } from '../../protocol/wire';
+import { applyMutation, selectHistory } from '../backend-helpers';
+
+interface LocalRoom {
+  record: RoomRecord;
+  members: Map<string, MemberRecord>;
+  restrictions: Map<string, Restriction>;
+  history: StoredMessage[];
+  byId: Map<string, StoredMessage>;
+  lastSeq: number;
+}
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+/**
+ * The in-process backend (the default): all state in this process's memory,
+ * pub/sub delivered synchronously. Nothing is shared with other processes.
+ */
+export class LocalBackend implements StreamingBackend {
+  readonly kind = 'local';
+  readonly distributed = false;
+
+  private readonly handlers = new Map<string, TopicHandler>();
+  private readonly rooms = new Map<string, LocalRoom>();
+  private readonly userRoomIndex = new Map<string, Set<string>>();
+  private readonly presence = new Map<string, { record: PresenceRecord; expires: number }>();
+  private readonly counters = new Map<string, { value: number; expires: number }>();
+  private readonly nodes = new Map<string, { info: NodeInfo; expires: number }>();
+  private closed = false;
+
+  async connect(): Promise<void> {
+    this.closed = false;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.handlers.clear();
+  }
+
+  async ping(): Promise<void> {
+    if (this.closed) throw new Error('local backend is closed');
+  }
+
+  async publish(topic: string, payload: string): Promise<void> {
+    this.deliver(topic, payload);
+  }
+
+  private deliver(topic: string, payload: string): void {
+    const h = this.handlers.get(topic);
+    if (h) h(payload, topic);
+  }
+
+  async subscribe(topic: string, handler: TopicHandler): Promise<void> {
+    this.handlers.set(topic, handler);
+  }
+
+  async unsubscribe(topic: string): Promise<void> {
+    this.handlers.delete(topic);
+  }
+
+  private room(roomId: string): LocalRoom | undefined {
+    return this.rooms.get(roomId);
+  }
+
+  private indexUser(userId: string, roomId: string, add: boolean): void {
+    let set = this.userRoomIndex.get(userId);
+    if (add) {
+      if (!set) this.userRoomIndex.set(userId, (set = new Set()));
+      set.add(roomId);
+    } else if (set) {
+      set.delete(roomId);
+      if (set.size === 0) this.userRoomIndex.delete(userId);
+    }
+  }
+
+  async createRoom(room: RoomRecord, owner: MemberRecord): Promise<void> {
+    if (this.rooms.has(room.id)) throw new Error(`room ${room.id} already exists`);
+    this.rooms.set(room.id, {
+      record: clone(room),
+      members: new Map([[owner.userId, clone(owner)]]),
+      restrictions: new Map(),
+      history: [],
+      byId: new Map(),
+      lastSeq: 0,
+    });
+    this.indexUser(owner.userId, room.id, true);
+  }
+
+  async getRoom(roomId: string): Promise<RoomRecord | null> {
+    const r = this.room(roomId);
+    return r ? clone(r.record) : null;
+  }
+
+  async updateRoom(roomId: string, patch: Partial<Omit<RoomRecord, 'id'>>): Promise<RoomRecord | null> {
+    const r = this.room(roomId);
+    if (!r) return null;
+    r.record = { ...r.record, ...clone(patch), id: r.record.id };
+    return clone(r.record);
+  }
+
+  async deleteRoom(roomId: string): Promise<boolean> {
+    const r = this.room(roomId);
+    if (!r) return false;
+    for (const userId of r.members.keys()) this.indexUser(userId, roomId, false);
+    this.rooms.delete(roomId);
+    return true;
+  }
+
+  async listRooms(): Promise<RoomRecord[]> {
+    return [...this.rooms.values()].map((r) => clone(r.record));
+  }
+
+  async countRooms(): Promise<number> {
+    return this.rooms.size;
+  }
+
+  async addMember(
+    roomId: string,
+    member: MemberRecord,
+    limits: { maxRoomsPerUser?: number },
+  ): Promise<AddMemberResult> {
+    const r = this.room(roomId);
+    if (!r) return 'no_room';
+    if (r.members.has(member.userId)) return 'exists';
+    if (r.record.maxMembers !== null && r.members.size >= r.record.maxMembers) return 'full';
+    const owned = this.userRoomIndex.get(member.userId)?.size ?? 0;
+    if (limits.maxRoomsPerUser !== undefined && owned >= limits.maxRoomsPerUser) return 'user_limit';
+    r.members.set(member.userId, clone(member));
+    this.indexUser(member.userId, roomId, true);
+    return 'added';
+  }
+
+  async removeMember(roomId: string, userId: string): Promise<boolean> {
+    const r = this.room(roomId);
+    if (!r || !r.members.delete(userId)) return false;
+    this.indexUser(userId, roomId, false);
+    return true;
+  }
+
+  async getMember(roomId: string, userId: string): Promise<MemberRecord | null> {
+    const m = this.room(roomId)?.members.get(userId);
+    return m ? clone(m) : null;
+  }
+
+  async setMemberRole(roomId: string, userId: string, role: MemberRecord['role']): Promise<boolean> {
+    const m = this.room(roomId)?.members.get(userId);
+    if (!m) return false;
+    m.role = role;
+    return true;
+  }
+
+  async listMembers(roomId: string): Promise<MemberRecord[]> {
+    return [...(this.room(roomId)?.members.values() ?? [])].map(clone);
+  }
+
+  async countMembers(roomId: string): Promise<number> {
+    return this.room(roomId)?.members.size ?? 0;
+  }
+
+  async userRooms(userId: string): Promise<string[]> {
+    return [...(this.userRoomIndex.get(userId) ?? [])];
+  }
+
+  private restrictionKey = (kind: string, userId: string): string => `${kind}:${userId}`;
+
+  async setRestriction(roomId: string, restriction: Restriction): Promise<void> {
+    this.room(roomId)?.restrictions.set(
+      this.restrictionKey(restriction.kind, restriction.userId),
+      clone(restriction),
+    );
+  }
+
+  async getRestriction(
+    roomId: string,
+    kind: Restriction['kind'],
+    userId: string,
+  ): Promise<Restriction | null> {
+    const r = this.room(roomId);
+    const key = this.restrictionKey(kind, userId);
+    const found = r?.restrictions.get(key);
+    if (!found) return null;
+    if (found.until !== null && found.until <= Date.now()) {
+      r!.restrictions.delete(key);
+      return null;
+    }
+    return clone(found);
+  }
+
+  async clearRestriction(roomId: string, kind: Restriction['kind'], userId: string): Promise<boolean> {
+    return this.room(roomId)?.restrictions.delete(this.restrictionKey(kind, userId)) ?? false;
+  }
+
+  async listRestrictions(roomId: string): Promise<Restriction[]> {
+    const now = Date.now();
+    return [...(this.room(roomId)?.restrictions.values() ?? [])]
+      .filter((x) => x.until === null || x.until > now)
+      .map(clone);
+  }
+
+  async appendMessage(
+    roomId: string,
+    draft: MessageDraft,
+    options: { maxHistory: number; publishTopic?: string },
+  ): Promise<StoredMessage> {
+    const r = this.room(roomId);
+    if (!r) throw new Error(`room ${roomId} does not exist`);
+    const stored: StoredMessage = { ...clone(draft), seq: ++r.lastSeq };
+    r.history.push(stored);
+    r.byId.set(stored.id, stored);
+    if (r.history.length > options.maxHistory) this.dropOldest(r, r.history.length - options.maxHistory);
+    // Same synchronous step as the seq assignment: subscribers see seq order.
+    if (options.publishTopic) this.deliver(options.publishTopic, encodeMessageEnvelope(stored));
+    return clone(stored);
+  }
+
+  private dropOldest(r: LocalRoom, n: number): void {
+    for (const m of r.history.splice(0, n)) r.byId.delete(m.id);
+  }
+
+  async getHistory(roomId: string, query: HistoryQuery): Promise<StoredMessage[]> {
+    return selectHistory(this.room(roomId)?.history ?? [], query).map(clone);
+  }
+
+  async getMessage(roomId: string, messageId: string): Promise<StoredMessage | null> {
+    const m = this.room(roomId)?.byId.get(messageId);
+    return m ? clone(m) : null;
+  }
+
+  async updateMessage(
+    roomId: string,
+    messageId: string,
+    mutation: MessageMutation,
+  ): Promise<MutationResult | null> {
+    const m = this.room(roomId)?.byId.get(messageId);
+    if (!m) return null;
+    const changed = applyMutation(m, mutation);
+    return { message: clone(m), changed };
+  }
+
+  async latestSeq(roomId: string): Promise<number> {
+    return this.room(roomId)?.lastSeq ?? 0;
+  }
+
+  async oldestSeq(roomId: string): Promise<number> {
+    const r = this.room(roomId);
+    if (!r) return 1;
+    return r.history.length > 0 ? r.history[0].seq : r.lastSeq + 1;
+  }
+
+  async trimHistory(roomId: string, limits: { maxCount: number; olderThan?: number }): Promise<number> {
+    const r = this.room(roomId);
+    if (!r) return 0;
+    let n = Math.max(0, r.history.length - limits.maxCount);
+    if (limits.olderThan !== undefined) {
+      while (n < r.history.length && Date.parse(r.history[n].timestamp) < limits.olderThan) n++;
+    }
+    this.dropOldest(r, n);
+    return n;
+  }
+
+  async setPresence(record: PresenceRecord, ttlSeconds: number): Promise<void> {
+    this.presence.set(record.userId, { record: clone(record), expires: Date.now() + ttlSeconds * 1000 });
+  }
+
+  async getPresence(userIds: string[]): Promise<PresenceRecord[]> {
+    const now = Date.now();
+    const out: PresenceRecord[] = [];
+    for (const id of userIds) {
+      const p = this.presence.get(id);
+      if (!p) continue;
+      if (p.expires <= now) this.presence.delete(id);
+      else out.push(clone(p.record));
+    }
+    return out;
+  }
+
+  async removePresence(userId: string): Promise<void> {
+    this.presence.delete(userId);
+  }
+
+  async incrementCounter(key: string, by: number, ttlMs: number): Promise<number> {
+    const now = Date.now();
+    let c = this.counters.get(key);
+    if (!c || c.expires <= now) this.counters.set(key, (c = { value: 0, expires: now + ttlMs }));
+    c.value += by;
+    return c.value;
+  }
+
+  async getCounter(key: string): Promise<number> {
+    const c = this.counters.get(key);
+    if (!c || c.expires <= Date.now()) return 0;
+    return c.value;
+  }
+
+  async registerNode(info: NodeInfo, ttlSeconds: number): Promise<void> {
+    this.nodes.set(info.nodeId, { info: clone(info), expires: Date.now() + ttlSeconds * 1000 });
+  }
+
+  async listNodes(): Promise<NodeInfo[]> {
+    const now = Date.now();
+    return [...this.nodes.values()].filter((n) => n.expires > now).map((n) => clone(n.info));
+  }
+
+  async removeNode(nodeId: string): Promise<void> {
+    this.nodes.delete(nodeId);
+  }
+}

@@ -1,0 +1,58 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { InjectStreamingBackend, NodeInfo, StreamingBackend } from '../backends/streaming-backend.interface';
+import { StreamingOptions } from '../config/streaming-options.interface';
+import { ConnectionRegistry } from '../connections/connection-registry';
+import { InjectStreamingOptions } from '../streaming.module-definition';
+
+/**
+ * Registers this node in the backend's node registry and refreshes it every
+ * `heartbeat_interval`; a node that stops refreshing drops out after `node_timeout`.
+ */
+@Injectable()
+export class NodeRegistryService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Streaming');
+  private timer: NodeJS.Timeout | null = null;
+  private readonly startedAt = new Date().toISOString();
+
+  constructor(
+    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectStreamingOptions() private readonly options: StreamingOptions,
+    private readonly registry: ConnectionRegistry,
+  ) {}
+
+  get nodeId(): string {
+    return this.options.nodeId;
+  }
+
+  private info(): NodeInfo {
+    return {
+      nodeId: this.options.nodeId,
+      startedAt: this.startedAt,
+      lastHeartbeat: new Date().toISOString(),
+      connections: this.registry.size,
+    };
+  }
+
+  async heartbeat(): Promise<void> {
+    await this.backend.registerNode(this.info(), this.options.nodeTimeout);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.heartbeat();
+    this.timer = setInterval(() => {
+      this.heartbeat().catch((err: unknown) => this.logger.warn(`node heartbeat failed: ${String(err)}`));
+    }, this.options.heartbeatInterval * 1000);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.backend.removeNode(this.options.nodeId).catch(() => undefined);
+  }
+
+  /** Live nodes of the cluster (this one included while it is healthy). */
+  listNodes(): Promise<NodeInfo[]> {
+    return this.backend.listNodes();
+  }
+}

@@ -1,0 +1,15 @@
+export { StreamingConfigError } from './streaming-config.error';
+export { loadStreamingConfig, streamingConfig } from './streaming-config.loader';
+export { defaultStreamingOptions } from './streaming-defaults';
+export { readStreamingEnv } from './streaming-env';
+export { resolveStreamingOptions } from './streaming-options.validation';
+export { readStreamingYaml } from './streaming-yaml';
+export type {
+  AuthOptions,
+  BackendKind,
+  RateLimitAlgorithm,
+  RateLimitOptions,
+  StreamingModuleOptions,
+  StreamingOptions,
+  StreamingOptionsInput,
+} from './streaming-options.interface';

@@ -1,0 +1,114 @@
+import type { Authenticator } from '../security/authenticator.interface';
+import type { StreamingBackend } from '../backends/streaming-backend.interface';
+
+/** Which backend carries state and fan-out between nodes. */
+export type BackendKind = 'local' | 'redis' | 'nats';
+
+/** Rate limiting algorithm (seed `rate_limit.algorithm`). */
+export type RateLimitAlgorithm = 'token_bucket' | 'sliding_window' | 'adaptive';
+
+/** Seed `rate_limit` block. */
+export interface RateLimitOptions {
+  /** Turn rate limiting on or off. Default `true`. */
+  enabled: boolean;
+  /** Default `token_bucket`. */
+  algorithm: RateLimitAlgorithm;
+  /** Sustained requests per second per user. Default 10. */
+  requestsPerSecond: number;
+  /** Burst allowance. Default 20. */
+  burstSize: number;
+  /** Apply limits per connection instead of per user. Default `false`. */
+  perConnection: boolean;
+}
+
+/** Seed `auth` block, plus the bundled JWT authenticator's settings. */
+export interface AuthOptions {
+  /** Refuse connections without a valid token (HTTP 401). Default `true`. */
+  requireAuth: boolean;
+  /** Header that carries the token (`Bearer <jwt>`); `?token=` always works too. Default `Authorization`. */
+  tokenHeader: string;
+  /** Validate the token at the upgrade. Default `true`. */
+  validateOnConnect: boolean;
+  /** Re-check the token's expiry on each message; close with 4401 at `exp`. Default `false`. */
+  validateOnMessage: boolean;
+  /** HS256 secret of the bundled JWT authenticator (env `FORGE_STREAMING_AUTH_JWT_SECRET` or `JWT_SECRET`). */
+  jwtSecret?: string;
+  /** Accepted JWT algorithms. Default `['HS256']`. */
+  jwtAlgorithms: string[];
+}
+
+/**
+ * Every key of the seed's `extensions.streaming` block, camelCased, with the
+ * seed's units (seconds, hours for `messageRetention`, bytes).
+ */
+export interface StreamingOptions {
+  backend: BackendKind;
+  backendUrls: string[];
+  backendUsername: string;
+  backendPassword: string;
+
+  enableRooms: boolean;
+  enableChannels: boolean;
+  enablePresence: boolean;
+  enableTypingIndicators: boolean;
+  enableMessageHistory: boolean;
+  enableDistributed: boolean;
+
+  maxConnectionsPerUser: number;
+  maxRoomsPerUser: number;
+  maxChannelsPerUser: number;
+  /** Bytes. */
+  maxMessageSize: number;
+  maxMessagesPerSecond: number;
+
+  /** Seconds. */
+  pingInterval: number;
+  pongTimeout: number;
+  writeTimeout: number;
+  readTimeout: number;
+
+  presenceTimeout: number;
+  presenceCleanup: number;
+
+  typingTimeout: number;
+  typingCleanup: number;
+  maxTypingUsersPerRoom: number;
+
+  /** Hours. */
+  messageRetention: number;
+  maxHistoryMessages: number;
+
+  /** Generated when empty. */
+  nodeId: string;
+  /** Seconds between node heartbeats (clusters). */
+  heartbeatInterval: number;
+  /** Seconds after which a silent node counts as dead. */
+  nodeTimeout: number;
+
+  tlsEnabled: boolean;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  tlsCaFile: string;
+
+  rateLimit: RateLimitOptions;
+  auth: AuthOptions;
+
+  /** Outbound frames queued per connection before it counts as a slow consumer (closed with 1013). */
+  sendQueueSize: number;
+}
+
+/** Deep-partial options as given by users; defaults fill the rest. */
+export type StreamingOptionsInput = Partial<Omit<StreamingOptions, 'rateLimit' | 'auth'>> & {
+  rateLimit?: Partial<RateLimitOptions>;
+  auth?: Partial<AuthOptions>;
+};
+
+/**
+ * What `StreamingModule.forRoot()` takes: the configuration plus pluggable parts.
+ */
+export interface StreamingModuleOptions extends StreamingOptionsInput {
+  /** A custom authenticator instead of the bundled JWT one. */
+  authenticator?: Authenticator;
+  /** An already built backend (for example one sharing an app's Redis client). */
+  backendInstance?: StreamingBackend;
+}

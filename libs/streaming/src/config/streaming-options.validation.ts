@@ -1,0 +1,217 @@
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { plainToInstance, Type } from 'class-transformer';
+import {
+  ArrayNotEmpty,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsPositive,
+  IsString,
+  Min,
+  MinLength,
+  ValidateBy,
+  ValidateNested,
+  validateSync,
+  ValidationError,
+  ValidationOptions,
+} from 'class-validator';
+import { StreamingConfigError } from './streaming-config.error';
+import { defaultStreamingOptions } from './streaming-defaults';
+import {
+  BACKEND_KINDS,
+  descriptorByPath,
+  JWT_ALGORITHMS,
+  NESTED_GROUPS,
+  RATE_LIMIT_ALGORITHMS,
+} from './streaming-env';
+import type {
+  BackendKind,
+  RateLimitAlgorithm,
+  StreamingOptions,
+  StreamingOptionsInput,
+} from './streaming-options.interface';
+
+type Decorator = (target: object, key: string) => void;
+type Check = (o: ValidationOptions) => Decorator;
+
+/** Several class-validator checks sharing one message. */
+const rule =
+  (message: string, ...checks: Check[]): Decorator =>
+  (target, key) =>
+    checks.forEach((c) => c({ message })(target, key));
+
+const Bool = () => rule('must be a boolean', IsBoolean);
+const Str = () => rule('must be a string', IsString);
+const NonEmptyStr = () => rule('must be a non-empty string', IsString, (o) => MinLength(1, o));
+const OneOf = (values: readonly string[]) =>
+  rule(`must be one of ${values.join(', ')}`, (o) => IsIn([...values], o));
+const IntAtLeast = (min: number) =>
+  rule(min === 1 ? 'must be a positive integer' : `must be an integer >= ${min}`, IsInt, (o) => Min(min, o));
+const PositiveInt = () => IntAtLeast(1);
+const PositiveNumber = () =>
+  rule(
+    'must be a positive number',
+    (o) => IsNumber({ allowNaN: false, allowInfinity: false }, o),
+    IsPositive,
+  );
+const StrList = () => rule('must be an array of strings', IsArray, (o) => IsString({ ...o, each: true }));
+const Nested = () => rule('must be an object', IsObject, ValidateNested);
+const RequiredWhenTls = () =>
+  rule('is required when tlsEnabled is true', (o) =>
+    ValidateBy(
+      {
+        name: 'requiredWhenTls',
+        validator: {
+          validate: (v, args) =>
+            (args?.object as { tlsEnabled?: unknown }).tlsEnabled !== true ||
+            (typeof v === 'string' && v.trim() !== ''),
+        },
+      },
+      o,
+    ),
+  );
+
+class RateLimitDto {
+  @Bool() enabled!: boolean;
+  @OneOf(RATE_LIMIT_ALGORITHMS) algorithm!: RateLimitAlgorithm;
+  @PositiveNumber() requestsPerSecond!: number;
+  @PositiveInt() burstSize!: number;
+  @Bool() perConnection!: boolean;
+}
+
+class AuthDto {
+  @Bool() requireAuth!: boolean;
+  @NonEmptyStr() tokenHeader!: string;
+  @Bool() validateOnConnect!: boolean;
+  @Bool() validateOnMessage!: boolean;
+  @IsOptional() @Str() jwtSecret?: string;
+  @rule(`must be a non-empty array of ${JWT_ALGORITHMS.join(', ')}`, IsArray, ArrayNotEmpty, (o) =>
+    IsIn([...JWT_ALGORITHMS], { ...o, each: true }),
+  )
+  jwtAlgorithms!: string[];
+}
+
+class StreamingOptionsDto {
+  @OneOf(BACKEND_KINDS) backend!: BackendKind;
+  @StrList() backendUrls!: string[];
+  @Str() backendUsername!: string;
+  @Str() backendPassword!: string;
+  @Bool() enableRooms!: boolean;
+  @Bool() enableChannels!: boolean;
+  @Bool() enablePresence!: boolean;
+  @Bool() enableTypingIndicators!: boolean;
+  @Bool() enableMessageHistory!: boolean;
+  @Bool() enableDistributed!: boolean;
+  @PositiveInt() maxConnectionsPerUser!: number;
+  @PositiveInt() maxRoomsPerUser!: number;
+  @PositiveInt() maxChannelsPerUser!: number;
+  @IntAtLeast(64) maxMessageSize!: number;
+  @PositiveInt() maxMessagesPerSecond!: number;
+  @PositiveNumber() pingInterval!: number;
+  @PositiveNumber() pongTimeout!: number;
+  @PositiveNumber() writeTimeout!: number;
+  @PositiveNumber() readTimeout!: number;
+  @PositiveNumber() presenceTimeout!: number;
+  @PositiveNumber() presenceCleanup!: number;
+  @PositiveNumber() typingTimeout!: number;
+  @PositiveNumber() typingCleanup!: number;
+  @PositiveInt() maxTypingUsersPerRoom!: number;
+  @PositiveNumber() messageRetention!: number;
+  @PositiveInt() maxHistoryMessages!: number;
+  @Str() nodeId!: string;
+  @PositiveNumber() heartbeatInterval!: number;
+  @PositiveNumber() nodeTimeout!: number;
+  @Bool() tlsEnabled!: boolean;
+  @Str() @RequiredWhenTls() tlsCertFile!: string;
+  @Str() @RequiredWhenTls() tlsKeyFile!: string;
+  @Str() tlsCaFile!: string;
+  @Nested() @Type(() => RateLimitDto) rateLimit!: RateLimitDto;
+  @Nested() @Type(() => AuthDto) auth!: AuthDto;
+  @PositiveInt() sendQueueSize!: number;
+}
+
+/** Module options that are not configuration; ignored by {@link resolveStreamingOptions}. */
+const PASS_THROUGH = new Set(['authenticator', 'backendInstance', 'isGlobal']);
+
+const isMap = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const defined = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+/**
+ * Overlays option layers left to right: later layers win, `undefined` never
+ * overrides, `rateLimit` and `auth` are merged key by key.
+ */
+export function mergeStreamingInput<T extends StreamingOptionsInput>(
+  base: T,
+  ...layers: StreamingOptionsInput[]
+): T {
+  const out: Record<string, unknown> = { ...base };
+  for (const layer of layers) {
+    for (const [k, v] of Object.entries(defined(layer))) {
+      out[k] = k in NESTED_GROUPS && isMap(v) ? { ...(isMap(out[k]) ? out[k] : {}), ...defined(v) } : v;
+    }
+  }
+  return out as T;
+}
+
+const json = (v: unknown): string => {
+  try {
+    return (typeof v === 'number' && !Number.isFinite(v)) || v === undefined ? String(v) : JSON.stringify(v);
+  } catch {
+    return String(v);
+  }
+};
+
+/** `maxMessageSize (max_message_size, FORGE_STREAMING_MAX_MESSAGE_SIZE)` for a camel path. */
+const label = (path: string): string => {
+  const d = descriptorByPath(path);
+  if (d) return `${path} (${d.snake}, ${d.env})`;
+  return path in NESTED_GROUPS ? `${path} (${NESTED_GROUPS[path]})` : path;
+};
+
+const flatten = (errors: ValidationError[], prefix = ''): string[] =>
+  errors.flatMap((e) => {
+    const path = prefix + e.property;
+    const own = e.constraints
+      ? [`${label(path)} = ${json(e.value)}: ${[...new Set(Object.values(e.constraints))].join('; ')}`]
+      : [];
+    return [...own, ...flatten(e.children ?? [], `${path}.`)];
+  });
+
+const unknownKeys = (input: Record<string, unknown>): string[] =>
+  Object.entries(input).flatMap(([k, v]) => {
+    if (PASS_THROUGH.has(k) || descriptorByPath(k)) return [];
+    if (!(k in NESTED_GROUPS)) return [`${k} = ${json(v)}: is not a known option`];
+    return isMap(v)
+      ? unknownKeys(Object.fromEntries(Object.entries(v).map(([s, x]) => [`${k}.${s}`, x])))
+      : [];
+  });
+
+/**
+ * Merges `input` over {@link defaultStreamingOptions} (nested groups key by
+ * key, `undefined` ignored), validates the result and fills an empty `nodeId`
+ * with `node-<hostname>-<6 hex>`. `authenticator`, `backendInstance` and
+ * `isGlobal` are ignored.
+ * @throws StreamingConfigError starting `Invalid streaming configuration:` that
+ * lists every bad or unknown key with its names and value.
+ */
+export function resolveStreamingOptions(input: StreamingOptionsInput = {}): StreamingOptions {
+  const own = Object.fromEntries(Object.entries(input).filter(([k]) => !PASS_THROUGH.has(k)));
+  const merged = mergeStreamingInput(defaultStreamingOptions(), own);
+  const issues = [
+    ...unknownKeys(own),
+    ...flatten(validateSync(plainToInstance(StreamingOptionsDto, merged))),
+  ];
+  if (issues.length) {
+    throw new StreamingConfigError(`Invalid streaming configuration:\n  - ${issues.join('\n  - ')}`, issues);
+  }
+  if (!merged.nodeId.trim()) merged.nodeId = `node-${hostname()}-${randomBytes(3).toString('hex')}`;
+  return merged;
+}

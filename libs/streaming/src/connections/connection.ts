@@ -1,0 +1,114 @@
+import { encodeEnvelope } from '../protocol/envelope';
+
+/** The two ends a connection can have. Services never see them. */
+export interface ConnectionTransport {
+  readonly kind: 'ws' | 'sse';
+  /** Write the frames of one tick (already serialized envelopes, oldest first). */
+  write(frames: readonly string[]): void;
+  /** Bytes written but not yet handed to the kernel. */
+  bufferedAmount(): number;
+  /** Close the underlying socket/stream with a WebSocket close code. */
+  close(code: number, reason: string): void;
+}
+
+/** Who is behind a connection, as the authenticator found. */
+export interface ConnectionIdentity {
+  userId: string;
+  sessionId: string;
+  name?: string;
+  roles: string[];
+  /** Token expiry, epoch ms. */
+  expiresAt?: number;
+  anonymous: boolean;
+  metadata: Record<string, unknown>;
+}
+
+/** Called by a connection whose bounded queue overflowed or whose writes stalled. */
+export type SlowConsumerHandler = (conn: Connection) => void;
+
+/** Schedules the flush of connections with queued frames (one write per socket per tick). */
+export interface FlushScheduler {
+  markDirty(conn: Connection): void;
+}
+
+/**
+ * One live client connection, independent of its transport: identity, the
+ * rooms and channels it receives, and a bounded outbound queue.
+ */
+export class Connection {
+  /** Rooms whose events this connection receives (the user's rooms). */
+  readonly rooms = new Set<string>();
+  /** Channel subscriptions: pattern -> filters. */
+  readonly channels = new Map<string, Record<string, unknown> | undefined>();
+  readonly connectedAt = Date.now();
+  lastActivity = Date.now();
+  /** Set while the peer answered the last transport-level ping. */
+  alive = true;
+  closed = false;
+  private queue: string[] = [];
+
+  constructor(
+    readonly id: string,
+    readonly identity: ConnectionIdentity,
+    readonly transport: ConnectionTransport,
+    private readonly scheduler: FlushScheduler,
+    private readonly maxQueue: number,
+    private readonly onSlowConsumer: SlowConsumerHandler,
+  ) {}
+
+  get userId(): string {
+    return this.identity.userId;
+  }
+
+  get sessionId(): string {
+    return this.identity.sessionId;
+  }
+
+  /** Frames waiting for the next flush. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /**
+   * Queue one serialized envelope. Returns false (and reports a slow consumer)
+   * when the bounded queue is full; the frame is then dropped.
+   */
+  send(frame: string): boolean {
+    if (this.closed) return false;
+    if (this.queue.length >= this.maxQueue) {
+      this.onSlowConsumer(this);
+      return false;
+    }
+    this.queue.push(frame);
+    if (this.queue.length === 1) this.scheduler.markDirty(this);
+    return true;
+  }
+
+  /** Serialize and queue one envelope (for frames addressed to this connection only). */
+  sendEvent(type: string, data: unknown, id?: string): boolean {
+    return this.send(encodeEnvelope(type, data, id));
+  }
+
+  /** Hand queued frames to the transport. Returns false when the transport is still congested. */
+  flush(maxBuffered: number): boolean {
+    if (this.closed || this.queue.length === 0) return true;
+    if (this.transport.bufferedAmount() > maxBuffered) return false;
+    const frames = this.queue;
+    this.queue = [];
+    this.transport.write(frames);
+    return true;
+  }
+
+  /** Close the transport (after flushing what is queued when `flush` is set). */
+  close(code: number, reason: string, flush = false): void {
+    if (this.closed) return;
+    if (flush && this.queue.length > 0) {
+      const frames = this.queue;
+      this.queue = [];
+      this.transport.write(frames);
+    }
+    this.closed = true;
+    this.queue = [];
+    this.transport.close(code, reason);
+  }
+}

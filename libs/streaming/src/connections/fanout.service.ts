@@ -1,0 +1,153 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import {
+  InjectStreamingBackend,
+  StreamingBackend,
+  roomTopic,
+  userTopic,
+} from '../backends/streaming-backend.interface';
+import { InjectStreamingOptions } from '../streaming.module-definition';
+import { StreamingOptions } from '../config/streaming-options.interface';
+import { StreamingMetrics } from '../metrics/streaming-metrics.service';
+import { encodeEnvelope } from '../protocol/envelope';
+import { Connection } from './connection';
+import { ConnectionRegistry } from './connection-registry';
+import { TickFlushScheduler } from './flush-scheduler';
+
+/** Routing instructions that travel in front of an envelope on the bus. */
+export interface BusHeader {
+  /** Do not deliver to this user's connections. */
+  exceptUser?: string;
+  /** User topic: the user joined this room; index their connections before delivery. */
+  join?: string;
+  /** User topic: the user left this room; unindex their connections after delivery. */
+  leave?: string;
+}
+
+/** Bus payload: an envelope, optionally preceded by `#<header JSON>\n`. */
+export function encodeBusPayload(envelope: string, header?: BusHeader): string {
+  return header ? `#${JSON.stringify(header)}\n${envelope}` : envelope;
+}
+
+export function decodeBusPayload(payload: string): { header?: BusHeader; envelope: string } {
+  if (payload.charCodeAt(0) !== 35 /* # */) return { envelope: payload };
+  const nl = payload.indexOf('\n');
+  return { header: JSON.parse(payload.slice(1, nl)) as BusHeader, envelope: payload.slice(nl + 1) };
+}
+
+/**
+ * This node's fan-out: keeps one backend subscription per room and per user
+ * that has local connections, and delivers each bus payload, serialized once,
+ * to the local connections it concerns.
+ */
+@Injectable()
+export class FanoutService implements OnModuleDestroy {
+  private readonly logger = new Logger('Streaming');
+  readonly scheduler: TickFlushScheduler;
+
+  constructor(
+    readonly registry: ConnectionRegistry,
+    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectStreamingOptions() private readonly options: StreamingOptions,
+    private readonly metrics: StreamingMetrics,
+  ) {
+    this.scheduler = new TickFlushScheduler(Math.max(options.maxMessageSize * 16, 1 << 20));
+  }
+
+  onModuleDestroy(): void {
+    this.scheduler.dispose();
+  }
+
+  /** Register a new connection and index it under the rooms of its user. */
+  async attach(conn: Connection): Promise<void> {
+    const first = this.registry.add(conn);
+    this.metrics.connections.inc({ transport: conn.transport.kind });
+    this.metrics.connectionsTotal.inc({ transport: conn.transport.kind });
+    if (first) await this.safeSubscribe(userTopic(conn.userId), (p) => this.onUserPayload(conn.userId, p));
+    if (this.options.enableRooms) {
+      const rooms = await this.backend.userRooms(conn.userId);
+      for (const roomId of rooms) await this.indexRoom(conn, roomId);
+    }
+  }
+
+  /** Remove a connection; drops subscriptions nobody on this node needs any more. */
+  async detach(conn: Connection): Promise<{ lastOfUser: boolean }> {
+    const { removed, lastOfUser, emptiedRooms } = this.registry.remove(conn);
+    if (!removed) return { lastOfUser: false };
+    this.metrics.connections.dec({ transport: conn.transport.kind });
+    for (const roomId of emptiedRooms) await this.safeUnsubscribe(roomTopic(roomId));
+    if (lastOfUser) await this.safeUnsubscribe(userTopic(conn.userId));
+    return { lastOfUser };
+  }
+
+  private async indexRoom(conn: Connection, roomId: string): Promise<void> {
+    if (this.registry.addToRoom(conn, roomId)) {
+      await this.safeSubscribe(roomTopic(roomId), (p) => this.onRoomPayload(roomId, p));
+    }
+  }
+
+  /** Index every local connection of `userId` under `roomId` (after a join anywhere in the cluster). */
+  async indexUserInRoom(userId: string, roomId: string): Promise<void> {
+    for (const conn of [...this.registry.userConnections(userId)]) await this.indexRoom(conn, roomId);
+  }
+
+  /** Unindex every local connection of `userId` from `roomId`. */
+  async unindexUserFromRoom(userId: string, roomId: string): Promise<void> {
+    let emptied = false;
+    for (const conn of [...this.registry.userConnections(userId)]) {
+      if (this.registry.removeFromRoom(conn, roomId)) emptied = true;
+    }
+    if (emptied) await this.safeUnsubscribe(roomTopic(roomId));
+  }
+
+  /** Publish an event to every member connection of a room, on every node. */
+  async publishToRoom(roomId: string, type: string, data: unknown, header?: BusHeader): Promise<void> {
+    await this.backend.publish(roomTopic(roomId), encodeBusPayload(encodeEnvelope(type, data), header));
+  }
+
+  /** Publish an event to every connection of a user, on every node. */
+  async publishToUser(userId: string, type: string, data: unknown, header?: BusHeader): Promise<void> {
+    await this.backend.publish(userTopic(userId), encodeBusPayload(encodeEnvelope(type, data), header));
+  }
+
+  /** Deliver one serialized envelope to a set of local connections. */
+  deliver(conns: Iterable<Connection>, envelope: string, exceptUser?: string): number {
+    let n = 0;
+    for (const c of conns) {
+      if (exceptUser !== undefined && c.userId === exceptUser) continue;
+      if (c.send(envelope)) n++;
+    }
+    if (n > 0) this.metrics.messagesOut.inc(n);
+    return n;
+  }
+
+  private onRoomPayload(roomId: string, payload: string): void {
+    const { header, envelope } = decodeBusPayload(payload);
+    this.deliver(this.registry.roomConnections(roomId), envelope, header?.exceptUser);
+  }
+
+  private onUserPayload(userId: string, payload: string): void {
+    const { header, envelope } = decodeBusPayload(payload);
+    const run = async (): Promise<void> => {
+      if (header?.join) await this.indexUserInRoom(userId, header.join);
+      this.deliver(this.registry.userConnections(userId), envelope);
+      if (header?.leave) await this.unindexUserFromRoom(userId, header.leave);
+    };
+    if (header?.join || header?.leave) {
+      run().catch((err: unknown) => this.logger.error(`user event for ${userId} failed: ${String(err)}`));
+    } else {
+      this.deliver(this.registry.userConnections(userId), envelope);
+    }
+  }
+
+  private async safeSubscribe(topic: string, handler: (payload: string) => void): Promise<void> {
+    await this.backend.subscribe(topic, handler);
+  }
+
+  private async safeUnsubscribe(topic: string): Promise<void> {
+    try {
+      await this.backend.unsubscribe(topic);
+    } catch (err) {
+      this.logger.warn(`unsubscribe ${topic} failed: ${String(err)}`);
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import type { IncomingMessage } from 'node:http';
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { StreamingOptions } from '../config/streaming-options.interface';
+import { StreamingMetrics } from '../metrics/streaming-metrics.service';
+import { PresenceService } from '../presence/presence.service';
+import { StreamingError } from '../protocol/streaming-error';
+import { StreamingAuthService } from '../security/auth.service';
+import { InjectStreamingOptions } from '../streaming.module-definition';
+import { TypingService } from '../typing/typing.service';
+import { Connection, ConnectionIdentity, ConnectionTransport } from './connection';
+import { FanoutService } from './fanout.service';
+
+/**
+ * Life of a connection, shared by every transport: admission (auth and
+ * limits), the `connected` envelope, indexing, presence, and clean-up.
+ */
+@Injectable()
+export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('Streaming');
+  private expiryTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    @InjectStreamingOptions() private readonly options: StreamingOptions,
+    private readonly auth: StreamingAuthService,
+    private readonly fanout: FanoutService,
+    private readonly presence: PresenceService,
+    private readonly typing: TypingService,
+    private readonly metrics: StreamingMetrics,
+  ) {}
+
+  onModuleInit(): void {
+    if (this.options.auth.validateOnMessage) {
+      this.expiryTimer = setInterval(() => this.closeExpired(), 1000);
+      this.expiryTimer.unref();
+    }
+  }
+
+  onModuleDestroy(): void {
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
+  }
+
+  /** Connections of one transport on this node. */
+  *connections(kind?: ConnectionTransport['kind']): IterableIterator<Connection> {
+    for (const c of this.fanout.registry.all()) if (!kind || c.transport.kind === kind) yield c;
+  }
+
+  /** Authenticate a connection attempt and check the connection limits. */
+  async admit(req: IncomingMessage): Promise<ConnectionIdentity> {
+    const identity = await this.auth.authenticate(req);
+    const open = this.fanout.registry.userConnections(identity.userId).size;
+    if (open >= this.options.maxConnectionsPerUser) {
+      throw new StreamingError(
+        'limit_exceeded',
+        `at most ${this.options.maxConnectionsPerUser} connections per user`,
+      );
+    }
+    return identity;
+  }
+
+  create(id: string, identity: ConnectionIdentity, transport: ConnectionTransport): Connection {
+    return new Connection(id, identity, transport, this.fanout.scheduler, this.options.sendQueueSize, (c) =>
+      this.slowConsumer(c),
+    );
+  }
+
+  /** Send `connected`, index the connection under its user's rooms, mark the user online. */
+  async open(conn: Connection): Promise<void> {
+    conn.sendEvent('connected', {
+      connection_id: conn.id,
+      user_id: conn.userId,
+      session_id: conn.sessionId,
+      node_id: this.options.nodeId,
+      ping_interval_ms: this.options.pingInterval * 1000,
+      transport: conn.transport.kind,
+    });
+    await this.fanout.attach(conn);
+    if (conn.closed) {
+      await this.closed(conn);
+      return;
+    }
+    await this.presence.connected(conn.userId);
+  }
+
+  /** The transport closed: unindex, and if it was the user's last connection, stop typing and go offline. */
+  async closed(conn: Connection): Promise<void> {
+    conn.closed = true;
+    try {
+      const { lastOfUser } = await this.fanout.detach(conn);
+      if (lastOfUser) {
+        await this.typing.clearUser(conn.userId);
+        await this.presence.disconnected(conn.userId);
+      }
+    } catch (err) {
+      this.logger.warn(`clean-up of connection ${conn.id} failed: ${String(err)}`);
+    }
+  }
+
+  private slowConsumer(conn: Connection): void {
+    this.metrics.queueDrops.inc();
+    conn.close(1013, 'slow consumer: send queue overflow');
+  }
+
+  private closeExpired(): void {
+    const now = Date.now();
+    for (const c of this.fanout.registry.all()) {
+      if (c.identity.expiresAt !== undefined && c.identity.expiresAt <= now)
+        c.close(4401, 'token expired', true);
+    }
+  }
+}

@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import {
+  InjectStreamingBackend,
+  MessageMutation,
+  StoredMessage,
+  StreamingBackend,
+  roomTopic,
+} from '../backends/streaming-backend.interface';
+import { StreamingOptions } from '../config/streaming-options.interface';
+import { FanoutService } from '../connections/fanout.service';
+import { StreamingError } from '../protocol/streaming-error';
+import { WireMessage, messageToWire } from '../protocol/wire';
+import { RoomService } from '../rooms/room.service';
+import { outranks, roleHas } from '../rooms/room-permissions';
+import { InjectStreamingOptions } from '../streaming.module-definition';
+import { StreamingStats } from '../metrics/streaming-stats.service';
+
+/** Default and largest page of `get_history`. */
+export const DEFAULT_HISTORY_LIMIT = 50;
+export const MAX_HISTORY_LIMIT = 1000;
+
+/** A history page request (seq numbers). */
+export interface HistoryPage {
+  limit?: number;
+  before?: number;
+  after?: number;
+}
+
+/** Outcome of a resume for one connection. */
+export interface ResumePlan {
+  /** Messages to replay, per room, oldest first. */
+  replay: WireMessage[];
+  /** room -> latest seq. */
+  rooms: Record<string, number>;
+  /** Rooms whose missed messages retention already dropped. */
+  gaps: string[];
+}
+
+/**
+ * Messages of rooms: sending (seq from the backend), edits, deletes and
+ * reactions with their audit trail, history pages and resume.
+ */
+@Injectable()
+export class HistoryService {
+  constructor(
+    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectStreamingOptions() private readonly options: StreamingOptions,
+    private readonly rooms: RoomService,
+    private readonly fanout: FanoutService,
+    private readonly stats: StreamingStats,
+  ) {}
+
+  private async ensureMayWrite(roomId: string, userId: string): Promise<void> {
+    if (await this.backend.getRestriction(roomId, 'ban', userId)) {
+      throw new StreamingError('banned', `you are banned from room ${roomId}`);
+    }
+    const mute = await this.backend.getRestriction(roomId, 'mute', userId);
+    if (mute) {
+      throw new StreamingError(
+        'muted',
+        `you are muted in room ${roomId}`,
+        mute.until ? { until: new Date(mute.until).toISOString() } : {},
+      );
+    }
+  }
+
+  /** Store a message, give it the room's next seq and deliver it to every member connection. */
+  async send(
+    userId: string,
+    roomId: string,
+    content: string,
+    metadata: Record<string, unknown> = {},
+  ): Promise<StoredMessage> {
+    await this.rooms.requirePermission(roomId, userId, 'send');
+    await this.ensureMayWrite(roomId, userId);
+    return this.save(roomId, userId, content, metadata);
+  }
+
+  /** Store and publish a message without membership checks (server-side code). */
+  async save(
+    roomId: string,
+    userId: string,
+    content: string,
+    metadata: Record<string, unknown> = {},
+  ): Promise<StoredMessage> {
+    const stored = await this.backend.appendMessage(
+      roomId,
+      {
+        id: randomUUID(),
+        roomId,
+        userId,
+        content,
+        metadata,
+        timestamp: new Date().toISOString(),
+        reactions: {},
+      },
+      {
+        maxHistory: this.options.enableMessageHistory ? this.options.maxHistoryMessages : 0,
+        publishTopic: roomTopic(roomId),
+      },
+    );
+    this.stats.recordMessage();
+    return stored;
+  }
+
+  private async requireMessage(roomId: string, messageId: string): Promise<StoredMessage> {
+    const m = await this.backend.getMessage(roomId, messageId);
+    if (!m || m.deleted)
+      throw new StreamingError('message_not_found', `message ${messageId} not found in room ${roomId}`);
+    return m;
+  }
+
+  /** Author, or a moderator+ over a lower role, may change a message. */
+  private async ensureMayChange(
+    roomId: string,
+    userId: string,
+    m: StoredMessage,
+    own: 'edit_own' | 'delete_own',
+  ): Promise<void> {
+    const actor = await this.rooms.requireMember(roomId, userId);
+    if (m.userId === userId) {
+      if (!roleHas(actor.role, own)) throw new StreamingError('forbidden', 'you may not change this message');
+      return;
+    }
+    if (!roleHas(actor.role, 'delete_any'))
+      throw new StreamingError('forbidden', 'only the author or a moderator may change this message');
+    const author = await this.backend.getMember(roomId, m.userId);
+    if (author && !outranks(actor.role, author.role)) {
+      throw new StreamingError('forbidden', 'you cannot change messages of an equal or higher role');
+    }
+  }
+
+  private async mutate(
+    roomId: string,
+    messageId: string,
+    mutation: MessageMutation,
+  ): Promise<{ message: StoredMessage; changed: boolean }> {
+    const r = await this.backend.updateMessage(roomId, messageId, mutation);
+    if (!r) throw new StreamingError('message_not_found', `message ${messageId} not found in room ${roomId}`);
+    return r;
+  }
+
+  async edit(userId: string, roomId: string, messageId: string, content: string): Promise<StoredMessage> {
+    const m = await this.requireMessage(roomId, messageId);
+    await this.ensureMayChange(roomId, userId, m, 'edit_own');
+    await this.ensureMayWrite(roomId, userId);
+    const at = new Date().toISOString();
+    const { message } = await this.mutate(roomId, messageId, { kind: 'edit', content, by: userId, at });
+    await this.fanout.publishToRoom(roomId, 'message_edited', {
+      room_id: roomId,
+      message_id: messageId,
+      content,
+      edited_by: userId,
+      edited_at: at,
+    });
+    return message;
+  }
+
+  async delete(userId: string, roomId: string, messageId: string): Promise<void> {
+    const m = await this.requireMessage(roomId, messageId);
+    await this.ensureMayChange(roomId, userId, m, 'delete_own');
+    const { changed } = await this.mutate(roomId, messageId, {
+      kind: 'delete',
+      by: userId,
+      at: new Date().toISOString(),
+    });
+    if (changed) {
+      await this.fanout.publishToRoom(roomId, 'message_deleted', {
+        room_id: roomId,
+        message_id: messageId,
+        deleted_by: userId,
+      });
+    }
+  }
+
+  async react(
+    userId: string,
+    roomId: string,
+    messageId: string,
+    reaction: string,
+    add: boolean,
+  ): Promise<StoredMessage> {
+    await this.rooms.requirePermission(roomId, userId, 'react');
+    await this.ensureMayWrite(roomId, userId);
+    await this.requireMessage(roomId, messageId);
+    const { message, changed } = await this.mutate(roomId, messageId, {
+      kind: 'react',
+      reaction,
+      userId,
+      add,
+    });
+    if (changed) {
+      await this.fanout.publishToRoom(roomId, add ? 'reaction_added' : 'reaction_removed', {
+        room_id: roomId,
+        message_id: messageId,
+        user_id: userId,
+        reaction,
+      });
+    }
+    return message;
+  }
+
+  /** A page of history for a member, oldest first. */
+  async page(userId: string, roomId: string, page: HistoryPage): Promise<WireMessage[]> {
+    await this.rooms.requirePermission(roomId, userId, 'read');
+    return this.read(roomId, page);
+  }
+
+  /** A page of history without membership checks (server-side code). */
+  async read(roomId: string, page: HistoryPage): Promise<WireMessage[]> {
+    const limit = Math.min(page.limit ?? DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
+    const messages = await this.backend.getHistory(roomId, { limit, before: page.before, after: page.after });
+    return messages.map(messageToWire);
+  }
+
+  /**
+   * What a reconnecting client missed: for each room, every message after its
+   * last seen seq, or a gap when retention already dropped some of them.
+   */
+  async planResume(userId: string, rooms: Record<string, number>): Promise<ResumePlan> {
+    const plan: ResumePlan = { replay: [], rooms: {}, gaps: [] };
+    for (const [roomId, lastSeen] of Object.entries(rooms)) {
+      await this.rooms.requirePermission(roomId, userId, 'read');
+      const latest = await this.backend.latestSeq(roomId);
+      plan.rooms[roomId] = latest;
+      if (lastSeen >= latest) continue;
+      const oldest = await this.backend.oldestSeq(roomId);
+      if (oldest > lastSeen + 1) {
+        plan.gaps.push(roomId);
+        continue;
+      }
+      const missed = await this.backend.getHistory(roomId, {
+        after: lastSeen,
+        before: latest + 1,
+        limit: latest - lastSeen,
+      });
+      if (missed.length !== latest - lastSeen) {
+        plan.gaps.push(roomId);
+        continue;
+      }
+      plan.replay.push(...missed.map(messageToWire));
+    }
+    return plan;
+  }
+}

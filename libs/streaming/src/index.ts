@@ -1,0 +1,59 @@
+/**
+ * nest-streaming: real-time WebSocket streaming for NestJS.
+ * Everything a user needs is exported here by name.
+ */
+export * from './config';
+export { StreamingModule } from './streaming.module';
+export {
+  STREAMING_OPTIONS,
+  STREAMING_MODULE_OPTIONS,
+  InjectStreamingOptions,
+  STREAMING_OPTIONS_TYPE,
+  STREAMING_ASYNC_OPTIONS_TYPE,
+} from './streaming.module-definition';
+
+export * from './backends/streaming-backend.interface';
+export { LocalBackend } from './backends/local/local.backend';
+export { createStreamingBackend } from './backends/backend.providers';
+
+export { ERROR_CODES, HTTP_STATUS_BY_CODE } from './protocol/error-codes';
+export type { ErrorCode } from './protocol/error-codes';
+export { StreamingError } from './protocol/streaming-error';
+export type { ClientEnvelope, ServerEnvelope } from './protocol/envelope';
+export { encodeEnvelope } from './protocol/envelope';
+export { decodeFrame, MAX_DATA_DEPTH } from './protocol/codec';
+export type { DecodedLine } from './protocol/codec';
+export type { WireMessage, WireRoom, WireMember, WirePresence } from './protocol/wire';
+export { messageToWire, roomToWire } from './protocol/wire';
+export * from './protocol/requests.dto';
+
+export { Connection } from './connections/connection';
+export type { ConnectionIdentity, ConnectionTransport } from './connections/connection';
+export { ConnectionRegistry } from './connections/connection-registry';
+
+export { RoomService } from './rooms/room.service';
+export type { CreateRoomInput, RoomDetails, RoomJoinedEvent } from './rooms/room.service';
+export { ROLE_PERMISSIONS, ROLE_RANK, roleHas, outranks } from './rooms/room-permissions';
+export type { RoomPermission } from './rooms/room-permissions';
+export { HistoryService, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT } from './history/history.service';
+export type { HistoryPage, ResumePlan } from './history/history.service';
+export { PresenceService } from './presence/presence.service';
+export type { PresenceStatus } from './presence/presence.service';
+export { TypingService } from './typing/typing.service';
+export { StreamingManager } from './streaming-manager.service';
+export type { StreamingStatsSnapshot } from './streaming-manager.service';
+
+export { STREAMING_AUTHENTICATOR } from './security/authenticator.interface';
+export type { Authenticator, AuthResult } from './security/authenticator.interface';
+export { JwtAuthenticator } from './security/jwt.authenticator';
+export { StreamingAuthService } from './security/auth.service';
+export { StreamingAuthGuard, StreamingUser } from './security/streaming-auth.guard';
+export type { StreamingRequest } from './security/streaming-auth.guard';
+export { STREAMING_RATE_LIMITER, TokenBucketRateLimiter } from './security/rate-limiter';
+export type { RateLimiter, RateLimitDecision } from './security/rate-limiter';
+export { StreamingExceptionFilter } from './common/streaming-exception.filter';
+
+export { StreamingWsAdapter } from './transports/ws/streaming-ws.adapter';
+export { StreamingGateway, STREAMING_WS_PATH } from './transports/ws/streaming.gateway';
+export { SseController, envelopeToSse, parseLastEventId } from './transports/sse/sse.controller';
+export { StreamingMetrics } from './metrics/streaming-metrics.service';

@@ -1,0 +1,60 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics of one module instance, in a registry of its own (two
+ * apps in one process never share counters). Names start with `streaming_`.
+ */
+@Injectable()
+export class StreamingMetrics {
+  readonly registry = new Registry();
+  readonly connections = new Gauge({
+    name: 'streaming_connections',
+    help: 'Live connections on this node',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+  readonly connectionsTotal = new Counter({
+    name: 'streaming_connections_opened_total',
+    help: 'Connections accepted since start',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesIn = new Counter({
+    name: 'streaming_messages_in_total',
+    help: 'Client requests received',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesOut = new Counter({
+    name: 'streaming_messages_out_total',
+    help: 'Envelopes queued to connections',
+    registers: [this.registry],
+  });
+  readonly roomMessages = new Counter({
+    name: 'streaming_room_messages_total',
+    help: 'Chat messages stored and published',
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'streaming_errors_total',
+    help: 'Error frames sent, by code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly queueDrops = new Counter({
+    name: 'streaming_send_queue_drops_total',
+    help: 'Connections dropped because their bounded send queue overflowed',
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: 'streaming_auth_failures_total',
+    help: 'Refused connection attempts',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'streaming_process_' });
+  }
+}

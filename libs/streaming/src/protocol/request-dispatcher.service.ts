@@ -1,0 +1,225 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { validateSync } from 'class-validator';
+import { StreamingOptions } from '../config/streaming-options.interface';
+import { Connection } from '../connections/connection';
+import { HistoryService } from '../history/history.service';
+import { StreamingMetrics } from '../metrics/streaming-metrics.service';
+import { PresenceService } from '../presence/presence.service';
+import { RoomService } from '../rooms/room.service';
+import { Authenticator, STREAMING_AUTHENTICATOR } from '../security/authenticator.interface';
+import { RateLimiter, STREAMING_RATE_LIMITER } from '../security/rate-limiter';
+import { InjectStreamingOptions } from '../streaming.module-definition';
+import { TypingService } from '../typing/typing.service';
+import { ClientEnvelope } from './envelope';
+import {
+  CreateRoomDto,
+  EditMessageDto,
+  GetHistoryDto,
+  GetPresenceDto,
+  MessageRefDto,
+  ReactionDto,
+  ResumeDto,
+  RoomRefDto,
+  SendMessageDto,
+  SetPresenceDto,
+  SetRoleDto,
+} from './requests.dto';
+import { StreamingError, toStreamingError } from './streaming-error';
+import { messageToWire } from './wire';
+import { encodeEnvelope } from './envelope';
+
+/** Returned by a handler that answered by itself (e.g. `ping` answers with `pong`). */
+export const NO_ACK = Symbol('NO_ACK');
+
+type Ctor<T> = new () => T;
+type HandlerResult = Record<string, unknown> | typeof NO_ACK;
+interface RequestHandler<T extends object = object> {
+  dto?: Ctor<T>;
+  run(conn: Connection, data: T, id: string | undefined): Promise<HandlerResult>;
+}
+
+const handler = <T extends object>(
+  dto: Ctor<T> | undefined,
+  run: (conn: Connection, data: T, id: string | undefined) => Promise<HandlerResult>,
+): RequestHandler => ({ dto, run }) as RequestHandler;
+
+/**
+ * The one path of a request: type → handler, rate limit, DTO validation,
+ * authorization hook, service call, then exactly one `ack` or `error` per id.
+ */
+@Injectable()
+export class RequestDispatcher {
+  private readonly logger = new Logger('Streaming');
+  private readonly handlers: Record<string, RequestHandler>;
+
+  constructor(
+    @InjectStreamingOptions() private readonly options: StreamingOptions,
+    @Inject(STREAMING_AUTHENTICATOR) private readonly authenticator: Authenticator,
+    @Inject(STREAMING_RATE_LIMITER) private readonly rateLimiter: RateLimiter,
+    private readonly rooms: RoomService,
+    private readonly history: HistoryService,
+    private readonly presence: PresenceService,
+    private readonly typing: TypingService,
+    private readonly metrics: StreamingMetrics,
+  ) {
+    this.handlers = this.buildHandlers();
+  }
+
+  /** Known request types. */
+  get types(): string[] {
+    return Object.keys(this.handlers);
+  }
+
+  /** Handle one envelope of a connection; never throws. */
+  async dispatch(conn: Connection, env: ClientEnvelope): Promise<void> {
+    conn.lastActivity = Date.now();
+    const h = Object.prototype.hasOwnProperty.call(this.handlers, env.type)
+      ? this.handlers[env.type]
+      : undefined;
+    this.metrics.messagesIn.inc({ type: h ? env.type : 'unknown' });
+    try {
+      if (
+        this.options.auth.validateOnMessage &&
+        conn.identity.expiresAt !== undefined &&
+        conn.identity.expiresAt <= Date.now()
+      ) {
+        conn.close(4401, 'token expired', true);
+        return;
+      }
+      if (!h) throw new StreamingError('unknown_type', `unknown request type "${env.type}"`);
+      if (this.options.rateLimit.enabled && env.type !== 'ping') {
+        const key = this.options.rateLimit.perConnection ? conn.id : conn.userId;
+        const verdict = await this.rateLimiter.checkLimit(key, env.type);
+        if (!verdict.allowed) {
+          throw new StreamingError('rate_limited', 'too many requests, slow down', {
+            retry_after_ms: verdict.retryAfterMs,
+          });
+        }
+      }
+      const data = h.dto ? validateDto(h.dto, env.data) : env.data;
+      if (this.authenticator.authorizeMessage) await this.authenticator.authorizeMessage(conn.identity, env);
+      const result = await h.run(conn, data, env.id);
+      if (result !== NO_ACK && env.id !== undefined) conn.sendEvent('ack', result, env.id);
+    } catch (err) {
+      const e = toStreamingError(err);
+      if (e.code === 'internal')
+        this.logger.error(`${env.type} failed: ${err instanceof Error ? err.stack : String(err)}`);
+      this.sendError(conn, e, env.id);
+    }
+  }
+
+  /** Send an error frame (with the request id when there was one). */
+  sendError(conn: Connection, e: StreamingError, id?: string): void {
+    this.metrics.errors.inc({ code: e.code });
+    conn.send(encodeEnvelope('error', e.toData(), id));
+  }
+
+  private buildHandlers(): Record<string, RequestHandler> {
+    const { rooms, history, presence, typing } = this;
+    return {
+      ping: handler(undefined, async (conn, _d, id) => {
+        conn.sendEvent('pong', { timestamp: new Date().toISOString() }, id);
+        return NO_ACK;
+      }),
+      create_room: handler(CreateRoomDto, async (conn, d) => ({
+        room: await rooms.create(conn.userId, {
+          name: d.name,
+          description: d.description,
+          private: d.private,
+          maxMembers: d.max_members ?? null,
+          metadata: d.metadata,
+        }),
+      })),
+      join_room: handler(RoomRefDto, async (conn, d) => {
+        const ev = await rooms.join(conn.userId, d.room_id);
+        return { room_id: ev.room_id, room: ev.room };
+      }),
+      leave_room: handler(RoomRefDto, async (conn, d) => {
+        await rooms.leave(conn.userId, d.room_id);
+        await typing.clear(conn.userId, d.room_id);
+        return { room_id: d.room_id };
+      }),
+      send_message: handler(SendMessageDto, async (conn, d) => {
+        const m = await history.send(conn.userId, d.room_id, d.content, d.metadata ?? {});
+        return { message_id: m.id, seq: m.seq };
+      }),
+      edit_message: handler(EditMessageDto, async (conn, d) => {
+        const m = await history.edit(conn.userId, d.room_id, d.message_id, d.content);
+        return { message: messageToWire(m) };
+      }),
+      delete_message: handler(MessageRefDto, async (conn, d) => {
+        await history.delete(conn.userId, d.room_id, d.message_id);
+        return { room_id: d.room_id, message_id: d.message_id };
+      }),
+      add_reaction: handler(ReactionDto, async (conn, d) => {
+        const m = await history.react(conn.userId, d.room_id, d.message_id, d.reaction, true);
+        return { reactions: m.reactions };
+      }),
+      remove_reaction: handler(ReactionDto, async (conn, d) => {
+        const m = await history.react(conn.userId, d.room_id, d.message_id, d.reaction, false);
+        return { reactions: m.reactions };
+      }),
+      get_history: handler(GetHistoryDto, async (conn, d) => ({
+        messages: await history.page(conn.userId, d.room_id, {
+          limit: d.limit,
+          before: d.before,
+          after: d.after,
+        }),
+      })),
+      resume: handler(ResumeDto, async (conn, d) => {
+        for (const [room, seq] of Object.entries(d.rooms)) {
+          if (!Number.isInteger(seq) || seq < 0) {
+            throw new StreamingError('invalid_message', `rooms.${room} must be a non-negative integer seq`);
+          }
+        }
+        const plan = await history.planResume(conn.userId, d.rooms);
+        for (const m of plan.replay) conn.sendEvent('message', m);
+        const resumed: Record<string, unknown> = { rooms: plan.rooms };
+        if (plan.gaps.length > 0) resumed.gaps = plan.gaps;
+        conn.sendEvent('resumed', resumed);
+        return resumed;
+      }),
+      start_typing: handler(RoomRefDto, async (conn, d) => {
+        await rooms.requirePermission(d.room_id, conn.userId, 'type');
+        await typing.start(conn.userId, d.room_id);
+        return { room_id: d.room_id, typing: true };
+      }),
+      stop_typing: handler(RoomRefDto, async (conn, d) => {
+        await rooms.requireMember(d.room_id, conn.userId);
+        await typing.stop(conn.userId, d.room_id);
+        return { room_id: d.room_id, typing: false };
+      }),
+      set_role: handler(SetRoleDto, async (conn, d) => {
+        await rooms.setRole(conn.userId, d.room_id, d.user_id, d.role);
+        return { room_id: d.room_id, user_id: d.user_id, role: d.role };
+      }),
+      set_presence: handler(SetPresenceDto, async (conn, d) => ({
+        presence: await presence.set(conn.userId, d.status, d.custom),
+      })),
+      get_presence: handler(GetPresenceDto, async (conn, d) => {
+        if (d.room_id !== undefined) {
+          const members = await rooms.members(d.room_id);
+          if (!members.some((m) => m.user_id === conn.userId)) {
+            throw new StreamingError('not_room_member', `you are not a member of room ${d.room_id}`);
+          }
+          return { presence: await presence.presenceOf(members.map((m) => m.user_id)) };
+        }
+        if (d.user_ids !== undefined) return { presence: await presence.presenceOf(d.user_ids) };
+        throw new StreamingError('invalid_message', 'get_presence needs room_id or user_ids');
+      }),
+    };
+  }
+}
+
+/** Validate request data against its DTO class; `invalid_message` lists every violation. */
+export function validateDto<T extends object>(dto: Ctor<T>, data: Record<string, unknown>): T {
+  const instance = Object.assign(new dto(), data);
+  const errors = validateSync(instance, { forbidUnknownValues: false, validationError: { target: false } });
+  if (errors.length > 0) {
+    const details = errors.map(
+      (e) => `${e.property}: ${Object.values(e.constraints ?? {}).join(', ') || 'invalid'}`,
+    );
+    throw new StreamingError('invalid_message', `invalid data: ${details.join('; ')}`);
+  }
+  return instance;
+}

@@ -1,0 +1,81 @@
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsObject,
+  IsOptional,
+  IsString,
+  MaxLength,
+  Min,
+  ValidateIf,
+  IsArray,
+  ArrayMaxSize,
+} from 'class-validator';
+
+const ROOM_ID_MAX = 128;
+
+/** `create_room` */
+export class CreateRoomDto {
+  @IsString() @IsNotEmpty() @MaxLength(200) name!: string;
+  @IsOptional() @IsString() @MaxLength(2000) description?: string;
+  @IsOptional() @IsBoolean() private?: boolean;
+  @IsOptional() @ValidateIf((_o, v) => v !== null) @IsInt() @Min(1) max_members?: number | null;
+  @IsOptional() @IsObject() metadata?: Record<string, unknown>;
+}
+
+/** Requests naming one room: `join_room`, `leave_room`, `start_typing`, `stop_typing`. */
+export class RoomRefDto {
+  @IsString() @IsNotEmpty() @MaxLength(ROOM_ID_MAX) room_id!: string;
+}
+
+/** `send_message` */
+export class SendMessageDto extends RoomRefDto {
+  @IsString() content!: string;
+  @IsOptional() @IsObject() metadata?: Record<string, unknown>;
+}
+
+/** Requests naming one message. */
+export class MessageRefDto extends RoomRefDto {
+  @IsString() @IsNotEmpty() @MaxLength(128) message_id!: string;
+}
+
+/** `edit_message` */
+export class EditMessageDto extends MessageRefDto {
+  @IsString() content!: string;
+}
+
+/** `add_reaction`, `remove_reaction` */
+export class ReactionDto extends MessageRefDto {
+  @IsString() @IsNotEmpty() @MaxLength(64) reaction!: string;
+}
+
+/** `get_history` */
+export class GetHistoryDto extends RoomRefDto {
+  @IsOptional() @IsInt() @Min(0) limit?: number;
+  @IsOptional() @IsInt() @Min(0) before?: number;
+  @IsOptional() @IsInt() @Min(0) after?: number;
+}
+
+/** `resume` */
+export class ResumeDto {
+  @IsObject() rooms!: Record<string, number>;
+}
+
+/** `set_role` */
+export class SetRoleDto extends RoomRefDto {
+  @IsString() @IsNotEmpty() user_id!: string;
+  @IsIn(['owner', 'admin', 'moderator', 'member']) role!: 'owner' | 'admin' | 'moderator' | 'member';
+}
+
+/** `set_presence` */
+export class SetPresenceDto {
+  @IsIn(['online', 'away', 'busy', 'offline']) status!: 'online' | 'away' | 'busy' | 'offline';
+  @IsOptional() @IsString() @MaxLength(200) custom?: string;
+}
+
+/** `get_presence` */
+export class GetPresenceDto {
+  @IsOptional() @IsString() @IsNotEmpty() room_id?: string;
+  @IsOptional() @IsArray() @ArrayMaxSize(1000) @IsString({ each: true }) user_ids?: string[];
+}

@@ -1,0 +1,96 @@
+import type {
+  MemberRecord,
+  PresenceRecord,
+  RoomRecord,
+  StoredMessage,
+} from '../backends/streaming-backend.interface';
+import { encodeEnvelope } from './envelope';
+
+/** A message as clients see it (PROTOCOL.md section 4). */
+export interface WireMessage {
+  id: string;
+  seq: number;
+  room_id: string;
+  user_id: string;
+  content: string;
+  metadata: Record<string, unknown>;
+  timestamp: string;
+  edited_at?: string;
+  edited_by?: string;
+  deleted?: boolean;
+  deleted_by?: string;
+  reactions: Record<string, string[]>;
+}
+
+/** A room as clients see it. */
+export interface WireRoom {
+  id: string;
+  name: string;
+  description: string;
+  private: boolean;
+  owner: string;
+  max_members: number | null;
+  member_count: number;
+  created_at: string;
+}
+
+/** A member as clients see it. */
+export interface WireMember {
+  user_id: string;
+  role: MemberRecord['role'];
+}
+
+/** Presence as clients see it. */
+export interface WirePresence {
+  user_id: string;
+  status: PresenceRecord['status'];
+  custom?: string;
+  last_seen: string;
+}
+
+export function messageToWire(m: StoredMessage): WireMessage {
+  const w: WireMessage = {
+    id: m.id,
+    seq: m.seq,
+    room_id: m.roomId,
+    user_id: m.userId,
+    content: m.content,
+    metadata: m.metadata,
+    timestamp: m.timestamp,
+    reactions: m.reactions,
+  };
+  if (m.editedAt !== undefined) {
+    w.edited_at = m.editedAt;
+    w.edited_by = m.editedBy;
+  }
+  if (m.deleted) {
+    w.deleted = true;
+    w.deleted_by = m.deletedBy;
+  }
+  return w;
+}
+
+export function roomToWire(r: RoomRecord, memberCount: number): WireRoom {
+  return {
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    private: r.private,
+    owner: r.owner,
+    max_members: r.maxMembers,
+    member_count: memberCount,
+    created_at: r.createdAt,
+  };
+}
+
+export const memberToWire = (m: MemberRecord): WireMember => ({ user_id: m.userId, role: m.role });
+
+export function presenceToWire(p: PresenceRecord): WirePresence {
+  const w: WirePresence = { user_id: p.userId, status: p.status, last_seen: p.lastSeen };
+  if (p.custom !== undefined) w.custom = p.custom;
+  return w;
+}
+
+/** The `message` envelope of a stored message, serialized once for every recipient. */
+export const encodeMessageEnvelope = (m: StoredMessage): string =>
+  encodeEnvelope('message', messageToWire(m));

@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import {
+  InjectStreamingBackend,
+  MemberRecord,
+  RoomRecord,
+  RoomRole,
+  StreamingBackend,
+} from '../backends/streaming-backend.interface';
+import { StreamingOptions } from '../config/streaming-options.interface';
+import { FanoutService } from '../connections/fanout.service';
+import { PresenceService } from '../presence/presence.service';
+import { StreamingError } from '../protocol/streaming-error';
+import { WireMember, WirePresence, WireRoom, memberToWire, roomToWire } from '../protocol/wire';
+import { InjectStreamingOptions } from '../streaming.module-definition';
+import { RoomPermission, ROLE_RANK, outranks, roleHas } from './room-permissions';
+
+/** Fields of a new room. */
+export interface CreateRoomInput {
+  name: string;
+  description?: string;
+  private?: boolean;
+  maxMembers?: number | null;
+  metadata?: Record<string, unknown>;
+}
+
+/** A room with its members, as `GET /api/rooms/:id` answers. */
+export interface RoomDetails extends WireRoom {
+  members: WireMember[];
+}
+
+/** Payload of `room_joined`. */
+export interface RoomJoinedEvent {
+  room_id: string;
+  room: WireRoom;
+  members: WireMember[];
+  presence: WirePresence[];
+}
+
+/**
+ * Rooms and membership, enforced the same way for WebSocket, SSE, REST and
+ * server code. Membership belongs to the user: every connection of a member,
+ * on any node, receives the room's events.
+ */
+@Injectable()
+export class RoomService {
+  constructor(
+    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectStreamingOptions() private readonly options: StreamingOptions,
+    private readonly fanout: FanoutService,
+    private readonly presence: PresenceService,
+  ) {}
+
+  private ensureEnabled(): void {
+    if (!this.options.enableRooms)
+      throw new StreamingError('feature_disabled', 'rooms are disabled on this server');
+  }
+
+  /** The room or `room_not_found`. */
+  async require(roomId: string): Promise<RoomRecord> {
+    this.ensureEnabled();
+    const room = await this.backend.getRoom(roomId);
+    if (!room) throw new StreamingError('room_not_found', `room ${roomId} does not exist`);
+    return room;
+  }
+
+  /** The caller's membership or `not_room_member`. */
+  async requireMember(roomId: string, userId: string): Promise<MemberRecord> {
+    await this.require(roomId);
+    const member = await this.backend.getMember(roomId, userId);
+    if (!member) throw new StreamingError('not_room_member', `you are not a member of room ${roomId}`);
+    return member;
+  }
+
+  /** Membership with a permission, or `forbidden`. */
+  async requirePermission(roomId: string, userId: string, permission: RoomPermission): Promise<MemberRecord> {
+    const member = await this.requireMember(roomId, userId);
+    if (!roleHas(member.role, permission)) {
+      throw new StreamingError(
+        'forbidden',
+        `role ${member.role} may not ${permission.replace('_', ' ')} here`,
+      );
+    }
+    return member;
+  }
+
+  /** True when the user is a member holding the permission. */
+  async hasPermission(roomId: string, userId: string, permission: RoomPermission): Promise<boolean> {
+    const member = await this.backend.getMember(roomId, userId);
+    return !!member && roleHas(member.role, permission);
+  }
+
+  async toWire(room: RoomRecord): Promise<WireRoom> {
+    return roomToWire(room, await this.backend.countMembers(room.id));
+  }
+
+  /** Create a room; the creator becomes its owner and first member. */
+  async create(userId: string, input: CreateRoomInput): Promise<WireRoom> {
+    this.ensureEnabled();
+    const mine = await this.backend.userRooms(userId);
+    if (mine.length >= this.options.maxRoomsPerUser) {
+      throw new StreamingError(
+        'limit_exceeded',
+        `you are in ${mine.length} rooms, the limit is ${this.options.maxRoomsPerUser}`,
+      );
+    }
+    const now = new Date().toISOString();
+    const room: RoomRecord = {
+      id: randomUUID(),
+      name: input.name,
+      description: input.description ?? '',
+      private: input.private ?? false,
+      owner: userId,
+      maxMembers: input.maxMembers ?? null,
+      createdAt: now,
+      metadata: input.metadata ?? {},
+    };
+    await this.backend.createRoom(room, { userId, role: 'owner', joinedAt: now });
+    await this.fanout.indexUserInRoom(userId, room.id);
+    await this.fanout.publishToUser(userId, 'room_created', { room_id: room.id }, { join: room.id });
+    return roomToWire(room, 1);
+  }
+
+  /** A room with its members. */
+  async get(roomId: string): Promise<RoomDetails> {
+    const room = await this.require(roomId);
+    const members = await this.backend.listMembers(roomId);
+    return { ...roomToWire(room, members.length), members: members.map(memberToWire) };
+  }
+
+  /** Rooms the user may see: public ones and private ones they belong to. */
+  async list(userId: string): Promise<WireRoom[]> {
+    this.ensureEnabled();
+    const rooms = await this.backend.listRooms();
+    const mine = new Set(await this.backend.userRooms(userId));
+    const visible = rooms.filter((r) => !r.private || mine.has(r.id));
+    visible.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return Promise.all(visible.map((r) => this.toWire(r)));
+  }
+
+  async members(roomId: string): Promise<WireMember[]> {
+    await this.require(roomId);
+    return (await this.backend.listMembers(roomId)).map(memberToWire);
+  }
+
+  private async joinedEvent(room: RoomRecord): Promise<RoomJoinedEvent> {
+    const members = await this.backend.listMembers(room.id);
+    return {
+      room_id: room.id,
+      room: roomToWire(room, members.length),
+      members: members.map(memberToWire),
+      presence: await this.presence.presenceOf(members.map((m) => m.userId)),
+    };
+  }
+
+  /**
+   * Join a room. A member joining again gets `room_joined` again and nobody
+   * else hears of it. Returns the `room_joined` payload.
+   */
+  async join(userId: string, roomId: string): Promise<RoomJoinedEvent> {
+    const room = await this.require(roomId);
+    const existing = await this.backend.getMember(roomId, userId);
+    if (!existing) {
+      if (await this.backend.getRestriction(roomId, 'ban', userId)) {
+        throw new StreamingError('banned', `you are banned from room ${roomId}`);
+      }
+      if (room.private)
+        throw new StreamingError('forbidden', `room ${roomId} is private: an invitation is needed`);
+      const result = await this.backend.addMember(
+        roomId,
+        { userId, role: 'member', joinedAt: new Date().toISOString() },
+        { maxRoomsPerUser: this.options.maxRoomsPerUser },
+      );
+      if (result === 'no_room') throw new StreamingError('room_not_found', `room ${roomId} does not exist`);
+      if (result === 'full') throw new StreamingError('room_full', `room ${roomId} is full`);
+      if (result === 'user_limit') {
+        throw new StreamingError(
+          'limit_exceeded',
+          `you may be in at most ${this.options.maxRoomsPerUser} rooms`,
+        );
+      }
+    }
+    await this.fanout.indexUserInRoom(userId, roomId);
+    const event = await this.joinedEvent(room);
+    await this.fanout.publishToUser(userId, 'room_joined', event, { join: roomId });
+    if (!existing) {
+      await this.fanout.publishToRoom(
+        roomId,
+        'user_joined',
+        { room_id: roomId, user_id: userId },
+        { exceptUser: userId },
+      );
+    }
+    return event;
+  }
+
+  /** Leave a room. An owner leaving hands the room to the highest-ranked remaining member. */
+  async leave(userId: string, roomId: string): Promise<void> {
+    const member = await this.requireMember(roomId, userId);
+    await this.removeMembership(roomId, userId, 'room_left', { room_id: roomId });
+    await this.fanout.publishToRoom(
+      roomId,
+      'user_left',
+      { room_id: roomId, user_id: userId },
+      { exceptUser: userId },
+    );
+    if (member.role === 'owner') await this.handOver(roomId, userId);
+  }
+
+  /** Remove a membership and tell the user's connections (`type` to them); used by leave, kick and ban. */
+  async removeMembership(
+    roomId: string,
+    userId: string,
+    type: string,
+    data: Record<string, unknown>,
+  ): Promise<void> {
+    await this.backend.removeMember(roomId, userId);
+    await this.fanout.publishToUser(userId, type, data, { leave: roomId });
+  }
+
+  private async handOver(roomId: string, oldOwner: string): Promise<void> {
+    const members = await this.backend.listMembers(roomId);
+    if (members.length === 0) return;
+    const next = [...members].sort(
+      (a, b) => ROLE_RANK[b.role] - ROLE_RANK[a.role] || a.joinedAt.localeCompare(b.joinedAt),
+    )[0];
+    await this.backend.setMemberRole(roomId, next.userId, 'owner');
+    await this.backend.updateRoom(roomId, { owner: next.userId });
+    await this.fanout.publishToRoom(roomId, 'role_changed', {
+      room_id: roomId,
+      user_id: next.userId,
+      role: 'owner',
+      changed_by: oldOwner,
+    });
+  }
+
+  /** Change a member's role (PROTOCOL.md section 5). Giving `owner` transfers ownership. */
+  async setRole(actorId: string, roomId: string, targetId: string, role: RoomRole): Promise<void> {
+    const actor = await this.requirePermission(roomId, actorId, 'set_role');
+    const target = await this.backend.getMember(roomId, targetId);
+    if (!target) throw new StreamingError('not_room_member', `${targetId} is not a member of room ${roomId}`);
+    if (actorId === targetId) throw new StreamingError('forbidden', 'you cannot change your own role');
+    if (!outranks(actor.role, target.role))
+      throw new StreamingError('forbidden', 'you cannot change the role of an equal or higher role');
+    if (actor.role !== 'owner' && ROLE_RANK[role] > ROLE_RANK.moderator) {
+      throw new StreamingError('forbidden', 'admins may only set member or moderator');
+    }
+    await this.backend.setMemberRole(roomId, targetId, role);
+    if (role === 'owner') {
+      await this.backend.setMemberRole(roomId, actorId, 'admin');
+      await this.backend.updateRoom(roomId, { owner: targetId });
+    }
+    await this.fanout.publishToRoom(roomId, 'role_changed', {
+      room_id: roomId,
+      user_id: targetId,
+      role,
+      changed_by: actorId,
+    });
+    if (role === 'owner') {
+      await this.fanout.publishToRoom(roomId, 'role_changed', {
+        room_id: roomId,
+        user_id: actorId,
+        role: 'admin',
+        changed_by: actorId,
+      });
+    }
+  }
+
+  /** Delete a room (owner only, or the server when `actorId` is null). */
+  async delete(actorId: string | null, roomId: string): Promise<void> {
+    if (actorId !== null) await this.requirePermission(roomId, actorId, 'delete_room');
+    else await this.require(roomId);
+    const members = await this.backend.listMembers(roomId);
+    await this.fanout.publishToRoom(roomId, 'room_deleted', { room_id: roomId, deleted_by: actorId });
+    await this.backend.deleteRoom(roomId);
+    for (const m of members)
+      await this.fanout.publishToUser(m.userId, 'room_left', { room_id: roomId }, { leave: roomId });
+  }
+}

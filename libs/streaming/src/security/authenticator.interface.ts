@@ -1,0 +1,27 @@
+import type { IncomingMessage } from 'node:http';
+import type { ClientEnvelope } from '../protocol/envelope';
+import type { ConnectionIdentity } from '../connections/connection';
+
+/** Injection token of the active {@link Authenticator}. */
+export const STREAMING_AUTHENTICATOR = Symbol('STREAMING_AUTHENTICATOR');
+
+/** What an authenticator learns from a token (the seed's AuthResult). */
+export interface AuthResult {
+  userId: string;
+  sessionId?: string;
+  name?: string;
+  roles?: string[];
+  /** Token expiry, epoch ms. */
+  expiresAt?: number;
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * Pluggable authentication (the seed's AuthenticateConnection/AuthorizeMessage).
+ * Throw (anything) from `authenticateConnection` to refuse with HTTP 401; throw a
+ * `StreamingError` from `authorizeMessage` to refuse one request.
+ */
+export interface Authenticator {
+  authenticateConnection(token: string, request?: IncomingMessage): Promise<AuthResult>;
+  authorizeMessage?(identity: ConnectionIdentity, envelope: ClientEnvelope): Promise<void>;
+}

@@ -1,0 +1,117 @@
+import { Module, Provider } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import { BackendLifecycle, backendProviders } from './backends/backend.providers';
+import { STREAMING_BACKEND } from './backends/streaming-backend.interface';
+import { NodeRegistryService } from './cluster/node-registry.service';
+import { StreamingExceptionFilter } from './common/streaming-exception.filter';
+import { StreamingConfigError } from './config/streaming-config.error';
+import { StreamingModuleOptions, StreamingOptions } from './config/streaming-options.interface';
+import { resolveStreamingOptions } from './config/streaming-options.validation';
+import { ConnectionRegistry } from './connections/connection-registry';
+import { FanoutService } from './connections/fanout.service';
+import { StreamingLifecycle } from './connections/streaming-lifecycle.service';
+import { StreamingHealthController } from './health/streaming-health.controller';
+import { StreamingHealthIndicators } from './health/streaming-health.indicators';
+import { HistoryService } from './history/history.service';
+import { StreamingMetrics } from './metrics/streaming-metrics.service';
+import { StreamingObservabilityController } from './metrics/streaming-observability.controller';
+import { StreamingStats } from './metrics/streaming-stats.service';
+import { PresenceService } from './presence/presence.service';
+import { RequestDispatcher } from './protocol/request-dispatcher.service';
+import { RoomService } from './rooms/room.service';
+import { StreamingAuthService } from './security/auth.service';
+import { STREAMING_AUTHENTICATOR } from './security/authenticator.interface';
+import { JwtAuthenticator } from './security/jwt.authenticator';
+import { STREAMING_RATE_LIMITER, TokenBucketRateLimiter } from './security/rate-limiter';
+import { StreamingAuthGuard } from './security/streaming-auth.guard';
+import { StreamingManager } from './streaming-manager.service';
+import {
+  STREAMING_MODULE_OPTIONS,
+  STREAMING_OPTIONS,
+  StreamingConfigurableModule,
+} from './streaming.module-definition';
+import { StreamingGateway } from './transports/ws/streaming.gateway';
+import { SseController } from './transports/sse/sse.controller';
+import { TypingService } from './typing/typing.service';
+
+const optionsProviders: Provider[] = [
+  {
+    provide: STREAMING_OPTIONS,
+    inject: [STREAMING_MODULE_OPTIONS],
+    useFactory: (raw: StreamingModuleOptions & { isGlobal?: boolean }): StreamingOptions => {
+      const { authenticator: _a, backendInstance: _b, isGlobal: _g, ...config } = raw;
+      return resolveStreamingOptions(config);
+    },
+  },
+  {
+    provide: STREAMING_AUTHENTICATOR,
+    inject: [STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS],
+    useFactory: (raw: StreamingModuleOptions, options: StreamingOptions) => {
+      if (raw.authenticator) return raw.authenticator;
+      const secret = options.auth.jwtSecret;
+      if (!secret) {
+        if (!options.auth.requireAuth)
+          return new JwtAuthenticator('unused-anonymous-mode', options.auth.jwtAlgorithms);
+        throw new StreamingConfigError(
+          'Invalid streaming configuration: auth.jwtSecret (auth.jwt_secret, FORGE_STREAMING_AUTH_JWT_SECRET or JWT_SECRET) is empty: the bundled JWT authenticator needs a secret (or pass an authenticator, or turn auth.requireAuth off)',
+        );
+      }
+      return new JwtAuthenticator(secret, options.auth.jwtAlgorithms);
+    },
+  },
+  {
+    provide: STREAMING_RATE_LIMITER,
+    inject: [STREAMING_OPTIONS],
+    useFactory: (options: StreamingOptions) => new TokenBucketRateLimiter(options.rateLimit),
+  },
+];
+
+/**
+ * Real-time streaming for a Nest app: WebSocket gateway at `/ws`, rooms with
+ * history, presence, typing, health and metrics, over a pluggable backend.
+ *
+ * ```ts
+ * StreamingModule.forRoot({ auth: { jwtSecret: process.env.JWT_SECRET } })
+ * ```
+ */
+@Module({
+  imports: [TerminusModule],
+  controllers: [StreamingHealthController, StreamingObservabilityController, SseController],
+  providers: [
+    ...optionsProviders,
+    ...backendProviders,
+    BackendLifecycle,
+    StreamingMetrics,
+    StreamingStats,
+    ConnectionRegistry,
+    FanoutService,
+    StreamingAuthService,
+    StreamingAuthGuard,
+    PresenceService,
+    TypingService,
+    RoomService,
+    HistoryService,
+    StreamingManager,
+    RequestDispatcher,
+    StreamingLifecycle,
+    NodeRegistryService,
+    StreamingHealthIndicators,
+    StreamingGateway,
+    { provide: APP_FILTER, useClass: StreamingExceptionFilter },
+  ],
+  exports: [
+    STREAMING_OPTIONS,
+    STREAMING_BACKEND,
+    StreamingMetrics,
+    ConnectionRegistry,
+    StreamingAuthService,
+    StreamingAuthGuard,
+    PresenceService,
+    TypingService,
+    RoomService,
+    HistoryService,
+    StreamingManager,
+  ],
+})
+export class StreamingModule extends StreamingConfigurableModule {}

@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import { Controller, Get, Logger, OnModuleDestroy, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { StreamingOptions } from '../../config/streaming-options.interface';
+import { Connection, ConnectionTransport } from '../../connections/connection';
+import { StreamingLifecycle } from '../../connections/streaming-lifecycle.service';
+import { HistoryService } from '../../history/history.service';
+import { HTTP_STATUS_BY_CODE } from '../../protocol/error-codes';
+import { StreamingError, toStreamingError } from '../../protocol/streaming-error';
+import { RoomService } from '../../rooms/room.service';
+import { InjectStreamingOptions } from '../../streaming.module-definition';
+
+/** Turn one serialized envelope into an SSE event (`id: room:seq` on room messages). */
+export function envelopeToSse(envelope: string): string {
+  const env = JSON.parse(envelope) as { type: string; data: { room_id?: string; seq?: number } };
+  const data = JSON.stringify(env.data);
+  const id =
+    env.type === 'message' && env.data.room_id !== undefined
+      ? `id: ${env.data.room_id}:${env.data.seq}\n`
+      : '';
+  return `${id}event: ${env.type}\ndata: ${data}\n\n`;
+}
+
+/** Parse `Last-Event-ID` / `last_event_id`: `room:seq`, several joined by commas. */
+export function parseLastEventId(value: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of (value ?? '').split(',')) {
+    const i = part.lastIndexOf(':');
+    if (i <= 0) continue;
+    const seq = Number(part.slice(i + 1));
+    if (Number.isInteger(seq) && seq >= 0) out[part.slice(0, i).trim()] = seq;
+  }
+  return out;
+}
+
+class SseTransport implements ConnectionTransport {
+  readonly kind = 'sse';
+  constructor(readonly res: Response) {}
+
+  write(frames: readonly string[]): void {
+    if (this.res.writableEnded) return;
+    let chunk = '';
+    for (const f of frames) chunk += envelopeToSse(f);
+    this.res.write(chunk);
+  }
+
+  bufferedAmount(): number {
+    return this.res.writableLength;
+  }
+
+  close(): void {
+    if (!this.res.writableEnded) this.res.end();
+  }
+}
+
+const csv = (v: unknown): string[] =>
+  typeof v === 'string' && v.length > 0
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
+
+/**
+ * Server-Sent Events at `GET /sse`: the same events as WebSocket, `id:`
+ * cursors per room, `Last-Event-ID` replay, a heartbeat every `ping_interval`.
+ */
+@Controller()
+export class SseController implements OnModuleDestroy {
+  private readonly logger = new Logger('Streaming');
+  private heartbeat: NodeJS.Timeout | null = null;
+
+  constructor(
+    @InjectStreamingOptions() private readonly options: StreamingOptions,
+    private readonly lifecycle: StreamingLifecycle,
+    private readonly rooms: RoomService,
+    private readonly history: HistoryService,
+  ) {}
+
+  onModuleDestroy(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const c of this.lifecycle.connections('sse')) c.close(1001, 'server shutting down', true);
+  }
+
+  @Get('sse')
+  async stream(@Req() req: Request, @Res() res: Response): Promise<void> {
+    let conn: Connection;
+    try {
+      const identity = await this.lifecycle.admit(req);
+      res.writeHead(200, {
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-cache, no-transform',
+        Connection: 'keep-alive',
+        'X-Accel-Buffering': 'no',
+      });
+      res.write(`retry: 2000\n\n`);
+      conn = this.lifecycle.create(randomUUID(), identity, new SseTransport(res));
+    } catch (err) {
+      const e = toStreamingError(err);
+      const status = HTTP_STATUS_BY_CODE[e.code] ?? 500;
+      res.status(status).json({ statusCode: status, error: e.code, message: e.message, code: e.code });
+      return;
+    }
+    req.on('close', () => void this.lifecycle.closed(conn));
+    this.ensureHeartbeat();
+    await this.lifecycle.open(conn);
+
+    for (const roomId of csv(req.query.rooms)) {
+      await this.rooms.join(conn.userId, roomId).catch((err: unknown) => this.sendError(conn, err));
+    }
+    if (csv(req.query.channels).length > 0) {
+      this.sendError(
+        conn,
+        new StreamingError('feature_disabled', 'channel subscriptions over SSE are not available yet'),
+      );
+    }
+    const header = req.headers['last-event-id'];
+    const last = parseLastEventId(
+      (Array.isArray(header) ? header[0] : header) ?? (req.query.last_event_id as string | undefined),
+    );
+    if (Object.keys(last).length > 0) {
+      try {
+        const plan = await this.history.planResume(conn.userId, last);
+        for (const m of plan.replay) conn.sendEvent('message', m);
+        conn.sendEvent(
+          'resumed',
+          plan.gaps.length > 0 ? { rooms: plan.rooms, gaps: plan.gaps } : { rooms: plan.rooms },
+        );
+      } catch (err) {
+        this.sendError(conn, err);
+      }
+    }
+  }
+
+  private sendError(conn: Connection, err: unknown): void {
+    conn.sendEvent('error', toStreamingError(err).toData());
+  }
+
+  private ensureHeartbeat(): void {
+    if (this.heartbeat) return;
+    this.heartbeat = setInterval(() => {
+      const data = { timestamp: new Date().toISOString() };
+      for (const c of this.lifecycle.connections('sse')) c.sendEvent('heartbeat', data);
+    }, this.options.pingInterval * 1000);
+    this.heartbeat.unref();
+    this.logger.debug('SSE heartbeat started');
+  }
+}

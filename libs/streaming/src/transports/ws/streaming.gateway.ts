@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { Logger, OnApplicationShutdown, BeforeApplicationShutdown } from '@nestjs/common';
+import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import type { Server, WebSocket, RawData, VerifyClientCallbackAsync } from 'ws';
+import { StreamingOptions } from '../../config/streaming-options.interface';
+import { Connection, ConnectionIdentity, ConnectionTransport } from '../../connections/connection';
+import { StreamingLifecycle } from '../../connections/streaming-lifecycle.service';
+import { decodeFrame, idsOfOversizedFrame } from '../../protocol/codec';
+import { RequestDispatcher } from '../../protocol/request-dispatcher.service';
+import { StreamingError } from '../../protocol/streaming-error';
+import { StreamingAuthService } from '../../security/auth.service';
+import { InjectStreamingOptions } from '../../streaming.module-definition';
+import { StreamingMetrics } from '../../metrics/streaming-metrics.service';
+
+/** Path of the WebSocket endpoint. */
+export const STREAMING_WS_PATH = '/ws';
+
+/** Requests one connection may have waiting before further ones are refused. */
+const MAX_PENDING_REQUESTS = 256;
+
+interface AuthedRequest extends IncomingMessage {
+  streamingIdentity?: ConnectionIdentity;
+}
+
+/** The WebSocket transport: one `ws` socket per {@link Connection}. */
+class WsTransport implements ConnectionTransport {
+  readonly kind = 'ws';
+  constructor(readonly socket: WebSocket) {}
+
+  write(frames: readonly string[]): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.send(frames.length === 1 ? frames[0] : frames.join('\n'));
+  }
+
+  bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) {
+      this.socket.close(code, reason);
+      const t = setTimeout(() => this.socket.terminate(), 2000);
+      t.unref();
+    }
+  }
+}
+
+/**
+ * The WebSocket gateway at `/ws`: authenticates at the upgrade (HTTP 401),
+ * sends `connected`, splits newline-delimited frames, answers bad frames with
+ * documented errors, runs each connection's requests in order, and detects
+ * dead peers with ping/pong.
+ */
+@WebSocketGateway({ path: STREAMING_WS_PATH })
+export class StreamingGateway
+  implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown, OnApplicationShutdown
+{
+  private readonly logger = new Logger('Streaming');
+  private heartbeat: NodeJS.Timeout | null = null;
+  private server: Server | null = null;
+
+  constructor(
+    @InjectStreamingOptions() private readonly options: StreamingOptions,
+    private readonly auth: StreamingAuthService,
+    private readonly dispatcher: RequestDispatcher,
+    private readonly lifecycle: StreamingLifecycle,
+    private readonly metrics: StreamingMetrics,
+  ) {}
+
+  afterInit(server: Server): void {
+    this.server = server;
+    const opts = (server as unknown as { options: Record<string, unknown> }).options;
+    // Frames up to 16x the limit are read and answered `message_too_large`; beyond that ws closes with 1009.
+    opts.maxPayload = this.options.maxMessageSize * 16;
+    const verify: VerifyClientCallbackAsync<AuthedRequest> = (info, done) => {
+      this.lifecycle
+        .admit(info.req)
+        .then((identity) => {
+          info.req.streamingIdentity = identity;
+          done(true);
+        })
+        .catch((err: unknown) => {
+          const e = err instanceof StreamingError ? err : new StreamingError('unauthorized', 'unauthorized');
+          const status = e.code === 'limit_exceeded' ? 429 : e.code === 'unauthorized' ? 401 : 403;
+          this.metrics.authFailures.inc({ reason: e.code });
+          done(false, status, e.message, { 'Content-Type': 'application/json' });
+        });
+    };
+    opts.verifyClient = verify;
+    const every = this.options.pingInterval * 1000;
+    this.heartbeat = setInterval(() => this.checkPeers(), every);
+    this.heartbeat.unref();
+  }
+
+  /** Terminate peers that did not answer the previous ping within `pong_timeout`, ping the rest. */
+  private checkPeers(): void {
+    for (const conn of this.lifecycle.connections('ws')) {
+      const socket = (conn.transport as WsTransport).socket;
+      if (!conn.alive) {
+        socket.terminate();
+        continue;
+      }
+      conn.alive = false;
+      socket.ping();
+      const timer = setTimeout(() => {
+        if (!conn.alive && !conn.closed) socket.terminate();
+      }, this.options.pongTimeout * 1000);
+      timer.unref();
+    }
+  }
+
+  handleConnection(socket: WebSocket, req: AuthedRequest): void {
+    const identity = req.streamingIdentity;
+    if (!identity) {
+      socket.close(4401, 'unauthorized');
+      return;
+    }
+    const transport = new WsTransport(socket);
+    const conn = this.lifecycle.create(randomUUID(), identity, transport);
+    const pending: Array<() => Promise<void>> = [];
+    let running = false;
+    let ready = false;
+
+    const pump = async (): Promise<void> => {
+      if (running || !ready) return;
+      running = true;
+      while (pending.length > 0 && !conn.closed) await pending.shift()!();
+      running = false;
+    };
+
+    socket.on('pong', () => {
+      conn.alive = true;
+    });
+    socket.on('message', (raw: RawData, isBinary: boolean) => {
+      conn.alive = true;
+      if (isBinary) {
+        this.dispatcher.sendError(
+          conn,
+          new StreamingError('invalid_message', 'binary frames are not accepted: send JSON text'),
+        );
+        return;
+      }
+      const text = Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : raw.toString();
+      const size = Buffer.byteLength(text);
+      if (size > this.options.maxMessageSize) {
+        for (const id of idsOfOversizedFrame(text)) {
+          this.dispatcher.sendError(
+            conn,
+            new StreamingError(
+              'message_too_large',
+              `frame of ${size} bytes exceeds max_message_size ${this.options.maxMessageSize}`,
+            ),
+            id,
+          );
+        }
+        return;
+      }
+      for (const line of decodeFrame(text)) {
+        if (!line.ok) {
+          this.dispatcher.sendError(conn, line.error, line.id);
+          continue;
+        }
+        if (pending.length >= MAX_PENDING_REQUESTS) {
+          this.dispatcher.sendError(
+            conn,
+            new StreamingError('rate_limited', 'too many requests in flight', { retry_after_ms: 100 }),
+            line.envelope.id,
+          );
+          continue;
+        }
+        const env = line.envelope;
+        pending.push(() => this.dispatcher.dispatch(conn, env));
+      }
+      void pump();
+    });
+    socket.on('close', () => {
+      pending.length = 0;
+      void this.lifecycle.closed(conn);
+    });
+    socket.on('error', (err) => this.logger.debug(`socket error: ${err.message}`));
+
+    this.lifecycle
+      .open(conn)
+      .then(() => {
+        ready = true;
+        void pump();
+      })
+      .catch((err: unknown) => {
+        this.logger.error(`connection setup failed: ${String(err)}`);
+        conn.close(1011, 'setup failed');
+      });
+  }
+
+  /** Graceful shutdown: flush queued frames, then close every socket with 1001. */
+  beforeApplicationShutdown(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = null;
+    for (const conn of this.lifecycle.connections('ws')) conn.close(1001, 'server shutting down', true);
+  }
+
+  onApplicationShutdown(): void {
+    this.server = null;
+  }
+}
