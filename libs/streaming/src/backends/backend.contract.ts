@@ -813,7 +813,7 @@ export function describeBackendContract(
           expect(Object.keys(reactions)).toEqual(['__proto__']);
           expect(Object.getOwnPropertyDescriptor(reactions, '__proto__')?.value).toEqual([user]);
         }
-        expect(JSON.parse(JSON.stringify(messageToWire(r!.message))).reactions).toEqual(
+        expect((JSON.parse(JSON.stringify(messageToWire(r!.message))) as { reactions: unknown }).reactions).toEqual(
           JSON.parse(`{"__proto__":${JSON.stringify([user])}}`),
         );
 

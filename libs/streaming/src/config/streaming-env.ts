@@ -173,5 +173,5 @@ export function readStreamingEnv(env: NodeJS.ProcessEnv): StreamingOptionsInput 
     else setOptionPath(out, d.path, value);
   }
   if (issues.length) throw new StreamingConfigError(issues.join('; '), issues);
-  return out as StreamingOptionsInput;
+  return out;
 }

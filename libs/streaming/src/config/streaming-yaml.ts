@@ -56,5 +56,5 @@ export function readStreamingYaml(path: string): StreamingOptionsInput {
   };
   visit(block, '');
   if (issues.length) throw new StreamingConfigError(`${path}: ${issues.join('; ')}`, issues);
-  return out as StreamingOptionsInput;
+  return out;
 }

@@ -41,7 +41,7 @@ interface RequestHandler<T extends object = object> {
 const handler = <T extends object>(
   dto: Ctor<T> | undefined,
   run: (conn: Connection, data: T, id: string | undefined) => Promise<HandlerResult>,
-): RequestHandler => ({ dto, run }) as RequestHandler;
+): RequestHandler => ({ dto, run });
 
 /**
  * The one path of a request: type → handler, rate limit, DTO validation,

@@ -38,7 +38,7 @@ export class TypingService implements OnModuleDestroy {
   async start(userId: string, roomId: string): Promise<void> {
     this.ensureEnabled();
     let room = this.typing.get(roomId);
-    if (!room) this.typing.set(roomId, (room = new Map()));
+    if (!room) this.typing.set(roomId, (room = new Map<string, number>()));
     const already = room.has(userId);
     if (!already && room.size >= this.options.maxTypingUsersPerRoom) {
       throw new StreamingError(

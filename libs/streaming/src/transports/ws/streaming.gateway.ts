@@ -4,7 +4,7 @@ import { Logger, OnApplicationShutdown, BeforeApplicationShutdown } from '@nestj
 import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { Server, WebSocket, RawData, VerifyClientCallbackAsync } from 'ws';
 import { StreamingOptions } from '../../config/streaming-options.interface';
-import { Connection, ConnectionIdentity, ConnectionTransport } from '../../connections/connection';
+import { ConnectionIdentity, ConnectionTransport } from '../../connections/connection';
 import { StreamingLifecycle } from '../../connections/streaming-lifecycle.service';
 import { decodeFrame, idsOfOversizedFrame } from '../../protocol/codec';
 import { RequestDispatcher } from '../../protocol/request-dispatcher.service';
@@ -18,6 +18,13 @@ export const STREAMING_WS_PATH = '/ws';
 
 /** Requests one connection may have waiting before further ones are refused. */
 const MAX_PENDING_REQUESTS = 256;
+
+/** Text of a ws message (a Buffer unless the socket was configured otherwise). */
+function rawToString(raw: RawData): string {
+  if (Buffer.isBuffer(raw)) return raw.toString('utf8');
+  if (Array.isArray(raw)) return Buffer.concat(raw).toString('utf8');
+  return Buffer.from(raw).toString('utf8');
+}
 
 interface AuthedRequest extends IncomingMessage {
   streamingIdentity?: ConnectionIdentity;
@@ -141,7 +148,7 @@ export class StreamingGateway
         );
         return;
       }
-      const text = Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : raw.toString();
+      const text = rawToString(raw);
       const size = Buffer.byteLength(text);
       if (size > this.options.maxMessageSize) {
         for (const id of idsOfOversizedFrame(text)) {
