@@ -20,7 +20,10 @@ const moduleNameMapper = {
 };
 const common = { rootDir: __dirname, transform, moduleNameMapper, testEnvironment: 'node' };
 
+/** @type {import('jest').Config} */
+
 module.exports = {
+  testTimeout: 30000,
   projects: [
     {
       ...common,
@@ -31,7 +34,6 @@ module.exports = {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
-      testTimeout: 30000,
     },
   ],
 };

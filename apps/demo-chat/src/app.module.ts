@@ -12,6 +12,9 @@ import { RoomsController } from './rooms.controller';
       inject: [streamingConfig.KEY],
       useFactory: (config: ConfigType<typeof streamingConfig>) => ({
         ...config,
+        // The demo keeps rooms and history across restarts unless told otherwise.
+        historyStore: config.historyStore ?? 'sqlite',
+        historyPath: config.historyPath ?? 'data/demo-chat.sqlite',
         // The demo works out of the box; set JWT_SECRET in production.
         auth: { ...config.auth, jwtSecret: config.auth?.jwtSecret ?? DEMO_DEFAULT_SECRET },
       }),

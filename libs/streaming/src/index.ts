@@ -14,6 +14,8 @@ export {
 
 export * from './backends/streaming-backend.interface';
 export { LocalBackend } from './backends/local/local.backend';
+export { SqlitePersistence } from './backends/local/sqlite-persistence';
+export type { LocalPersistence, PersistedRoom } from './backends/local/local-persistence.interface';
 export { createStreamingBackend } from './backends/backend.providers';
 
 export { ERROR_CODES, HTTP_STATUS_BY_CODE } from './protocol/error-codes';
@@ -23,8 +25,8 @@ export type { ClientEnvelope, ServerEnvelope } from './protocol/envelope';
 export { encodeEnvelope } from './protocol/envelope';
 export { decodeFrame, MAX_DATA_DEPTH } from './protocol/codec';
 export type { DecodedLine } from './protocol/codec';
-export type { WireMessage, WireRoom, WireMember, WirePresence } from './protocol/wire';
-export { messageToWire, roomToWire } from './protocol/wire';
+export type { WireMessage, WireRoom, WireMember, WirePresence, WireModerationEntry } from './protocol/wire';
+export { messageToWire, roomToWire, moderationEntryToWire } from './protocol/wire';
 export * from './protocol/requests.dto';
 
 export { Connection } from './connections/connection';
@@ -37,6 +39,8 @@ export { ROLE_PERMISSIONS, ROLE_RANK, roleHas, outranks } from './rooms/room-per
 export type { RoomPermission } from './rooms/room-permissions';
 export { HistoryService, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT } from './history/history.service';
 export type { HistoryPage, ResumePlan } from './history/history.service';
+export { ModerationService, MODERATION_LOG_SIZE } from './moderation/moderation.service';
+export type { ModerationAction, ModerationRequest } from './moderation/moderation.service';
 export { PresenceService } from './presence/presence.service';
 export type { PresenceStatus } from './presence/presence.service';
 export { TypingService } from './typing/typing.service';

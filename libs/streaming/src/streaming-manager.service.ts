@@ -8,7 +8,10 @@ import { StreamingOptions } from './config/streaming-options.interface';
 import { FanoutService } from './connections/fanout.service';
 import { HistoryService, HistoryPage } from './history/history.service';
 import { StreamingStats } from './metrics/streaming-stats.service';
-import { WireMessage } from './protocol/wire';
+import { WireMessage, WireRoom } from './protocol/wire';
+import { Connection } from './connections/connection';
+import { ModerationService } from './moderation/moderation.service';
+import { CreateRoomInput, RoomService } from './rooms/room.service';
 import { InjectStreamingOptions } from './streaming.module-definition';
 
 /** The seed's GetStats. */
@@ -36,6 +39,8 @@ export class StreamingManager {
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly fanout: FanoutService,
     private readonly history: HistoryService,
+    private readonly rooms: RoomService,
+    private readonly moderation: ModerationService,
     private readonly stats: StreamingStats,
   ) {}
 
@@ -74,6 +79,81 @@ export class StreamingManager {
     metadata?: Record<string, unknown>,
   ): Promise<StoredMessage> {
     return this.history.save(roomId, userId, content, metadata);
+  }
+
+  /** Edit a message as `by` (no permission checks). */
+  editMessage(roomId: string, messageId: string, content: string, by = 'server'): Promise<StoredMessage> {
+    return this.history.commitEdit(roomId, messageId, content, by);
+  }
+
+  /** Delete a message as `by` (no permission checks); a tombstone stays in history. */
+  deleteMessage(roomId: string, messageId: string, by = 'server'): Promise<void> {
+    return this.history.commitDelete(roomId, messageId, by);
+  }
+
+  /** Add a reaction of `userId`. */
+  addReaction(roomId: string, messageId: string, reaction: string, userId: string): Promise<StoredMessage> {
+    return this.history.commitReaction(roomId, messageId, reaction, userId, true);
+  }
+
+  /** Remove a reaction of `userId`. */
+  removeReaction(
+    roomId: string,
+    messageId: string,
+    reaction: string,
+    userId: string,
+  ): Promise<StoredMessage> {
+    return this.history.commitReaction(roomId, messageId, reaction, userId, false);
+  }
+
+  /** Ban a user from a room (optionally for `durationS` seconds). */
+  banUser(roomId: string, userId: string, reason = '', durationS?: number): Promise<Record<string, unknown>> {
+    return this.moderation.moderate(null, { roomId, action: 'ban', targetId: userId, reason, durationS });
+  }
+
+  /** Lift a ban. */
+  unbanUser(roomId: string, userId: string): Promise<Record<string, unknown>> {
+    return this.moderation.moderate(null, { roomId, action: 'unban', targetId: userId });
+  }
+
+  /** Remove a member from a room (they may join again). */
+  kickUser(roomId: string, userId: string, reason = ''): Promise<Record<string, unknown>> {
+    return this.moderation.moderate(null, { roomId, action: 'kick', targetId: userId, reason });
+  }
+
+  /** Mute a member (optionally for `durationS` seconds). */
+  muteUser(
+    roomId: string,
+    userId: string,
+    reason = '',
+    durationS?: number,
+  ): Promise<Record<string, unknown>> {
+    return this.moderation.moderate(null, { roomId, action: 'mute', targetId: userId, reason, durationS });
+  }
+
+  /** Lift a mute. */
+  unmuteUser(roomId: string, userId: string): Promise<Record<string, unknown>> {
+    return this.moderation.moderate(null, { roomId, action: 'unmute', targetId: userId });
+  }
+
+  /** Invite a user to a room. */
+  inviteUser(roomId: string, userId: string): Promise<void> {
+    return this.rooms.invite(null, roomId, userId);
+  }
+
+  /** Create a room owned by `ownerId`. */
+  createRoom(ownerId: string, input: CreateRoomInput): Promise<WireRoom> {
+    return this.rooms.create(ownerId, input);
+  }
+
+  /** Delete a room. */
+  deleteRoom(roomId: string): Promise<void> {
+    return this.rooms.delete(null, roomId);
+  }
+
+  /** Local connections of a user on this node. */
+  getUserConnections(userId: string): ReadonlySet<Connection> {
+    return this.fanout.registry.userConnections(userId);
   }
 
   /** A page of a room's history, oldest first. */

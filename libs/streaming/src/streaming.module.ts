@@ -14,6 +14,7 @@ import { StreamingLifecycle } from './connections/streaming-lifecycle.service';
 import { StreamingHealthController } from './health/streaming-health.controller';
 import { StreamingHealthIndicators } from './health/streaming-health.indicators';
 import { HistoryService } from './history/history.service';
+import { ModerationService } from './moderation/moderation.service';
 import { StreamingMetrics } from './metrics/streaming-metrics.service';
 import { StreamingObservabilityController } from './metrics/streaming-observability.controller';
 import { StreamingStats } from './metrics/streaming-stats.service';
@@ -92,6 +93,7 @@ const optionsProviders: Provider[] = [
     TypingService,
     RoomService,
     HistoryService,
+    ModerationService,
     StreamingManager,
     RequestDispatcher,
     StreamingLifecycle,
@@ -111,6 +113,7 @@ const optionsProviders: Provider[] = [
     TypingService,
     RoomService,
     HistoryService,
+    ModerationService,
     StreamingManager,
   ],
 })

@@ -533,6 +533,70 @@ export function describeBackendContract(
       });
     });
 
+    describe('invitations and moderation log', () => {
+      it('add, get and remove invitations per room and user', async () => {
+        const { room, owner } = await newRoom({ private: true });
+        const other = (await newRoom()).room;
+        const guest = uid('guest');
+        expect(await backend.getInvitation(room.id, guest)).toBeNull();
+        const inv = { userId: guest, invitedBy: owner, at: new Date().toISOString() };
+        await backend.addInvitation(room.id, inv);
+        expect(await backend.getInvitation(room.id, guest)).toEqual(inv);
+        expect(await backend.getInvitation(other.id, guest)).toBeNull();
+        expect(await backend.removeInvitation(room.id, guest)).toBe(true);
+        expect(await backend.removeInvitation(room.id, guest)).toBe(false);
+        expect(await backend.getInvitation(room.id, guest)).toBeNull();
+      });
+
+      it('keeps the newest maxEntries log entries, oldest first', async () => {
+        const { room, owner } = await newRoom();
+        for (let i = 0; i < 5; i++) {
+          await backend.appendModerationLog(
+            room.id,
+            {
+              action: 'kick',
+              roomId: room.id,
+              moderatorId: owner,
+              targetId: `t${i}`,
+              reason: `r${i}`,
+              at: new Date().toISOString(),
+            },
+            3,
+          );
+        }
+        const log = await backend.getModerationLog(room.id, 10);
+        expect(log.map((e) => e.targetId)).toEqual(['t2', 't3', 't4']);
+        expect((await backend.getModerationLog(room.id, 2)).map((e) => e.targetId)).toEqual(['t3', 't4']);
+        expect(log[0]).toMatchObject({ action: 'kick', moderatorId: owner, reason: 'r2' });
+      });
+
+      it('deleteRoom drops invitations and the log', async () => {
+        const { room, owner } = await newRoom({ private: true });
+        const guest = uid('guest');
+        await backend.addInvitation(room.id, {
+          userId: guest,
+          invitedBy: owner,
+          at: new Date().toISOString(),
+        });
+        await backend.appendModerationLog(
+          room.id,
+          {
+            action: 'ban',
+            roomId: room.id,
+            moderatorId: owner,
+            targetId: guest,
+            reason: '',
+            at: new Date().toISOString(),
+          },
+          10,
+        );
+        await backend.deleteRoom(room.id);
+        await backend.createRoom({ ...room }, memberRecord(owner, 'owner'));
+        expect(await backend.getInvitation(room.id, guest)).toBeNull();
+        expect(await backend.getModerationLog(room.id, 10)).toEqual([]);
+      });
+    });
+
     describe('history', () => {
       it('appendMessage gives seq 1, 2, 3 gap-free and returns the stored message with every draft field', async () => {
         const { room } = await newRoom();
@@ -813,9 +877,9 @@ export function describeBackendContract(
           expect(Object.keys(reactions)).toEqual(['__proto__']);
           expect(Object.getOwnPropertyDescriptor(reactions, '__proto__')?.value).toEqual([user]);
         }
-        expect((JSON.parse(JSON.stringify(messageToWire(r!.message))) as { reactions: unknown }).reactions).toEqual(
-          JSON.parse(`{"__proto__":${JSON.stringify([user])}}`),
-        );
+        expect(
+          (JSON.parse(JSON.stringify(messageToWire(r!.message))) as { reactions: unknown }).reactions,
+        ).toEqual(JSON.parse(`{"__proto__":${JSON.stringify([user])}}`));
 
         expect(Object.getOwnPropertyNames(Object.prototype).sort()).toEqual(protoNamesBefore);
         expect(({} as Record<string, unknown>)[0]).toBeUndefined();

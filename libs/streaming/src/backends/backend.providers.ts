@@ -3,13 +3,16 @@ import { StreamingModuleOptions, StreamingOptions } from '../config/streaming-op
 import { StreamingConfigError } from '../config/streaming-config.error';
 import { STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS } from '../streaming.module-definition';
 import { LocalBackend } from './local/local.backend';
+import { SqlitePersistence } from './local/sqlite-persistence';
 import { STREAMING_BACKEND, StreamingBackend } from './streaming-backend.interface';
 
 /** Build the backend the options ask for. */
 export function createStreamingBackend(options: StreamingOptions): StreamingBackend {
   switch (options.backend) {
     case 'local':
-      return new LocalBackend();
+      return new LocalBackend(
+        options.historyStore === 'sqlite' ? new SqlitePersistence(options.historyPath) : undefined,
+      );
     default:
       throw new StreamingConfigError(
         `Invalid streaming configuration: backend (backend, FORGE_STREAMING_BACKEND) = "${options.backend}": this build supports only "local" so far`,

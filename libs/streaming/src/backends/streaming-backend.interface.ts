@@ -91,6 +91,27 @@ export interface Restriction {
   until: number | null;
 }
 
+/** An invitation to a private room. */
+export interface Invitation {
+  userId: string;
+  invitedBy: string;
+  at: string;
+}
+
+/** One entry of a room's moderation log. */
+export interface ModerationLogEntry {
+  action: 'ban' | 'unban' | 'kick' | 'mute' | 'unmute' | 'set_role' | 'delete_message';
+  roomId: string;
+  moderatorId: string | null;
+  targetId: string;
+  reason: string;
+  at: string;
+  /** Seconds, for timed bans and mutes. */
+  durationS?: number;
+  /** The new role, for `set_role`. */
+  role?: RoomRole;
+}
+
 /** Presence of one user. */
 export interface PresenceRecord {
   userId: string;
@@ -162,6 +183,16 @@ export interface StreamingBackend {
   getRestriction(roomId: string, kind: Restriction['kind'], userId: string): Promise<Restriction | null>;
   clearRestriction(roomId: string, kind: Restriction['kind'], userId: string): Promise<boolean>;
   listRestrictions(roomId: string): Promise<Restriction[]>;
+
+  // --- invitations to private rooms ---
+  addInvitation(roomId: string, invitation: Invitation): Promise<void>;
+  getInvitation(roomId: string, userId: string): Promise<Invitation | null>;
+  removeInvitation(roomId: string, userId: string): Promise<boolean>;
+
+  // --- moderation log (newest last; bounded by `maxEntries`) ---
+  appendModerationLog(roomId: string, entry: ModerationLogEntry, maxEntries: number): Promise<void>;
+  /** The newest `limit` entries, oldest first. */
+  getModerationLog(roomId: string, limit: number): Promise<ModerationLogEntry[]>;
 
   // --- history ---
   /**

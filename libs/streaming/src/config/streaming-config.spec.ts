@@ -89,6 +89,8 @@ describe('defaults', () => {
       heartbeatInterval: 10,
       nodeTimeout: 30,
       sendQueueSize: 1024,
+      historyStore: 'memory',
+      historyPath: 'data/streaming.sqlite',
     });
     expect(rateLimit).toEqual({ ...seed.rateLimit, perConnection: false });
     expect(auth).toEqual({ ...seed.auth, jwtAlgorithms: ['HS256'] });

@@ -51,5 +51,7 @@ export function defaultStreamingOptions(): StreamingOptions {
       jwtAlgorithms: ['HS256'],
     },
     sendQueueSize: 1024,
+    historyStore: 'memory',
+    historyPath: 'data/streaming.sqlite',
   };
 }

@@ -19,6 +19,8 @@ export interface OptionDescriptor {
 
 /** Accepted `backend` values. */
 export const BACKEND_KINDS = ['local', 'redis', 'nats'] as const;
+/** Accepted `history_store` values. */
+export const HISTORY_STORES = ['memory', 'sqlite'] as const;
 /** Accepted `rate_limit.algorithm` values. */
 export const RATE_LIMIT_ALGORITHMS = ['token_bucket', 'sliding_window', 'adaptive'] as const;
 /** Accepted `auth.jwt_algorithms` entries. */
@@ -83,6 +85,8 @@ export const STREAMING_OPTION_TABLE: readonly OptionDescriptor[] = [
   describe('tls_key_file', 'string'),
   describe('tls_ca_file', 'string'),
   describe('send_queue_size', 'integer'),
+  describe('history_store', 'enum', HISTORY_STORES),
+  describe('history_path', 'string'),
   describe('rate_limit.enabled', 'boolean'),
   describe('rate_limit.algorithm', 'enum', RATE_LIMIT_ALGORITHMS),
   describe('rate_limit.requests_per_second', 'number'),

@@ -95,6 +95,10 @@ export interface StreamingOptions {
 
   /** Outbound frames queued per connection before it counts as a slow consumer (closed with 1013). */
   sendQueueSize: number;
+  /** Where the local backend keeps rooms and history: `memory`, or `sqlite` (durable across restarts). */
+  historyStore: 'memory' | 'sqlite';
+  /** SQLite file of the `sqlite` history store. */
+  historyPath: string;
 }
 
 /** Deep-partial options as given by users; defaults fill the rest. */

@@ -25,6 +25,7 @@ import { StreamingConfigError } from './streaming-config.error';
 import { defaultStreamingOptions } from './streaming-defaults';
 import {
   BACKEND_KINDS,
+  HISTORY_STORES,
   descriptorByPath,
   JWT_ALGORITHMS,
   NESTED_GROUPS,
@@ -134,6 +135,8 @@ class StreamingOptionsDto {
   @Nested() @Type(() => RateLimitDto) rateLimit!: RateLimitDto;
   @Nested() @Type(() => AuthDto) auth!: AuthDto;
   @PositiveInt() sendQueueSize!: number;
+  @OneOf(HISTORY_STORES) historyStore!: 'memory' | 'sqlite';
+  @Str() historyPath!: string;
 }
 
 /** Module options that are not configuration; ignored by {@link resolveStreamingOptions}. */

@@ -46,6 +46,8 @@ export class Connection {
   alive = true;
   closed = false;
   private queue: string[] = [];
+  /** Rooms whose live events are held back while a resume replays their history. */
+  private held: Map<string, string[]> | null = null;
 
   constructor(
     readonly id: string,
@@ -82,6 +84,31 @@ export class Connection {
     this.queue.push(frame);
     if (this.queue.length === 1) this.scheduler.markDirty(this);
     return true;
+  }
+
+  /** Hold back live events of a room (during a resume) instead of queueing them. */
+  hold(roomId: string): void {
+    (this.held ??= new Map()).set(roomId, []);
+  }
+
+  /** True (and the envelope kept) when the room's live events are held. */
+  holdIfHeld(roomId: string, envelope: string): boolean {
+    const buf = this.held?.get(roomId);
+    if (!buf) return false;
+    if (buf.length >= this.maxQueue) {
+      this.onSlowConsumer(this);
+      return true;
+    }
+    buf.push(envelope);
+    return true;
+  }
+
+  /** Stop holding a room; returns what was held, oldest first. */
+  release(roomId: string): string[] {
+    const buf = this.held?.get(roomId) ?? [];
+    this.held?.delete(roomId);
+    if (this.held?.size === 0) this.held = null;
+    return buf;
   }
 
   /** Serialize and queue one envelope (for frames addressed to this connection only). */

@@ -122,7 +122,14 @@ export class FanoutService implements OnModuleDestroy {
 
   private onRoomPayload(roomId: string, payload: string): void {
     const { header, envelope } = decodeBusPayload(payload);
-    this.deliver(this.registry.roomConnections(roomId), envelope, header?.exceptUser);
+    const except = header?.exceptUser;
+    let n = 0;
+    for (const c of this.registry.roomConnections(roomId)) {
+      if (except !== undefined && c.userId === except) continue;
+      if (c.holdIfHeld(roomId, envelope)) continue;
+      if (c.send(envelope)) n++;
+    }
+    if (n > 0) this.metrics.messagesOut.inc(n);
   }
 
   private onUserPayload(userId: string, payload: string): void {

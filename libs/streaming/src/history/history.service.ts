@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import {
   InjectStreamingBackend,
   MessageMutation,
@@ -42,7 +42,10 @@ export interface ResumePlan {
  * reactions with their audit trail, history pages and resume.
  */
 @Injectable()
-export class HistoryService {
+export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('Streaming');
+  private trimTimer: NodeJS.Timeout | null = null;
+
   constructor(
     @InjectStreamingBackend() private readonly backend: StreamingBackend,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
@@ -50,6 +53,40 @@ export class HistoryService {
     private readonly fanout: FanoutService,
     private readonly stats: StreamingStats,
   ) {}
+
+  onApplicationBootstrap(): void {
+    const every = Math.min(Math.max(this.retentionMs / 10, 250), 60_000);
+    this.trimTimer = setInterval(() => {
+      this.trimAll().catch((err: unknown) => this.logger.warn(`history trim failed: ${String(err)}`));
+    }, every);
+    this.trimTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    if (this.trimTimer) clearInterval(this.trimTimer);
+    this.trimTimer = null;
+  }
+
+  /** `message_retention` in milliseconds. */
+  private get retentionMs(): number {
+    return this.options.messageRetention * 3_600_000;
+  }
+
+  /**
+   * Enforce `message_retention` (age) and `max_history_messages` (count) on
+   * every room; runs on a schedule. Returns how many messages were dropped.
+   */
+  async trimAll(): Promise<number> {
+    const olderThan = Date.now() - this.retentionMs;
+    let dropped = 0;
+    for (const room of await this.backend.listRooms()) {
+      dropped += await this.backend.trimHistory(room.id, {
+        maxCount: this.options.maxHistoryMessages,
+        olderThan,
+      });
+    }
+    return dropped;
+  }
 
   private async ensureMayWrite(roomId: string, userId: string): Promise<void> {
     if (await this.backend.getRestriction(roomId, 'ban', userId)) {
@@ -145,13 +182,19 @@ export class HistoryService {
     const m = await this.requireMessage(roomId, messageId);
     await this.ensureMayChange(roomId, userId, m, 'edit_own');
     await this.ensureMayWrite(roomId, userId);
+    return this.commitEdit(roomId, messageId, content, userId);
+  }
+
+  /** Edit without permission checks (server-side code); keeps the previous version in the audit trail. */
+  async commitEdit(roomId: string, messageId: string, content: string, by: string): Promise<StoredMessage> {
+    await this.requireMessage(roomId, messageId);
     const at = new Date().toISOString();
-    const { message } = await this.mutate(roomId, messageId, { kind: 'edit', content, by: userId, at });
+    const { message } = await this.mutate(roomId, messageId, { kind: 'edit', content, by, at });
     await this.fanout.publishToRoom(roomId, 'message_edited', {
       room_id: roomId,
       message_id: messageId,
       content,
-      edited_by: userId,
+      edited_by: by,
       edited_at: at,
     });
     return message;
@@ -160,16 +203,21 @@ export class HistoryService {
   async delete(userId: string, roomId: string, messageId: string): Promise<void> {
     const m = await this.requireMessage(roomId, messageId);
     await this.ensureMayChange(roomId, userId, m, 'delete_own');
+    await this.commitDelete(roomId, messageId, userId);
+  }
+
+  /** Delete without permission checks (server-side code); leaves a tombstone. */
+  async commitDelete(roomId: string, messageId: string, by: string): Promise<void> {
     const { changed } = await this.mutate(roomId, messageId, {
       kind: 'delete',
-      by: userId,
+      by,
       at: new Date().toISOString(),
     });
     if (changed) {
       await this.fanout.publishToRoom(roomId, 'message_deleted', {
         room_id: roomId,
         message_id: messageId,
-        deleted_by: userId,
+        deleted_by: by,
       });
     }
   }
@@ -183,6 +231,17 @@ export class HistoryService {
   ): Promise<StoredMessage> {
     await this.rooms.requirePermission(roomId, userId, 'react');
     await this.ensureMayWrite(roomId, userId);
+    return this.commitReaction(roomId, messageId, reaction, userId, add);
+  }
+
+  /** Add or remove a reaction without permission checks (server-side code). */
+  async commitReaction(
+    roomId: string,
+    messageId: string,
+    reaction: string,
+    userId: string,
+    add: boolean,
+  ): Promise<StoredMessage> {
     await this.requireMessage(roomId, messageId);
     const { message, changed } = await this.mutate(roomId, messageId, {
       kind: 'react',
@@ -211,7 +270,9 @@ export class HistoryService {
   async read(roomId: string, page: HistoryPage): Promise<WireMessage[]> {
     const limit = Math.min(page.limit ?? DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
     const messages = await this.backend.getHistory(roomId, { limit, before: page.before, after: page.after });
-    return messages.map(messageToWire);
+    // Messages past retention are never served, even between two scheduled trims.
+    const cutoff = new Date(Date.now() - this.retentionMs).toISOString();
+    return messages.filter((m) => m.timestamp >= cutoff).map(messageToWire);
   }
 
   /**

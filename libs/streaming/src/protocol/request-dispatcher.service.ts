@@ -6,6 +6,7 @@ import { HistoryService } from '../history/history.service';
 import { StreamingMetrics } from '../metrics/streaming-metrics.service';
 import { PresenceService } from '../presence/presence.service';
 import { RoomService } from '../rooms/room.service';
+import { ModerationService } from '../moderation/moderation.service';
 import { Authenticator, STREAMING_AUTHENTICATOR } from '../security/authenticator.interface';
 import { RateLimiter, STREAMING_RATE_LIMITER } from '../security/rate-limiter';
 import { InjectStreamingOptions } from '../streaming.module-definition';
@@ -16,6 +17,10 @@ import {
   EditMessageDto,
   GetHistoryDto,
   GetPresenceDto,
+  InviteDto,
+  ModerateDto,
+  ModerationLogDto,
+  UpdateRoomDto,
   MessageRefDto,
   ReactionDto,
   ResumeDto,
@@ -25,7 +30,7 @@ import {
   SetRoleDto,
 } from './requests.dto';
 import { StreamingError, toStreamingError } from './streaming-error';
-import { messageToWire } from './wire';
+import { messageToWire, moderationEntryToWire } from './wire';
 import { encodeEnvelope } from './envelope';
 
 /** Returned by a handler that answered by itself (e.g. `ping` answers with `pong`). */
@@ -60,6 +65,7 @@ export class RequestDispatcher {
     private readonly history: HistoryService,
     private readonly presence: PresenceService,
     private readonly typing: TypingService,
+    private readonly moderation: ModerationService,
     private readonly metrics: StreamingMetrics,
   ) {
     this.handlers = this.buildHandlers();
@@ -115,7 +121,7 @@ export class RequestDispatcher {
   }
 
   private buildHandlers(): Record<string, RequestHandler> {
-    const { rooms, history, presence, typing } = this;
+    const { rooms, history, presence, typing, moderation } = this;
     return {
       ping: handler(undefined, async (conn, _d, id) => {
         conn.sendEvent('pong', { timestamp: new Date().toISOString() }, id);
@@ -172,12 +178,24 @@ export class RequestDispatcher {
             throw new StreamingError('invalid_message', `rooms.${room} must be a non-negative integer seq`);
           }
         }
-        const plan = await history.planResume(conn.userId, d.rooms);
-        for (const m of plan.replay) conn.sendEvent('message', m);
-        const resumed: Record<string, unknown> = { rooms: plan.rooms };
-        if (plan.gaps.length > 0) resumed.gaps = plan.gaps;
-        conn.sendEvent('resumed', resumed);
-        return resumed;
+        // Live events of these rooms wait until the replay is queued, so seq order holds.
+        const roomIds = Object.keys(d.rooms);
+        for (const room of roomIds) conn.hold(room);
+        try {
+          const plan = await history.planResume(conn.userId, d.rooms);
+          for (const m of plan.replay) conn.sendEvent('message', m);
+          const resumed: Record<string, unknown> = { rooms: plan.rooms };
+          if (plan.gaps.length > 0) resumed.gaps = plan.gaps;
+          conn.sendEvent('resumed', resumed);
+          for (const room of roomIds) {
+            for (const env of conn.release(room)) {
+              if (!isReplayedMessage(env, plan.rooms[room] ?? 0)) conn.send(env);
+            }
+          }
+          return resumed;
+        } finally {
+          for (const room of roomIds) for (const env of conn.release(room)) conn.send(env);
+        }
       }),
       start_typing: handler(RoomRefDto, async (conn, d) => {
         await rooms.requirePermission(d.room_id, conn.userId, 'type');
@@ -193,6 +211,30 @@ export class RequestDispatcher {
         await rooms.setRole(conn.userId, d.room_id, d.user_id, d.role);
         return { room_id: d.room_id, user_id: d.user_id, role: d.role };
       }),
+      invite: handler(InviteDto, async (conn, d) => {
+        await rooms.invite(conn.userId, d.room_id, d.user_id);
+        return { room_id: d.room_id, user_id: d.user_id };
+      }),
+      moderate: handler(ModerateDto, async (conn, d) =>
+        moderation.moderate(conn.userId, {
+          roomId: d.room_id,
+          action: d.action,
+          targetId: d.target_id,
+          reason: d.reason,
+          durationS: d.duration_s,
+        }),
+      ),
+      update_room: handler(UpdateRoomDto, async (conn, d) => ({
+        room: await rooms.update(conn.userId, d.room_id, {
+          name: d.name,
+          description: d.description,
+          private: d.private,
+          maxMembers: d.max_members,
+        }),
+      })),
+      get_moderation_log: handler(ModerationLogDto, async (conn, d) => ({
+        entries: (await moderation.log(conn.userId, d.room_id, d.limit)).map(moderationEntryToWire),
+      })),
       set_presence: handler(SetPresenceDto, async (conn, d) => ({
         presence: await presence.set(conn.userId, d.status, d.custom),
       })),
@@ -209,6 +251,13 @@ export class RequestDispatcher {
       }),
     };
   }
+}
+
+/** True for a held `message` envelope whose seq the replay already covered. */
+function isReplayedMessage(envelope: string, latestReplayed: number): boolean {
+  if (!envelope.startsWith('{"type":"message"')) return false;
+  const seq = (JSON.parse(envelope) as { data: { seq: number } }).data.seq;
+  return seq <= latestReplayed;
 }
 
 /** Validate request data against its DTO class; `invalid_message` lists every violation. */

@@ -79,3 +79,29 @@ export class GetPresenceDto {
   @IsOptional() @IsString() @IsNotEmpty() room_id?: string;
   @IsOptional() @IsArray() @ArrayMaxSize(1000) @IsString({ each: true }) user_ids?: string[];
 }
+
+/** `invite` */
+export class InviteDto extends RoomRefDto {
+  @IsString() @IsNotEmpty() @MaxLength(256) user_id!: string;
+}
+
+/** `moderate` (and `POST /api/rooms/:id/moderation` without room_id). */
+export class ModerateDto extends RoomRefDto {
+  @IsIn(['ban', 'unban', 'kick', 'mute', 'unmute']) action!: 'ban' | 'unban' | 'kick' | 'mute' | 'unmute';
+  @IsString() @IsNotEmpty() @MaxLength(256) target_id!: string;
+  @IsOptional() @IsString() @MaxLength(500) reason?: string;
+  @IsOptional() @IsInt() @Min(1) duration_s?: number;
+}
+
+/** `update_room` */
+export class UpdateRoomDto extends RoomRefDto {
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) name?: string;
+  @IsOptional() @IsString() @MaxLength(2000) description?: string;
+  @IsOptional() @IsBoolean() private?: boolean;
+  @IsOptional() @ValidateIf((_o, v) => v !== null) @IsInt() @Min(1) max_members?: number | null;
+}
+
+/** `get_moderation_log` */
+export class ModerationLogDto extends RoomRefDto {
+  @IsOptional() @IsInt() @Min(1) limit?: number;
+}

@@ -1,5 +1,6 @@
 import type {
   MemberRecord,
+  ModerationLogEntry,
   PresenceRecord,
   RoomRecord,
   StoredMessage,
@@ -94,3 +95,29 @@ export function presenceToWire(p: PresenceRecord): WirePresence {
 /** The `message` envelope of a stored message, serialized once for every recipient. */
 export const encodeMessageEnvelope = (m: StoredMessage): string =>
   encodeEnvelope('message', messageToWire(m));
+
+/** A moderation log entry as clients see it. */
+export interface WireModerationEntry {
+  action: ModerationLogEntry['action'];
+  room_id: string;
+  moderator_id: string | null;
+  target_id: string;
+  reason: string;
+  at: string;
+  duration_s?: number;
+  role?: string;
+}
+
+export function moderationEntryToWire(e: ModerationLogEntry): WireModerationEntry {
+  const w: WireModerationEntry = {
+    action: e.action,
+    room_id: e.roomId,
+    moderator_id: e.moderatorId,
+    target_id: e.targetId,
+    reason: e.reason,
+    at: e.at,
+  };
+  if (e.durationS !== undefined) w.duration_s = e.durationS;
+  if (e.role !== undefined) w.role = e.role;
+  return w;
+}

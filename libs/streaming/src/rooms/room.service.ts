@@ -164,8 +164,10 @@ export class RoomService {
       if (await this.backend.getRestriction(roomId, 'ban', userId)) {
         throw new StreamingError('banned', `you are banned from room ${roomId}`);
       }
-      if (room.private)
+      const invited = room.private ? await this.backend.getInvitation(roomId, userId) : null;
+      if (room.private && !invited) {
         throw new StreamingError('forbidden', `room ${roomId} is private: an invitation is needed`);
+      }
       const result = await this.backend.addMember(
         roomId,
         { userId, role: 'member', joinedAt: new Date().toISOString() },
@@ -179,6 +181,7 @@ export class RoomService {
           `you may be in at most ${this.options.maxRoomsPerUser} rooms`,
         );
       }
+      if (invited) await this.backend.removeInvitation(roomId, userId);
     }
     await this.fanout.indexUserInRoom(userId, roomId);
     const event = await this.joinedEvent(room);
@@ -192,6 +195,48 @@ export class RoomService {
       );
     }
     return event;
+  }
+
+  /**
+   * Invite a user (admins and the owner; `actorId` null = the server). The
+   * invitee's connections get `room_invitation`; private rooms can then be joined.
+   */
+  async invite(actorId: string | null, roomId: string, userId: string): Promise<void> {
+    const room = await this.require(roomId);
+    if (actorId !== null) await this.requirePermission(roomId, actorId, 'invite');
+    if (await this.backend.getMember(roomId, userId)) {
+      throw new StreamingError('already_member', `${userId} is already a member of room ${roomId}`);
+    }
+    if (await this.backend.getRestriction(roomId, 'ban', userId)) {
+      throw new StreamingError('banned', `${userId} is banned from room ${roomId}`);
+    }
+    const by = actorId ?? 'server';
+    await this.backend.addInvitation(roomId, { userId, invitedBy: by, at: new Date().toISOString() });
+    await this.fanout.publishToUser(userId, 'room_invitation', {
+      room_id: roomId,
+      room_name: room.name,
+      invited_by: by,
+    });
+  }
+
+  /** Change a room's settings (admins and the owner; `actorId` null = the server). */
+  async update(
+    actorId: string | null,
+    roomId: string,
+    patch: { name?: string; description?: string; private?: boolean; maxMembers?: number | null },
+  ): Promise<WireRoom> {
+    if (actorId !== null) await this.requirePermission(roomId, actorId, 'manage_room');
+    else await this.require(roomId);
+    const clean = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    const room = await this.backend.updateRoom(roomId, clean);
+    if (!room) throw new StreamingError('room_not_found', `room ${roomId} does not exist`);
+    const wire = await this.toWire(room);
+    await this.fanout.publishToRoom(roomId, 'room_updated', {
+      room_id: roomId,
+      room: wire,
+      updated_by: actorId,
+    });
+    return wire;
   }
 
   /** Leave a room. An owner leaving hands the room to the highest-ranked remaining member. */
@@ -246,6 +291,19 @@ export class RoomService {
       throw new StreamingError('forbidden', 'admins may only set member or moderator');
     }
     await this.backend.setMemberRole(roomId, targetId, role);
+    await this.backend.appendModerationLog(
+      roomId,
+      {
+        action: 'set_role',
+        roomId,
+        moderatorId: actorId,
+        targetId,
+        reason: '',
+        at: new Date().toISOString(),
+        role,
+      },
+      500,
+    );
     if (role === 'owner') {
       await this.backend.setMemberRole(roomId, actorId, 'admin');
       await this.backend.updateRoom(roomId, { owner: targetId });

@@ -1,6 +1,8 @@
 import {
   AddMemberResult,
   HistoryQuery,
+  Invitation,
+  ModerationLogEntry,
   MemberRecord,
   MessageDraft,
   MessageMutation,
@@ -15,11 +17,14 @@ import {
 } from '../streaming-backend.interface';
 import { encodeMessageEnvelope } from '../../protocol/wire';
 import { applyMutation, selectHistory } from '../backend-helpers';
+import { LocalPersistence } from './local-persistence.interface';
 
 interface LocalRoom {
   record: RoomRecord;
   members: Map<string, MemberRecord>;
   restrictions: Map<string, Restriction>;
+  invitations: Map<string, Invitation>;
+  modLog: ModerationLogEntry[];
   history: StoredMessage[];
   byId: Map<string, StoredMessage>;
   lastSeq: number;
@@ -30,6 +35,8 @@ const clone = <T>(v: T): T => structuredClone(v);
 /**
  * The in-process backend (the default): all state in this process's memory,
  * pub/sub delivered synchronously. Nothing is shared with other processes.
+ * With a {@link LocalPersistence} (e.g. SQLite) rooms, members, bans and
+ * history are written through and reloaded after a restart.
  */
 export class LocalBackend implements StreamingBackend {
   readonly kind = 'local';
@@ -42,14 +49,35 @@ export class LocalBackend implements StreamingBackend {
   private readonly counters = new Map<string, { value: number; expires: number }>();
   private readonly nodes = new Map<string, { info: NodeInfo; expires: number }>();
   private closed = false;
+  private loaded = false;
+
+  constructor(private readonly persistence?: LocalPersistence) {}
 
   async connect(): Promise<void> {
     this.closed = false;
+    if (this.persistence && !this.loaded) {
+      this.loaded = true;
+      for (const p of this.persistence.load()) {
+        const room: LocalRoom = {
+          record: p.record,
+          members: new Map(p.members.map((m) => [m.userId, m])),
+          restrictions: new Map(p.restrictions.map((r) => [this.restrictionKey(r.kind, r.userId), r])),
+          invitations: new Map(p.invitations.map((i) => [i.userId, i])),
+          modLog: p.modLog,
+          history: p.history,
+          byId: new Map(p.history.map((m) => [m.id, m])),
+          lastSeq: p.lastSeq,
+        };
+        this.rooms.set(p.record.id, room);
+        for (const userId of room.members.keys()) this.indexUser(userId, p.record.id, true);
+      }
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.handlers.clear();
+    this.persistence?.close();
   }
 
   async ping(): Promise<void> {
@@ -94,11 +122,15 @@ export class LocalBackend implements StreamingBackend {
       record: clone(room),
       members: new Map([[owner.userId, clone(owner)]]),
       restrictions: new Map(),
+      invitations: new Map(),
+      modLog: [],
       history: [],
       byId: new Map(),
       lastSeq: 0,
     });
     this.indexUser(owner.userId, room.id, true);
+    this.persistence?.saveRoom(room);
+    this.persistence?.saveMember(room.id, owner);
   }
 
   async getRoom(roomId: string): Promise<RoomRecord | null> {
@@ -110,6 +142,7 @@ export class LocalBackend implements StreamingBackend {
     const r = this.room(roomId);
     if (!r) return null;
     r.record = { ...r.record, ...clone(patch), id: r.record.id };
+    this.persistence?.saveRoom(r.record);
     return clone(r.record);
   }
 
@@ -118,6 +151,7 @@ export class LocalBackend implements StreamingBackend {
     if (!r) return false;
     for (const userId of r.members.keys()) this.indexUser(userId, roomId, false);
     this.rooms.delete(roomId);
+    this.persistence?.deleteRoom(roomId);
     return true;
   }
 
@@ -142,6 +176,7 @@ export class LocalBackend implements StreamingBackend {
     if (limits.maxRoomsPerUser !== undefined && owned >= limits.maxRoomsPerUser) return 'user_limit';
     r.members.set(member.userId, clone(member));
     this.indexUser(member.userId, roomId, true);
+    this.persistence?.saveMember(roomId, member);
     return 'added';
   }
 
@@ -149,6 +184,7 @@ export class LocalBackend implements StreamingBackend {
     const r = this.room(roomId);
     if (!r || !r.members.delete(userId)) return false;
     this.indexUser(userId, roomId, false);
+    this.persistence?.deleteMember(roomId, userId);
     return true;
   }
 
@@ -161,6 +197,7 @@ export class LocalBackend implements StreamingBackend {
     const m = this.room(roomId)?.members.get(userId);
     if (!m) return false;
     m.role = role;
+    this.persistence?.saveMember(roomId, m);
     return true;
   }
 
@@ -179,10 +216,10 @@ export class LocalBackend implements StreamingBackend {
   private restrictionKey = (kind: string, userId: string): string => `${kind}:${userId}`;
 
   async setRestriction(roomId: string, restriction: Restriction): Promise<void> {
-    this.room(roomId)?.restrictions.set(
-      this.restrictionKey(restriction.kind, restriction.userId),
-      clone(restriction),
-    );
+    const r = this.room(roomId);
+    if (!r) return;
+    r.restrictions.set(this.restrictionKey(restriction.kind, restriction.userId), clone(restriction));
+    this.persistence?.saveRestriction(roomId, restriction);
   }
 
   async getRestriction(
@@ -196,13 +233,16 @@ export class LocalBackend implements StreamingBackend {
     if (!found) return null;
     if (found.until !== null && found.until <= Date.now()) {
       r!.restrictions.delete(key);
+      this.persistence?.deleteRestriction(roomId, kind, userId);
       return null;
     }
     return clone(found);
   }
 
   async clearRestriction(roomId: string, kind: Restriction['kind'], userId: string): Promise<boolean> {
-    return this.room(roomId)?.restrictions.delete(this.restrictionKey(kind, userId)) ?? false;
+    const removed = this.room(roomId)?.restrictions.delete(this.restrictionKey(kind, userId)) ?? false;
+    if (removed) this.persistence?.deleteRestriction(roomId, kind, userId);
+    return removed;
   }
 
   async listRestrictions(roomId: string): Promise<Restriction[]> {
@@ -210,6 +250,36 @@ export class LocalBackend implements StreamingBackend {
     return [...(this.room(roomId)?.restrictions.values() ?? [])]
       .filter((x) => x.until === null || x.until > now)
       .map(clone);
+  }
+
+  async addInvitation(roomId: string, invitation: Invitation): Promise<void> {
+    const r = this.room(roomId);
+    if (!r) return;
+    r.invitations.set(invitation.userId, clone(invitation));
+    this.persistence?.saveInvitation(roomId, invitation);
+  }
+
+  async getInvitation(roomId: string, userId: string): Promise<Invitation | null> {
+    const inv = this.room(roomId)?.invitations.get(userId);
+    return inv ? clone(inv) : null;
+  }
+
+  async removeInvitation(roomId: string, userId: string): Promise<boolean> {
+    const removed = this.room(roomId)?.invitations.delete(userId) ?? false;
+    if (removed) this.persistence?.deleteInvitation(roomId, userId);
+    return removed;
+  }
+
+  async appendModerationLog(roomId: string, entry: ModerationLogEntry, maxEntries: number): Promise<void> {
+    const r = this.room(roomId);
+    if (!r) return;
+    r.modLog.push(clone(entry));
+    if (r.modLog.length > maxEntries) r.modLog.splice(0, r.modLog.length - maxEntries);
+    this.persistence?.appendLog(roomId, entry, maxEntries);
+  }
+
+  async getModerationLog(roomId: string, limit: number): Promise<ModerationLogEntry[]> {
+    return (this.room(roomId)?.modLog.slice(-limit) ?? []).map(clone);
   }
 
   async appendMessage(
@@ -222,14 +292,22 @@ export class LocalBackend implements StreamingBackend {
     const stored: StoredMessage = { ...clone(draft), seq: ++r.lastSeq };
     r.history.push(stored);
     r.byId.set(stored.id, stored);
-    if (r.history.length > options.maxHistory) this.dropOldest(r, r.history.length - options.maxHistory);
+    const dropped =
+      r.history.length > options.maxHistory ? this.dropOldest(r, r.history.length - options.maxHistory) : [];
+    this.persistence?.appendMessage(stored, dropped);
     // Same synchronous step as the seq assignment: subscribers see seq order.
     if (options.publishTopic) this.deliver(options.publishTopic, encodeMessageEnvelope(stored));
     return clone(stored);
   }
 
-  private dropOldest(r: LocalRoom, n: number): void {
-    for (const m of r.history.splice(0, n)) r.byId.delete(m.id);
+  /** Drop the `n` oldest messages from memory; returns their ids. */
+  private dropOldest(r: LocalRoom, n: number): string[] {
+    const ids: string[] = [];
+    for (const m of r.history.splice(0, n)) {
+      r.byId.delete(m.id);
+      ids.push(m.id);
+    }
+    return ids;
   }
 
   async getHistory(roomId: string, query: HistoryQuery): Promise<StoredMessage[]> {
@@ -249,6 +327,7 @@ export class LocalBackend implements StreamingBackend {
     const m = this.room(roomId)?.byId.get(messageId);
     if (!m) return null;
     const changed = applyMutation(m, mutation);
+    if (changed) this.persistence?.saveMessage(m);
     return { message: clone(m), changed };
   }
 
@@ -269,7 +348,8 @@ export class LocalBackend implements StreamingBackend {
     if (limits.olderThan !== undefined) {
       while (n < r.history.length && Date.parse(r.history[n].timestamp) < limits.olderThan) n++;
     }
-    this.dropOldest(r, n);
+    const ids = this.dropOldest(r, n);
+    if (ids.length > 0) this.persistence?.deleteMessages(roomId, ids);
     return n;
   }
 

@@ -1,0 +1,35 @@
+import { Inject } from '@nestjs/common';
+import { WireChannel } from './channel-store';
+
+/** Who asks: a connection's identity fits, and so does `{ userId }` from server code or REST. */
+export interface ChannelActor {
+  userId: string;
+  roles?: readonly string[];
+  metadata?: Record<string, unknown>;
+}
+
+/** What the actor wants to do with the channel. */
+export type ChannelAction = 'subscribe' | 'publish';
+
+/**
+ * Authorization hook for private channels. Consulted when a user subscribes
+ * to a private channel by its exact name, or publishes to one. Not consulted
+ * for public channels, nor for the server (publisher `null`). Answer false to
+ * refuse (the request fails with `forbidden`).
+ */
+export interface ChannelAuthorizer {
+  authorize(actor: ChannelActor, channel: WireChannel, action: ChannelAction): boolean | Promise<boolean>;
+}
+
+/** Injection token of the active {@link ChannelAuthorizer}. */
+export const STREAMING_CHANNEL_AUTHORIZER = Symbol('STREAMING_CHANNEL_AUTHORIZER');
+
+/** Parameter decorator: inject the active {@link ChannelAuthorizer}. */
+export const InjectChannelAuthorizer = (): ParameterDecorator => Inject(STREAMING_CHANNEL_AUTHORIZER);
+
+/** The default: only the creator of a private channel may subscribe or publish to it. */
+export class CreatorOnlyChannelAuthorizer implements ChannelAuthorizer {
+  authorize(actor: ChannelActor, channel: WireChannel): boolean {
+    return channel.created_by !== null && channel.created_by === actor.userId;
+  }
+}

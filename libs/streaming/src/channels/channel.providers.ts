@@ -1,0 +1,33 @@
+import { Provider } from '@nestjs/common';
+import { STREAMING_MODULE_OPTIONS } from '../streaming.module-definition';
+import {
+  ChannelAuthorizer,
+  CreatorOnlyChannelAuthorizer,
+  STREAMING_CHANNEL_AUTHORIZER,
+} from './channel-authorizer';
+import { ChannelStore, InMemoryChannelStore, STREAMING_CHANNEL_STORE } from './channel-store';
+import { ChannelService } from './channel.service';
+
+/** Module options the channel providers read (fields to add to `StreamingModuleOptions`). */
+export interface ChannelModuleOptions {
+  /** Authorization of private channels; default: only the creator. */
+  channelAuthorizer?: ChannelAuthorizer;
+  /** Where the channel registry lives; default: in this process. */
+  channelStore?: ChannelStore;
+}
+
+/** The channel providers of `StreamingModule`: the store, the authorizer (both overridable through options) and the service. */
+export const channelProviders: Provider[] = [
+  {
+    provide: STREAMING_CHANNEL_STORE,
+    inject: [STREAMING_MODULE_OPTIONS],
+    useFactory: (raw: ChannelModuleOptions): ChannelStore => raw.channelStore ?? new InMemoryChannelStore(),
+  },
+  {
+    provide: STREAMING_CHANNEL_AUTHORIZER,
+    inject: [STREAMING_MODULE_OPTIONS],
+    useFactory: (raw: ChannelModuleOptions): ChannelAuthorizer =>
+      raw.channelAuthorizer ?? new CreatorOnlyChannelAuthorizer(),
+  },
+  ChannelService,
+];

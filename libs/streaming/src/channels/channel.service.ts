@@ -1,0 +1,571 @@
+import { randomBytes } from 'node:crypto';
+import { Injectable, Logger, Optional } from '@nestjs/common';
+import { InjectStreamingBackend, StreamingBackend } from '../backends/streaming-backend.interface';
+import { StreamingOptions } from '../config/streaming-options.interface';
+import { Connection } from '../connections/connection';
+import { ConnectionRegistry } from '../connections/connection-registry';
+import { StreamingMetrics } from '../metrics/streaming-metrics.service';
+import { encodeEnvelope } from '../protocol/envelope';
+import { StreamingError } from '../protocol/streaming-error';
+import { InjectStreamingOptions } from '../streaming.module-definition';
+import {
+  ChannelAction,
+  ChannelActor,
+  ChannelAuthorizer,
+  CreatorOnlyChannelAuthorizer,
+  InjectChannelAuthorizer,
+} from './channel-authorizer';
+import {
+  ALL_CHANNELS_TOPIC,
+  ChannelBusHeader,
+  RecentIds,
+  channelOwner,
+  channelTopic,
+  decodeChannelPayload,
+  encodeChannelPayload,
+  patternTopic,
+} from './channel-bus';
+import { ChannelFilterPredicate, ChannelFilters, compileFilters, validateFilters } from './channel-filters';
+import {
+  ChannelRecord,
+  ChannelStore,
+  InMemoryChannelStore,
+  InjectChannelStore,
+  WireChannel,
+  channelToWire,
+} from './channel-store';
+import {
+  ChannelTrie,
+  SINGLE_WILDCARD,
+  TAIL_WILDCARD,
+  hasWildcard,
+  patternMatches,
+  validateChannelName,
+  validatePattern,
+} from './channel-trie';
+
+/** Type of the event a channel publish delivers. */
+export const CHANNEL_MESSAGE_EVENT = 'channel_message';
+
+/** Longest channel description. */
+export const MAX_CHANNEL_DESCRIPTION = 2000;
+
+/** `data` of a `channel_message` event (PROTOCOL.md section 4). */
+export interface ChannelMessageEvent {
+  channel: string;
+  data: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  /** The publishing user, or null when the server published. */
+  publisher_id: string | null;
+  timestamp: string;
+}
+
+/** Fields of a new channel. */
+export interface CreateChannelInput {
+  name: string;
+  private?: boolean;
+  description?: string;
+}
+
+/** Ack of `subscribe`. */
+export interface SubscribeResult {
+  /** The pattern, as subscribed. */
+  channel: string;
+}
+
+/** Ack of `unsubscribe`. */
+export interface UnsubscribeResult {
+  channel: string;
+  /** False when the connection was not subscribed to that pattern (unsubscribe is idempotent). */
+  removed: boolean;
+}
+
+/** Ack of `publish`. */
+export interface PublishResult {
+  channel: string;
+  /** The message's server-assigned timestamp. */
+  timestamp: string;
+}
+
+/** Channel figures for the stats endpoint. */
+export interface ChannelStats {
+  /** Registered channels plus the distinct names/patterns subscribed on this node. */
+  total_channels: number;
+  /** Distinct patterns with a subscriber on this node. */
+  channel_patterns: number;
+  /** (connection, pattern) subscriptions on this node. */
+  channel_subscriptions: number;
+}
+
+/** One subscription: one per (connection, pattern). */
+interface Subscription {
+  readonly conn: Connection;
+  readonly state: ConnectionChannels;
+  readonly pattern: string;
+  readonly topic: string;
+  /** Null when there are no filters (the common case: no parse, no call). */
+  filter: ChannelFilterPredicate | null;
+  /** Set on an exact-name subscription to a private channel the authorizer allowed: that channel's epoch. */
+  grant: string | null;
+}
+
+/** A connection's subscriptions on this node. */
+interface ConnectionChannels {
+  readonly subs: Map<string, Subscription>;
+  /** Last delivery stamp this connection received: one copy per publish however many patterns match. */
+  stamp: number;
+}
+
+/** One backend topic's local state: held while `refs` > 0; changes run one at a time. */
+interface TopicState {
+  refs: number;
+  active: boolean;
+  op: Promise<void>;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const noop = (): void => undefined;
+
+/** Epoch of a private channel: tells two incarnations of the same name apart. */
+const epochOf = (c: ChannelRecord): string => `${c.createdBy ?? ''}@${c.createdAt}`;
+
+/**
+ * Pub/sub channels (PROTOCOL.md sections 4 and 8) on this node: the channel
+ * registry, the subscriptions of local connections (patterns in a token
+ * trie), and delivery of channel messages from the bus.
+ *
+ * Rules enforced here, for every transport and for server code alike:
+ * - `enableChannels` off: every call fails with `feature_disabled`;
+ * - invalid names, patterns or filters: `invalid_message`;
+ * - more than `maxChannelsPerUser` subscriptions across a user's connections
+ *   on this node: `limit_exceeded`;
+ * - `user.<id>…`: only that user (or the server, publisher `null`) may
+ *   publish there; a pattern starting with `user.` must name the subscriber
+ *   literally as its second token (`user.*.x`, `user.>` are `forbidden`); and
+ *   at delivery, `user.<id>…` channels reach only `<id>`'s connections, so
+ *   wildcard-first patterns (`*.alice.x`, `>`) never leak them;
+ * - private channels: subscribing by exact name, and publishing, need the
+ *   {@link ChannelAuthorizer} (default: the creator only), else `forbidden`.
+ *   Their messages reach only exact-name subscriptions authorized for that
+ *   channel, never wildcard patterns.
+ *
+ * Delivery: one bus payload per topic (see `channel-bus.ts`), the envelope
+ * serialized once by the publisher; each node matches the channel once in
+ * its trie, parses the payload at most once and only if a matching
+ * subscription has filters, and queues the same string to each matching
+ * connection, once per connection.
+ */
+@Injectable()
+export class ChannelService {
+  private readonly logger = new Logger('Streaming');
+  private readonly trie = new ChannelTrie<Subscription>();
+  private readonly byConnection = new Map<Connection, ConnectionChannels>();
+  /** Subscriptions per user on this node (the `maxChannelsPerUser` count). */
+  private readonly perUser = new Map<string, number>();
+  /** Subscriptions per distinct pattern on this node. */
+  private readonly perPattern = new Map<string, number>();
+  private readonly topics = new Map<string, TopicState>();
+  private readonly seen = new RecentIds();
+  private readonly idPrefix = `${randomBytes(6).toString('base64url')}:`;
+  private publishSeq = 0;
+  private deliveryStamp = 0;
+  private readonly store: ChannelStore;
+  private readonly authorizer: ChannelAuthorizer;
+
+  constructor(
+    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectStreamingOptions() private readonly options: StreamingOptions,
+    private readonly registry: ConnectionRegistry,
+    @Optional() @InjectChannelStore() store?: ChannelStore,
+    @Optional() @InjectChannelAuthorizer() authorizer?: ChannelAuthorizer,
+    @Optional() private readonly metrics?: StreamingMetrics,
+  ) {
+    this.store = store ?? new InMemoryChannelStore();
+    this.authorizer = authorizer ?? new CreatorOnlyChannelAuthorizer();
+  }
+
+  // ---------------------------------------------------------------- registry
+
+  /** Register a channel. `creator` null: created by the server. */
+  async createChannel(creator: ChannelActor | null, input: CreateChannelInput): Promise<WireChannel> {
+    this.ensureEnabled();
+    const name = this.requireName(input?.name);
+    if (input.private !== undefined && typeof input.private !== 'boolean') {
+      throw new StreamingError('invalid_message', '"private" must be a boolean');
+    }
+    if (
+      input.description !== undefined &&
+      (typeof input.description !== 'string' || input.description.length > MAX_CHANNEL_DESCRIPTION)
+    ) {
+      throw new StreamingError(
+        'invalid_message',
+        `"description" must be a string of at most ${MAX_CHANNEL_DESCRIPTION} characters`,
+      );
+    }
+    if (creator) this.requireOwnNamespace(creator.userId, name, 'create');
+    const record: ChannelRecord = {
+      name,
+      private: input.private ?? false,
+      createdBy: creator?.userId ?? null,
+      createdAt: new Date().toISOString(),
+    };
+    if (input.description !== undefined) record.description = input.description;
+    if (!(await this.store.create(record))) {
+      throw new StreamingError('invalid_message', `channel ${name} already exists`);
+    }
+    return channelToWire(record);
+  }
+
+  /** A registered channel, or null. */
+  async getChannel(name: string): Promise<WireChannel | null> {
+    this.ensureEnabled();
+    const c = await this.store.get(name);
+    return c ? channelToWire(c) : null;
+  }
+
+  /**
+   * Registered channels. With a `viewer`, only those the viewer could
+   * subscribe to (public ones outside other users' `user.<id>` namespaces,
+   * and private ones the authorizer allows).
+   */
+  async listChannels(viewer?: ChannelActor | null): Promise<WireChannel[]> {
+    this.ensureEnabled();
+    return this.visible(await this.store.list(), viewer);
+  }
+
+  /** The seed's FindChannelsByPattern: registered channels matching a pattern (same visibility as {@link listChannels}). */
+  async findByPattern(pattern: string, viewer?: ChannelActor | null): Promise<WireChannel[]> {
+    this.ensureEnabled();
+    const reason = validatePattern(pattern);
+    if (reason !== null) throw new StreamingError('invalid_message', reason);
+    const all = await this.store.list();
+    return this.visible(
+      all.filter((c) => patternMatches(pattern, c.name)),
+      viewer,
+    );
+  }
+
+  /** Delete a registered channel: its creator or the server (`actor` null). Subscriptions stay. */
+  async deleteChannel(actor: ChannelActor | null, name: string): Promise<void> {
+    this.ensureEnabled();
+    const record = await this.store.get(name);
+    if (!record) throw new StreamingError('channel_not_found', `channel ${name} does not exist`);
+    if (actor && record.createdBy !== actor.userId) {
+      throw new StreamingError('forbidden', `only the creator may delete channel ${name}`);
+    }
+    await this.store.delete(name);
+  }
+
+  // ----------------------------------------------------------- subscriptions
+
+  /**
+   * Subscribe a connection to a channel name or pattern, with optional
+   * filters. Subscribing again to the same pattern replaces its filters.
+   */
+  async subscribe(
+    conn: Connection,
+    pattern: string,
+    filters?: Record<string, unknown>,
+  ): Promise<SubscribeResult> {
+    this.ensureEnabled();
+    const reason = validatePattern(pattern);
+    if (reason !== null) throw new StreamingError('invalid_message', reason);
+    const filterReason = validateFilters(filters);
+    if (filterReason !== null)
+      throw new StreamingError('invalid_message', `invalid filters: ${filterReason}`);
+    this.requireOwnNamespace(conn.userId, pattern, 'subscribe to');
+    let grant: string | null = null;
+    if (!hasWildcard(pattern)) {
+      const record = await this.store.get(pattern);
+      if (record?.private) {
+        await this.requireAuthorized(conn.identity, record, 'subscribe');
+        grant = epochOf(record);
+      }
+    }
+    // Closed while we waited: the clean-up may already have run; index nothing.
+    if (conn.closed) return { channel: pattern };
+    if (this.registry.get(conn.id) !== conn) {
+      throw new Error(`connection ${conn.id} is not registered on this node`);
+    }
+    const filter =
+      filters !== undefined && Object.keys(filters).length > 0
+        ? compileFilters(filters as ChannelFilters)
+        : null;
+
+    let state = this.byConnection.get(conn);
+    const existing = state?.subs.get(pattern);
+    if (existing) {
+      existing.filter = filter;
+      existing.grant = grant;
+      conn.channels.set(pattern, filters);
+      await this.retainTopic(existing.topic, 0); // wait for an in-flight backend subscription
+      return { channel: pattern };
+    }
+    const used = this.perUser.get(conn.userId) ?? 0;
+    if (used >= this.options.maxChannelsPerUser) {
+      throw new StreamingError(
+        'limit_exceeded',
+        `at most ${this.options.maxChannelsPerUser} channel subscriptions per user`,
+      );
+    }
+    if (!state) this.byConnection.set(conn, (state = { subs: new Map(), stamp: 0 }));
+    const sub: Subscription = { conn, state, pattern, topic: patternTopic(pattern), filter, grant };
+    state.subs.set(pattern, sub);
+    conn.channels.set(pattern, filters);
+    this.trie.add(pattern, sub);
+    this.perUser.set(conn.userId, used + 1);
+    this.perPattern.set(pattern, (this.perPattern.get(pattern) ?? 0) + 1);
+    try {
+      await this.retainTopic(sub.topic, 1);
+    } catch (err) {
+      this.logger.warn(`subscribing to ${sub.topic} failed: ${String(err)}`);
+      if (state.subs.get(pattern) === sub) {
+        this.unindex(sub);
+        await this.releaseTopics([sub.topic]);
+      }
+      throw new StreamingError('backend_unavailable', 'could not subscribe: the backend is unavailable');
+    }
+    return { channel: pattern };
+  }
+
+  /** Remove one subscription of a connection (idempotent). */
+  async unsubscribe(conn: Connection, pattern: string): Promise<UnsubscribeResult> {
+    this.ensureEnabled();
+    if (typeof pattern !== 'string' || pattern.length === 0) {
+      throw new StreamingError('invalid_message', '"channel" must be a non-empty string');
+    }
+    const sub = this.byConnection.get(conn)?.subs.get(pattern);
+    if (!sub) return { channel: pattern, removed: false };
+    this.unindex(sub);
+    await this.releaseTopics([sub.topic]);
+    return { channel: pattern, removed: true };
+  }
+
+  /** Remove every subscription of a connection (call when it closes). Never throws; returns how many. */
+  async unsubscribeAll(conn: Connection): Promise<number> {
+    const state = this.byConnection.get(conn);
+    if (!state) return 0;
+    const subs = [...state.subs.values()];
+    for (const sub of subs) this.unindex(sub);
+    await this.releaseTopics(subs.map((s) => s.topic));
+    return subs.length;
+  }
+
+  // ----------------------------------------------------------------- publish
+
+  /**
+   * Publish to a channel, on every node. `publisher` null: the server
+   * (allowed everywhere, `publisher_id` null). The envelope is serialized
+   * once; one payload goes to the channel's topic and one to `chan:~all`.
+   */
+  async publish(
+    publisher: ChannelActor | null,
+    channel: string,
+    data: Record<string, unknown>,
+    metadata?: Record<string, unknown>,
+  ): Promise<PublishResult> {
+    this.ensureEnabled();
+    const name = this.requireName(channel);
+    if (!isRecord(data)) throw new StreamingError('invalid_message', '"data" must be a JSON object');
+    if (metadata !== undefined && !isRecord(metadata)) {
+      throw new StreamingError('invalid_message', '"metadata" must be a JSON object');
+    }
+    if (publisher) this.requireOwnNamespace(publisher.userId, name, 'publish to');
+    const record = await this.store.get(name);
+    if (record?.private && publisher) await this.requireAuthorized(publisher, record, 'publish');
+
+    const timestamp = new Date().toISOString();
+    const event: ChannelMessageEvent = {
+      channel: name,
+      data,
+      metadata: metadata ?? {},
+      publisher_id: publisher?.userId ?? null,
+      timestamp,
+    };
+    const header: ChannelBusHeader = { i: this.idPrefix + (++this.publishSeq).toString(36), c: name };
+    if (record?.private) header.p = epochOf(record);
+    const payload = encodeChannelPayload(header, encodeEnvelope(CHANNEL_MESSAGE_EVENT, event));
+    try {
+      await Promise.all([
+        this.backend.publish(channelTopic(name), payload),
+        this.backend.publish(ALL_CHANNELS_TOPIC, payload),
+      ]);
+    } catch (err) {
+      this.logger.warn(`publishing to channel ${name} failed: ${String(err)}`);
+      throw new StreamingError('backend_unavailable', 'could not publish: the backend is unavailable');
+    }
+    return { channel: name, timestamp };
+  }
+
+  // ------------------------------------------------------------------- stats
+
+  async stats(): Promise<ChannelStats> {
+    const names = new Set<string>();
+    for (const c of await this.store.list()) names.add(c.name);
+    for (const p of this.perPattern.keys()) names.add(p);
+    return {
+      total_channels: names.size,
+      channel_patterns: this.perPattern.size,
+      channel_subscriptions: this.trie.size,
+    };
+  }
+
+  /** Backend topics this node holds for channels (diagnostics and tests). */
+  heldTopics(): string[] {
+    return [...this.topics.entries()].filter(([, t]) => t.active).map(([topic]) => topic);
+  }
+
+  // ---------------------------------------------------------------- delivery
+
+  /** Handler of every channel topic: match once, filter per subscription, one copy per connection. */
+  private readonly onPayload = (payload: string): void => {
+    try {
+      this.receive(payload);
+    } catch (err) {
+      this.logger.error(`channel delivery failed: ${err instanceof Error ? err.stack : String(err)}`);
+    }
+  };
+
+  private receive(payload: string): void {
+    const decoded = decodeChannelPayload(payload);
+    if (!decoded) {
+      this.logger.warn('dropped a malformed channel payload');
+      return;
+    }
+    const { header, envelope } = decoded;
+    if (!this.seen.add(header.i)) return; // the copy from the other topic
+    const stamp = ++this.deliveryStamp;
+    const owner = channelOwner(header.c);
+    const epoch = header.p;
+    let parsed: { data: unknown; metadata: unknown } | null | undefined;
+    let sent = 0;
+    this.trie.visit(header.c, (sub) => {
+      if (sub.state.stamp === stamp) return;
+      if (owner !== undefined && sub.conn.userId !== owner) return;
+      if (epoch !== undefined && sub.grant !== epoch) return;
+      if (sub.filter !== null) {
+        if (parsed === undefined) parsed = parseEvent(envelope);
+        if (parsed === null || !sub.filter(parsed.data, parsed.metadata)) return;
+      }
+      sub.state.stamp = stamp;
+      if (sub.conn.send(envelope)) sent++;
+    });
+    if (sent > 0) this.metrics?.messagesOut.inc(sent);
+  }
+
+  // --------------------------------------------------------------- internals
+
+  private ensureEnabled(): void {
+    if (!this.options.enableChannels) {
+      throw new StreamingError('feature_disabled', 'channels are disabled on this server');
+    }
+  }
+
+  private requireName(name: unknown): string {
+    const reason = validateChannelName(name);
+    if (reason !== null) throw new StreamingError('invalid_message', reason);
+    return name as string;
+  }
+
+  /** `user.<id>…` belongs to `<id>`: anyone else, and any wildcard in place of the id, is refused. */
+  private requireOwnNamespace(userId: string, nameOrPattern: string, verb: string): void {
+    const owner = channelOwner(nameOrPattern);
+    if (owner === undefined) return;
+    if (owner === SINGLE_WILDCARD || owner === TAIL_WILDCARD) {
+      throw new StreamingError(
+        'forbidden',
+        `a pattern starting with "user." must name your own user id as its second token (user.${userId}.…)`,
+      );
+    }
+    if (owner !== userId) {
+      throw new StreamingError('forbidden', `only user ${owner} may ${verb} user.${owner}.* channels`);
+    }
+  }
+
+  private async requireAuthorized(
+    actor: ChannelActor,
+    record: ChannelRecord,
+    action: ChannelAction,
+  ): Promise<void> {
+    if (!(await this.authorizer.authorize(actor, channelToWire(record), action))) {
+      throw new StreamingError('forbidden', `you may not ${action} to private channel ${record.name}`);
+    }
+  }
+
+  private async visible(channels: ChannelRecord[], viewer?: ChannelActor | null): Promise<WireChannel[]> {
+    const out: WireChannel[] = [];
+    for (const c of channels) {
+      const wire = channelToWire(c);
+      if (viewer) {
+        const owner = channelOwner(c.name);
+        if (owner !== undefined && owner !== viewer.userId) continue;
+        if (c.private && !(await this.authorizer.authorize(viewer, wire, 'subscribe'))) continue;
+      }
+      out.push(wire);
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** Drop a subscription from every local index (synchronous); its topic is released by the caller. */
+  private unindex(sub: Subscription): void {
+    const { conn, state, pattern } = sub;
+    state.subs.delete(pattern);
+    if (state.subs.size === 0) this.byConnection.delete(conn);
+    conn.channels.delete(pattern);
+    this.trie.remove(pattern, sub);
+    const left = (this.perUser.get(conn.userId) ?? 1) - 1;
+    if (left > 0) this.perUser.set(conn.userId, left);
+    else this.perUser.delete(conn.userId);
+    const patternLeft = (this.perPattern.get(pattern) ?? 1) - 1;
+    if (patternLeft > 0) this.perPattern.set(pattern, patternLeft);
+    else this.perPattern.delete(pattern);
+  }
+
+  private async releaseTopics(topics: string[]): Promise<void> {
+    const results = await Promise.allSettled(topics.map((t) => this.retainTopic(t, -1)));
+    for (const r of results) {
+      if (r.status === 'rejected') this.logger.warn(`channel unsubscribe failed: ${String(r.reason)}`);
+    }
+  }
+
+  /**
+   * Change a topic's reference count by `delta` and bring the backend
+   * subscription in line: subscribe on the first reference, unsubscribe after
+   * the last. Changes to one topic run one after another; the promise settles
+   * when this change (and every earlier one) is applied.
+   */
+  private retainTopic(topic: string, delta: number): Promise<void> {
+    let t = this.topics.get(topic);
+    if (!t) this.topics.set(topic, (t = { refs: 0, active: false, op: Promise.resolve() }));
+    const state = t;
+    state.refs += delta;
+    const run = state.op.then(async () => {
+      if (state.refs > 0 && !state.active) {
+        await this.backend.subscribe(topic, this.onPayload);
+        state.active = true;
+      } else if (state.refs <= 0 && state.active) {
+        state.active = false;
+        await this.backend.unsubscribe(topic);
+      }
+    });
+    const settled: Promise<void> = run.then(noop, noop).then(() => {
+      if (state.op === settled && state.refs <= 0 && !state.active && this.topics.get(topic) === state) {
+        this.topics.delete(topic);
+      }
+    });
+    state.op = settled;
+    return run;
+  }
+}
+
+/** The `data` and `metadata` of a serialized `channel_message` envelope, or null if unreadable. */
+function parseEvent(envelope: string): { data: unknown; metadata: unknown } | null {
+  try {
+    const env = JSON.parse(envelope) as { data?: { data?: unknown; metadata?: unknown } };
+    return { data: env.data?.data, metadata: env.data?.metadata };
+  } catch {
+    return null;
+  }
+}

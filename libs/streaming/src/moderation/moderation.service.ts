@@ -1,0 +1,230 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import {
+  InjectStreamingBackend,
+  ModerationLogEntry,
+  Restriction,
+  StreamingBackend,
+} from '../backends/streaming-backend.interface';
+import { FanoutService } from '../connections/fanout.service';
+import { StreamingError } from '../protocol/streaming-error';
+import { RoomService } from '../rooms/room.service';
+import { RoomPermission, outranks } from '../rooms/room-permissions';
+import { TypingService } from '../typing/typing.service';
+
+/** Moderation actions of PROTOCOL.md section 4 (`moderate`). */
+export type ModerationAction = 'ban' | 'unban' | 'kick' | 'mute' | 'unmute';
+
+/** A moderation request. `actorId` null means the server itself (no permission checks). */
+export interface ModerationRequest {
+  roomId: string;
+  action: ModerationAction;
+  targetId: string;
+  reason?: string;
+  /** For ban and mute: lifts itself after this many seconds; absent = until lifted. */
+  durationS?: number;
+}
+
+/** Entries kept in each room's moderation log. */
+export const MODERATION_LOG_SIZE = 500;
+
+const PERMISSION: Record<ModerationAction, RoomPermission> = {
+  kick: 'kick',
+  mute: 'mute',
+  unmute: 'mute',
+  ban: 'ban',
+  unban: 'ban',
+};
+
+const EVENT: Record<ModerationAction, string> = {
+  kick: 'member_kicked',
+  mute: 'member_muted',
+  unmute: 'member_unmuted',
+  ban: 'member_banned',
+  unban: 'member_unbanned',
+};
+
+/**
+ * Kick, mute, unmute, ban and unban, effective at once on every live
+ * connection of the target (on every node), with a moderation log.
+ * Timed mutes and bans lift themselves; this node announces the ones it set.
+ */
+@Injectable()
+export class ModerationService implements OnModuleDestroy {
+  private readonly logger = new Logger('Streaming');
+  private readonly expiries = new Map<string, NodeJS.Timeout>();
+
+  constructor(
+    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    private readonly rooms: RoomService,
+    private readonly fanout: FanoutService,
+    private readonly typing: TypingService,
+  ) {}
+
+  onModuleDestroy(): void {
+    for (const t of this.expiries.values()) clearTimeout(t);
+    this.expiries.clear();
+  }
+
+  /** Carry out a moderation action; returns the event payload sent to the room. */
+  async moderate(actorId: string | null, req: ModerationRequest): Promise<Record<string, unknown>> {
+    const { roomId, action, targetId } = req;
+    const reason = req.reason ?? '';
+    await this.rooms.require(roomId);
+    const target = await this.backend.getMember(roomId, targetId);
+    if (actorId !== null) {
+      const actor = await this.rooms.requirePermission(roomId, actorId, PERMISSION[action]);
+      if (actorId === targetId) throw new StreamingError('forbidden', 'you cannot moderate yourself');
+      if (target && !outranks(actor.role, target.role)) {
+        throw new StreamingError('forbidden', `you cannot ${action} a member of equal or higher role`);
+      }
+    } else if (target?.role === 'owner' && action !== 'unban' && action !== 'unmute') {
+      throw new StreamingError('forbidden', 'the owner cannot be moderated');
+    }
+    if ((action === 'kick' || action === 'mute') && !target) {
+      throw new StreamingError('not_room_member', `${targetId} is not a member of room ${roomId}`);
+    }
+    const now = Date.now();
+    const until = req.durationS !== undefined ? now + req.durationS * 1000 : null;
+    const event: Record<string, unknown> = {
+      room_id: roomId,
+      target_id: targetId,
+      moderator_id: actorId,
+      reason,
+    };
+    if (until !== null && (action === 'mute' || action === 'ban')) {
+      event.duration_s = req.durationS;
+      event.until = new Date(until).toISOString();
+    }
+
+    switch (action) {
+      case 'kick':
+      case 'ban':
+        if (action === 'ban') await this.restrict(roomId, 'ban', targetId, actorId, reason, until);
+        // Tell the room (target included) first, then cut the target's connections off the room.
+        await this.fanout.publishToRoom(roomId, EVENT[action], event);
+        if (target) {
+          await this.rooms.removeMembership(roomId, targetId, 'room_left', {
+            room_id: roomId,
+            reason: action === 'ban' ? 'banned' : 'kicked',
+          });
+          await this.typing.clear(targetId, roomId);
+        } else {
+          await this.fanout.publishToUser(targetId, EVENT[action], event);
+        }
+        break;
+      case 'mute':
+        await this.restrict(roomId, 'mute', targetId, actorId, reason, until);
+        await this.typing.clear(targetId, roomId);
+        await this.fanout.publishToRoom(roomId, EVENT[action], event);
+        break;
+      case 'unmute':
+      case 'unban': {
+        const kind = action === 'unmute' ? 'mute' : 'ban';
+        const lifted = await this.backend.clearRestriction(roomId, kind, targetId);
+        this.cancelExpiry(roomId, kind, targetId);
+        if (!lifted)
+          throw new StreamingError(
+            'invalid_message',
+            `${targetId} is not ${kind === 'mute' ? 'muted' : 'banned'} in room ${roomId}`,
+          );
+        if (target) await this.fanout.publishToRoom(roomId, EVENT[action], event);
+        else await this.fanout.publishToUser(targetId, EVENT[action], event);
+        break;
+      }
+    }
+    const entry: ModerationLogEntry = {
+      action,
+      roomId,
+      moderatorId: actorId,
+      targetId,
+      reason,
+      at: new Date(now).toISOString(),
+    };
+    if (req.durationS !== undefined && (action === 'mute' || action === 'ban'))
+      entry.durationS = req.durationS;
+    await this.backend.appendModerationLog(roomId, entry, MODERATION_LOG_SIZE);
+    return event;
+  }
+
+  /** The newest entries of a room's moderation log (admins and the owner only, or the server). */
+  async log(actorId: string | null, roomId: string, limit = 100): Promise<ModerationLogEntry[]> {
+    if (actorId !== null) await this.rooms.requirePermission(roomId, actorId, 'ban');
+    else await this.rooms.require(roomId);
+    return this.backend.getModerationLog(roomId, Math.min(Math.max(limit, 1), MODERATION_LOG_SIZE));
+  }
+
+  /** Active bans and mutes of a room. */
+  async restrictions(roomId: string): Promise<Restriction[]> {
+    await this.rooms.require(roomId);
+    return this.backend.listRestrictions(roomId);
+  }
+
+  private async restrict(
+    roomId: string,
+    kind: Restriction['kind'],
+    userId: string,
+    by: string | null,
+    reason: string,
+    until: number | null,
+  ): Promise<void> {
+    await this.backend.setRestriction(roomId, {
+      kind,
+      userId,
+      by: by ?? 'server',
+      reason,
+      at: new Date().toISOString(),
+      until,
+    });
+    this.cancelExpiry(roomId, kind, userId);
+    if (until !== null) this.scheduleExpiry(roomId, kind, userId, until);
+  }
+
+  private key = (roomId: string, kind: string, userId: string): string =>
+    `${roomId}\u0000${kind}\u0000${userId}`;
+
+  private cancelExpiry(roomId: string, kind: string, userId: string): void {
+    const k = this.key(roomId, kind, userId);
+    const t = this.expiries.get(k);
+    if (t) clearTimeout(t);
+    this.expiries.delete(k);
+  }
+
+  /** Announce `member_unmuted` / `member_unbanned` when a timed restriction set here lapses. */
+  private scheduleExpiry(roomId: string, kind: Restriction['kind'], userId: string, until: number): void {
+    const k = this.key(roomId, kind, userId);
+    const t = setTimeout(
+      () => {
+        this.expiries.delete(k);
+        void this.expired(roomId, kind, userId, until);
+      },
+      Math.max(0, until - Date.now()),
+    );
+    t.unref();
+    this.expiries.set(k, t);
+  }
+
+  private async expired(
+    roomId: string,
+    kind: Restriction['kind'],
+    userId: string,
+    until: number,
+  ): Promise<void> {
+    try {
+      const current = await this.backend.getRestriction(roomId, kind, userId);
+      if (current) return; // renewed meanwhile
+      const previous = until;
+      const event = {
+        room_id: roomId,
+        target_id: userId,
+        moderator_id: null,
+        reason: 'expired',
+        expired_at: new Date(previous).toISOString(),
+      };
+      const type = kind === 'mute' ? 'member_unmuted' : 'member_unbanned';
+      if (await this.backend.getMember(roomId, userId)) await this.fanout.publishToRoom(roomId, type, event);
+      else await this.fanout.publishToUser(userId, type, event);
+    } catch (err) {
+      this.logger.warn(`expiry of ${kind} for ${userId} in ${roomId} failed: ${String(err)}`);
+    }
+  }
+}

@@ -1,0 +1,738 @@
+/**
+ * The WebSocket gateway of the demo app over real sockets on loopback:
+ * PROTOCOL.md sections 2 (auth), 3 (frames), 4 (requests) and 7 (limits).
+ */
+import { randomUUID } from 'node:crypto';
+import { decodeJwt, UnsecuredJWT } from 'jose';
+import { activeConnections, eventually, signToken, startDemoApp, type TestApp } from './support/app';
+import {
+  ClientPool,
+  isError,
+  isMessage,
+  isType,
+  WsClient,
+  type ConnectOptions,
+  type Envelope,
+} from './support/ws-client';
+
+const SECRET = 'gateway-e2e-secret-5f1c0a9e';
+const MAX_MESSAGE_SIZE = 4096;
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+let app: TestApp;
+const pool = new ClientPool();
+
+beforeAll(async () => {
+  app = await startDemoApp({
+    JWT_SECRET: SECRET,
+    FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '1000',
+    FORGE_STREAMING_RATE_LIMIT_BURST_SIZE: '1000',
+    FORGE_STREAMING_TYPING_TIMEOUT: '1',
+    FORGE_STREAMING_MAX_MESSAGE_SIZE: String(MAX_MESSAGE_SIZE),
+    FORGE_STREAMING_MAX_CONNECTIONS_PER_USER: '3',
+  });
+});
+
+afterEach(() => pool.closeAll());
+
+afterAll(async () => {
+  await pool.closeAll();
+  await app?.close();
+});
+
+let counter = 0;
+/** A user name no other test uses (names may hold letters, digits, _ . @ -). */
+const user = (prefix: string): string => `${prefix}-${++counter}`;
+const now = (): number => Math.floor(Date.now() / 1000);
+
+async function connect(name: string, options: ConnectOptions = {}, on: TestApp = app): Promise<WsClient> {
+  const token = await on.login(name);
+  return pool.connect(on.wsUrl, { token, ...options });
+}
+
+async function createRoom(c: WsClient, name = 'room'): Promise<string> {
+  const ack = await c.ok('create_room', { name });
+  return ack.room.id as string;
+}
+
+/** Two users, connected, both members of a fresh room (a owns it). */
+async function pair(): Promise<{ a: string; b: string; ca: WsClient; cb: WsClient; roomId: string }> {
+  const a = user('ann');
+  const b = user('bob');
+  const [ca, cb] = await Promise.all([connect(a), connect(b)]);
+  const roomId = await createRoom(ca);
+  await cb.ok('join_room', { room_id: roomId });
+  await ca.waitFor((e) => e.type === 'user_joined' && e.data.user_id === b && e.data.room_id === roomId);
+  return { a, b, ca, cb, roomId };
+}
+
+const roomMessages =
+  (roomId: string) =>
+  (e: Envelope): boolean =>
+    e.type === 'message' && e.data?.room_id === roomId;
+
+/** The connection still answers a ping and carries a message (delivered to itself and `also`). */
+async function expectUsable(c: WsClient, roomId: string, ...also: WsClient[]): Promise<void> {
+  expect(c.isOpen).toBe(true);
+  const pong = await c.request('ping');
+  expect(pong.type).toBe('pong');
+  const content = `still-alive-${randomUUID()}`;
+  const ack = await c.ok('send_message', { room_id: roomId, content });
+  expect(ack.seq).toEqual(expect.any(Number));
+  for (const r of [c, ...also]) {
+    const m = await r.waitFor(isMessage(content));
+    expect(m.data.seq).toBe(ack.seq);
+  }
+}
+
+/** An object nested `depth` levels deep (objects count; `{}` is depth 1). */
+function nested(depth: number): Record<string, unknown> {
+  let v: Record<string, unknown> = {};
+  for (let i = 1; i < depth; i++) v = { n: v };
+  return v;
+}
+
+describe('connecting', () => {
+  it('sends `connected` first, carrying the user and session of the token', async () => {
+    const name = user('alice');
+    const token = await app.login(name);
+    const c = await pool.connect(app.wsUrl, { token });
+    expect(c.envelopes[0]).toBe(c.connected);
+    expect(c.connected).toEqual({
+      type: 'connected',
+      data: expect.objectContaining({
+        connection_id: expect.any(String),
+        user_id: name,
+        session_id: decodeJwt(token).sid,
+        node_id: expect.any(String),
+        ping_interval_ms: 30000,
+      }),
+    });
+    expect(c.connected).not.toHaveProperty('id');
+  });
+
+  it('accepts the token in the Authorization header and uses a crafted token`s sid', async () => {
+    const name = user('hdr');
+    const token = await signToken(SECRET, { sub: name, sid: 'session-xyz', exp: now() + 600 });
+    const c = await pool.connect(app.wsUrl, { token, via: 'header' });
+    expect(c.connected.data).toMatchObject({ user_id: name, session_id: 'session-xyz' });
+    const other = await pool.connect(app.wsUrl, { token });
+    expect(other.connected.data.connection_id).not.toBe(c.connected.data.connection_id);
+  });
+
+  describe('refuses the upgrade with HTTP 401', () => {
+    it('without a token', async () => {
+      expect((await WsClient.expectRejected(app.wsUrl)).status).toBe(401);
+    });
+
+    it('with a token signed with another secret', async () => {
+      const token = await signToken('not-the-secret', { sub: user('x'), exp: now() + 600 });
+      expect((await WsClient.expectRejected(app.wsUrl, { token })).status).toBe(401);
+      expect((await WsClient.expectRejected(app.wsUrl, { token, via: 'header' })).status).toBe(401);
+    });
+
+    it('with an expired token', async () => {
+      const token = await signToken(SECRET, { sub: user('x'), iat: now() - 120, exp: now() - 60 });
+      expect((await WsClient.expectRejected(app.wsUrl, { token })).status).toBe(401);
+    });
+
+    it('with a token without sub', async () => {
+      const token = await signToken(SECRET, { name: 'nobody', sid: 's', exp: now() + 600 });
+      expect((await WsClient.expectRejected(app.wsUrl, { token })).status).toBe(401);
+    });
+
+    it('with garbage and unsigned (alg none) tokens', async () => {
+      expect((await WsClient.expectRejected(app.wsUrl, { token: 'abc.def.ghi' })).status).toBe(401);
+      const unsigned = new UnsecuredJWT({ sub: user('x') }).setExpirationTime('1h').encode();
+      expect((await WsClient.expectRejected(app.wsUrl, { token: unsigned })).status).toBe(401);
+    });
+  });
+
+  it('refuses the 4th connection of a user with HTTP 429 (max_connections_per_user=3), others unaffected', async () => {
+    const name = user('many');
+    const token = await app.login(name);
+    const first = await pool.connect(app.wsUrl, { token });
+    await pool.connect(app.wsUrl, { token });
+    await pool.connect(app.wsUrl, { token, via: 'header' });
+    expect((await WsClient.expectRejected(app.wsUrl, { token })).status).toBe(429);
+    // Another user is not limited by it.
+    await connect(user('other'));
+    // Closing one frees a slot (the server learns of the close asynchronously).
+    await first.close();
+    await eventually(() => pool.connect(app.wsUrl, { token }), 3000, 50);
+    expect((await WsClient.expectRejected(app.wsUrl, { token })).status).toBe(429);
+  });
+});
+
+describe('rooms and messages', () => {
+  it('two users create and join a room and exchange messages seq 1,2,3, each delivered once to every member connection', async () => {
+    const a = user('ann');
+    const b = user('bob');
+    const [ca, cb] = await Promise.all([connect(a), connect(b)]);
+
+    const created = await ca.ok('create_room', { name: 'general' });
+    expect(created.room).toEqual({
+      id: expect.any(String),
+      name: 'general',
+      description: '',
+      private: false,
+      owner: a,
+      max_members: null,
+      member_count: 1,
+      created_at: expect.stringMatching(ISO_UTC),
+    });
+    const roomId = created.room.id as string;
+
+    const joinAck = await cb.request('join_room', { room_id: roomId });
+    expect(joinAck.type).toBe('ack');
+    const joined = await cb.waitFor((e) => e.type === 'room_joined' && e.data.room_id === roomId);
+    expect(joined.data.members).toHaveLength(2);
+    expect(joined.data.members).toEqual(
+      expect.arrayContaining([
+        { user_id: a, role: 'owner' },
+        { user_id: b, role: 'member' },
+      ]),
+    );
+    expect(Array.isArray(joined.data.presence)).toBe(true);
+    const userJoined = await ca.waitFor((e) => e.type === 'user_joined' && e.data.room_id === roomId);
+    expect(userJoined.data).toEqual({ room_id: roomId, user_id: b });
+
+    const s1 = await ca.ok('send_message', { room_id: roomId, content: 'one' });
+    const s2 = await cb.ok('send_message', { room_id: roomId, content: 'two', metadata: { lang: 'en' } });
+    const s3 = await ca.ok('send_message', { room_id: roomId, content: 'three' });
+    expect([s1.seq, s2.seq, s3.seq]).toEqual([1, 2, 3]);
+    expect(new Set([s1.message_id, s2.message_id, s3.message_id]).size).toBe(3);
+
+    for (const c of [ca, cb]) {
+      const got = await c.waitForCount(roomMessages(roomId), 3);
+      expect(got.map((m) => m.data)).toEqual([
+        {
+          id: s1.message_id,
+          seq: 1,
+          room_id: roomId,
+          user_id: a,
+          content: 'one',
+          metadata: {},
+          timestamp: expect.stringMatching(ISO_UTC),
+          reactions: {},
+        },
+        {
+          id: s2.message_id,
+          seq: 2,
+          room_id: roomId,
+          user_id: b,
+          content: 'two',
+          metadata: { lang: 'en' },
+          timestamp: expect.stringMatching(ISO_UTC),
+          reactions: {},
+        },
+        {
+          id: s3.message_id,
+          seq: 3,
+          room_id: roomId,
+          user_id: a,
+          content: 'three',
+          metadata: {},
+          timestamp: expect.stringMatching(ISO_UTC),
+          reactions: {},
+        },
+      ]);
+    }
+    // Nothing is delivered twice; the joiner is not told of its own join.
+    await Promise.all([ca, cb].map((c) => c.expectNone((e) => roomMessages(roomId)(e) && e.data.seq > 3, 200)));
+    for (const c of [ca, cb]) expect(c.all(roomMessages(roomId))).toHaveLength(3);
+    expect(cb.all((e) => e.type === 'user_joined' && e.data.user_id === b)).toHaveLength(0);
+  });
+
+  it('sets server-owned message fields itself: a client cannot forge seq, user_id, timestamp or id', async () => {
+    const { b, ca, cb, roomId } = await pair();
+    const before = Date.now();
+    const ack = await cb.ok('send_message', {
+      room_id: roomId,
+      content: 'forged?',
+      seq: 999,
+      user_id: 'mallory',
+      timestamp: '1999-01-01T00:00:00.000Z',
+      id: 'forged-id',
+      reactions: { '👍': ['mallory'] },
+      deleted: true,
+    });
+    expect(ack.seq).toBe(1);
+    expect(ack.message_id).not.toBe('forged-id');
+    for (const c of [ca, cb]) {
+      const m = (await c.waitFor(isMessage('forged?'))).data;
+      expect(m).toMatchObject({ id: ack.message_id, seq: 1, user_id: b, reactions: {}, metadata: {} });
+      expect(m).not.toHaveProperty('deleted');
+      expect(Date.parse(m.timestamp)).toBeGreaterThanOrEqual(before - 1000);
+      expect(Date.parse(m.timestamp)).toBeLessThanOrEqual(Date.now() + 1000);
+    }
+    const history = await ca.ok('get_history', { room_id: roomId });
+    expect(history.messages).toHaveLength(1);
+    expect(history.messages[0]).toMatchObject({ id: ack.message_id, seq: 1, user_id: b });
+  });
+
+  it('join_room by a member is idempotent: room_joined again, no second user_joined', async () => {
+    const { b, ca, cb, roomId } = await pair();
+    const again = await cb.request('join_room', { room_id: roomId });
+    expect(again.type).toBe('ack');
+    await cb.waitForCount((e) => e.type === 'room_joined' && e.data.room_id === roomId, 2);
+    await ca.expectNone((e) => e.type === 'user_joined' && e.data.user_id === b && e !== firstJoin(ca, b), 300);
+    expect(ca.all((e) => e.type === 'user_joined' && e.data.user_id === b)).toHaveLength(1);
+  });
+
+  it('a member`s connection opened after the join receives room events without joining', async () => {
+    const { a, b, ca, cb, roomId } = await pair();
+    const late = await connect(b);
+    await ca.ok('send_message', { room_id: roomId, content: 'for every connection' });
+    for (const c of [ca, cb, late]) await c.waitFor(isMessage('for every connection'));
+    const fromB = await late.ok('send_message', { room_id: roomId, content: 'from the late one' });
+    const m = await ca.waitFor(isMessage('from the late one'));
+    expect(m.data).toMatchObject({ user_id: b, seq: fromB.seq });
+    expect(late.all((e) => e.type === 'message')).toHaveLength(2);
+    expect(a).not.toBe(b);
+  });
+
+  it('join_room of an unknown room answers room_not_found; a non-member cannot send or read', async () => {
+    const { ca, cb, roomId } = await pair();
+    const outsider = await connect(user('eve'));
+    const join = await outsider.request('join_room', { room_id: `no-such-room-${randomUUID()}` });
+    expect(join).toMatchObject({ type: 'error', data: { code: 'room_not_found', message: expect.any(String) } });
+
+    const send = await outsider.request('send_message', { room_id: roomId, content: 'intrusion' });
+    expect(send).toMatchObject({ type: 'error', data: { code: 'not_room_member' } });
+    const read = await outsider.request('get_history', { room_id: roomId });
+    expect(read).toMatchObject({ type: 'error', data: { code: 'not_room_member' } });
+    await Promise.all([ca, cb, outsider].map((c) => c.expectNone(isMessage('intrusion'), 200)));
+    await expectUsable(outsider, await createRoom(outsider));
+  });
+});
+
+/** The first user_joined about `userId` a client saw (helper for the idempotence test). */
+function firstJoin(c: WsClient, userId: string): Envelope | undefined {
+  return c.all((e) => e.type === 'user_joined' && e.data.user_id === userId)[0];
+}
+
+describe('bad frames get documented errors and the same connection keeps working', () => {
+  it('non-JSON text → invalid_message (no id)', async () => {
+    const { ca, cb, roomId } = await pair();
+    const from = ca.envelopes.length;
+    ca.sendRaw('this is {not json');
+    const err = await ca.waitFor(isType('error'), 3000, from);
+    expect(err.data).toEqual(expect.objectContaining({ code: 'invalid_message', message: expect.any(String) }));
+    expect(err).not.toHaveProperty('id');
+    await expectUsable(ca, roomId, cb);
+  });
+
+  it('a JSON array, string, number or null → invalid_message', async () => {
+    const { ca, cb, roomId } = await pair();
+    const from = ca.envelopes.length;
+    for (const frame of ['[{"type":"ping","id":"arr"}]', '"ping"', '42', 'null']) ca.sendRaw(frame);
+    const errors = await ca.waitForCount((e, i = 0) => e.type === 'error' && i >= 0, from + 4, 3000).then(() =>
+      ca.all(isType('error'), from),
+    );
+    expect(errors.map((e) => e.data.code)).toEqual([
+      'invalid_message',
+      'invalid_message',
+      'invalid_message',
+      'invalid_message',
+    ]);
+    expect(ca.all((e) => e.type === 'pong', from)).toHaveLength(0);
+    await expectUsable(ca, roomId, cb);
+  });
+
+  it('a missing or non-string type → invalid_message, echoing the id', async () => {
+    const { ca, cb, roomId } = await pair();
+    ca.send({ id: 'no-type', data: {} });
+    ca.send({ type: 7, id: 'num-type' });
+    ca.send({ type: '', id: 'empty-type' });
+    for (const id of ['no-type', 'num-type', 'empty-type']) {
+      const err = await ca.waitFor((e) => e.id === id);
+      expect(err).toMatchObject({ type: 'error', id, data: { code: 'invalid_message' } });
+    }
+    await expectUsable(ca, roomId, cb);
+  });
+
+  it('an unknown type → unknown_type, echoing the id', async () => {
+    const { ca, cb, roomId } = await pair();
+    const answer = await ca.request('teleport', { to: 'mars' });
+    expect(answer).toMatchObject({ type: 'error', data: { code: 'unknown_type', message: expect.any(String) } });
+    ca.send({ type: 'teleport', id: 'tp-1' });
+    expect(await ca.waitFor((e) => e.id === 'tp-1')).toMatchObject({
+      type: 'error',
+      data: { code: 'unknown_type' },
+    });
+    await expectUsable(ca, roomId, cb);
+  });
+
+  it('wrong field types (room_id: 5, content: {}, data not an object) → invalid_message, nothing delivered', async () => {
+    const { ca, cb, roomId } = await pair();
+    const answers = await Promise.all([
+      ca.request('send_message', { room_id: 5, content: 'typed-1' }),
+      ca.request('send_message', { room_id: roomId, content: {} }),
+      ca.request('send_message', { room_id: roomId, content: 'typed-3', metadata: 'not an object' }),
+      ca.request('join_room', { room_id: ['a'] }),
+      ca.request('get_history', { room_id: roomId, limit: 'ten' }),
+      ca.request('send_message', [roomId, 'typed-6']),
+      ca.request('send_message', 'typed-7'),
+    ]);
+    for (const a of answers) expect(a).toMatchObject({ type: 'error', data: { code: 'invalid_message' } });
+    await Promise.all(
+      [ca, cb].map((c) => c.expectNone((e) => e.type === 'message' && /typed-/.test(e.data.content), 200)),
+    );
+    await expectUsable(ca, roomId, cb);
+  });
+
+  it('data nested 33 levels → invalid_message; 31 and 32 levels are accepted (send_message metadata)', async () => {
+    const { ca, cb, roomId } = await pair();
+    // data is level 1, metadata level 2: metadata of depth k makes data k+1 deep.
+    const tooDeep = await ca.request('send_message', { room_id: roomId, content: 'deep-33', metadata: nested(32) });
+    expect(tooDeep).toMatchObject({ type: 'error', data: { code: 'invalid_message' } });
+    const arrays = await ca.request('send_message', {
+      room_id: roomId,
+      content: 'deep-33-arrays',
+      metadata: { a: JSON.parse('['.repeat(31) + ']'.repeat(31)) as unknown },
+    });
+    expect(arrays).toMatchObject({ type: 'error', data: { code: 'invalid_message' } });
+
+    const ok31 = await ca.ok('send_message', { room_id: roomId, content: 'deep-31', metadata: nested(30) });
+    const ok32 = await ca.ok('send_message', { room_id: roomId, content: 'deep-32', metadata: nested(31) });
+    expect(ok32.seq).toBe(ok31.seq + 1);
+    const m31 = await cb.waitFor(isMessage('deep-31'));
+    expect(m31.data.metadata).toEqual(nested(30));
+    await cb.waitFor(isMessage('deep-32'));
+    await cb.expectNone((e) => e.type === 'message' && /^deep-33/.test(e.data.content), 200);
+    await expectUsable(ca, roomId, cb);
+  });
+
+  it('a binary frame → invalid_message', async () => {
+    const { ca, cb, roomId } = await pair();
+    const from = ca.envelopes.length;
+    ca.sendBinary(Buffer.from(JSON.stringify({ type: 'ping', id: 'bin-1' })));
+    const err = await ca.waitFor(isType('error'), 3000, from);
+    expect(err.data.code).toBe('invalid_message');
+    await ca.expectNone((e) => e.type === 'pong' && e.id === 'bin-1', 200);
+    await expectUsable(ca, roomId, cb);
+  });
+
+  it('a frame over max_message_size → message_too_large with its id; nothing is delivered; exactly the limit is fine', async () => {
+    const { ca, cb, roomId } = await pair();
+    const big = 'x'.repeat(MAX_MESSAGE_SIZE + 1);
+    ca.send({ type: 'send_message', id: 'big-1', data: { room_id: roomId, content: big } });
+    const err = await ca.waitFor((e) => e.id === 'big-1');
+    expect(err).toMatchObject({ type: 'error', id: 'big-1', data: { code: 'message_too_large' } });
+
+    // Two requests in one oversized frame: each id is answered.
+    const line = (id: string) =>
+      JSON.stringify({ type: 'send_message', id, data: { room_id: roomId, content: 'y'.repeat(2500) } });
+    ca.sendRaw(`${line('big-2')}\n${line('big-3')}`);
+    for (const id of ['big-2', 'big-3']) {
+      expect(await ca.waitFor((e) => e.id === id)).toMatchObject({ data: { code: 'message_too_large' } });
+    }
+    await Promise.all(
+      [ca, cb].map((c) => c.expectNone((e) => e.type === 'message' && e.data.content.length > 2000, 200)),
+    );
+
+    // A frame of exactly max_message_size bytes is accepted.
+    const skeleton = JSON.stringify({ type: 'send_message', id: 'exact', data: { room_id: roomId, content: '' } });
+    const exact = JSON.stringify({
+      type: 'send_message',
+      id: 'exact',
+      data: { room_id: roomId, content: 'z'.repeat(MAX_MESSAGE_SIZE - Buffer.byteLength(skeleton)) },
+    });
+    expect(Buffer.byteLength(exact)).toBe(MAX_MESSAGE_SIZE);
+    ca.sendRaw(exact);
+    expect(await ca.waitFor((e) => e.id === 'exact')).toMatchObject({ type: 'ack' });
+    await expectUsable(ca, roomId, cb);
+  });
+
+  it('a frame over 16x max_message_size closes that socket with 1009; other connections are unaffected', async () => {
+    const { a, ca, cb, roomId } = await pair();
+    const abuser = await connect(a);
+    abuser.sendRaw('x'.repeat(MAX_MESSAGE_SIZE * 16 + 1));
+    expect((await abuser.waitForClose(5000)).code).toBe(1009);
+    await expectUsable(ca, roomId, cb);
+    await expectUsable(cb, roomId, ca);
+  });
+
+  it('NDJSON: several requests in one frame are each answered, a bad line does not spoil the others', async () => {
+    const { ca, cb, roomId } = await pair();
+    ca.sendRaw(
+      [
+        JSON.stringify({ type: 'ping', id: 'nd-1' }),
+        JSON.stringify({ type: 'send_message', id: 'nd-2', data: { room_id: roomId, content: 'batched' } }),
+      ].join('\n'),
+    );
+    expect(await ca.waitFor((e) => e.id === 'nd-1')).toMatchObject({ type: 'pong' });
+    expect(await ca.waitFor((e) => e.id === 'nd-2')).toMatchObject({ type: 'ack', data: { seq: 1 } });
+    await cb.waitFor(isMessage('batched'));
+
+    const from = ca.envelopes.length;
+    ca.sendRaw(`${JSON.stringify({ type: 'ping', id: 'nd-3' })}\nnot json\n${JSON.stringify({ type: 'ping', id: 'nd-4' })}\n`);
+    await ca.waitFor((e) => e.id === 'nd-4');
+    const answers = ca.all((e) => e.type === 'pong' || e.type === 'error', from);
+    expect(answers.map((e) => [e.type, e.id ?? null, e.data.code ?? null])).toEqual([
+      ['pong', 'nd-3', null],
+      ['error', null, 'invalid_message'],
+      ['pong', 'nd-4', null],
+    ]);
+    await expectUsable(ca, roomId, cb);
+  });
+
+  it('answers each request with an id exactly once; a failing request without id gets an error without id', async () => {
+    const { ca, cb, roomId } = await pair();
+    const requests: Array<Record<string, unknown>> = [
+      { type: 'ping', id: 'q-ping' },
+      { type: 'send_message', id: 'q-send', data: { room_id: roomId, content: 'once' } },
+      { type: 'send_message', id: 'q-nosuch', data: { room_id: 'no-such-room', content: 'x' } },
+      { type: 'join_room', id: 'q-join', data: { room_id: roomId } },
+      { type: 'get_history', id: 'q-hist', data: { room_id: roomId } },
+      { type: 'start_typing', id: 'q-type', data: { room_id: roomId } },
+      { type: 'dance', id: 'q-unknown' },
+      { type: 'send_message', id: 'q-bad', data: { room_id: 5 } },
+      { id: 'q-notype' },
+    ];
+    const from = ca.envelopes.length;
+    for (const r of requests) ca.send(r);
+    for (const r of requests) await ca.waitFor((e) => e.id === r.id, 3000, from);
+    await ca.expectNone((e) => e.type === 'ack' && e.id === 'never', 300); // let duplicates, if any, arrive
+    for (const r of requests) expect(ca.all((e) => e.id === r.id, from)).toHaveLength(1);
+    expect(ca.all((e) => e.id === 'q-send', from)[0].type).toBe('ack');
+    expect(ca.all((e) => e.id === 'q-nosuch', from)[0].data.code).toBe('room_not_found');
+
+    const mark = ca.envelopes.length;
+    ca.send({ type: 'send_message', data: { room_id: 'no-such-room', content: 'x' } });
+    const err = await ca.waitFor(isError('room_not_found'), 3000, mark);
+    expect(err).not.toHaveProperty('id');
+    ca.send({ type: 'fly' });
+    const unknown = await ca.waitFor(isError('unknown_type'), 3000, mark);
+    expect(unknown).not.toHaveProperty('id');
+    // A successful request without id is carried out without an ack.
+    ca.send({ type: 'send_message', data: { room_id: roomId, content: 'no-id' } });
+    await cb.waitFor(isMessage('no-id'));
+    await ca.waitFor(isMessage('no-id'));
+    expect(ca.all((e) => e.type === 'ack' && e.id === undefined, mark)).toHaveLength(0);
+    await expectUsable(ca, roomId, cb);
+  });
+});
+
+describe('history', () => {
+  it('get_history pages with limit, before and after, oldest first, default limit 50', async () => {
+    const { ca, cb, roomId } = await pair();
+    const acks = await Promise.all(
+      Array.from({ length: 55 }, (_, i) => ca.ok('send_message', { room_id: roomId, content: `h${i + 1}` })),
+    );
+    expect(acks.map((a) => a.seq)).toEqual(Array.from({ length: 55 }, (_, i) => i + 1));
+    const seqs = async (q: Record<string, unknown>): Promise<number[]> =>
+      ((await cb.ok('get_history', { room_id: roomId, ...q })).messages as Array<{ seq: number }>).map(
+        (m) => m.seq,
+      );
+    const range = (lo: number, hi: number) => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+
+    expect(await seqs({})).toEqual(range(6, 55));
+    expect(await seqs({ limit: 3 })).toEqual([53, 54, 55]);
+    expect(await seqs({ limit: 3, before: 5 })).toEqual([2, 3, 4]);
+    expect(await seqs({ before: 3 })).toEqual([1, 2]);
+    expect(await seqs({ after: 50 })).toEqual(range(51, 55));
+    expect(await seqs({ after: 2, limit: 3 })).toEqual([3, 4, 5]);
+    expect(await seqs({ after: 2, before: 6, limit: 10 })).toEqual([3, 4, 5]);
+    expect(await seqs({ after: 2, before: 40, limit: 2 })).toEqual([3, 4]);
+    expect(await seqs({ limit: 100 })).toEqual(range(1, 55));
+    expect(await seqs({ before: 1 })).toEqual([]);
+    expect(await seqs({ after: 55 })).toEqual([]);
+
+    // History holds the very messages that were delivered live.
+    const live = await cb.waitForCount(roomMessages(roomId), 55);
+    const all = await cb.ok('get_history', { room_id: roomId, limit: 100 });
+    expect(all.messages).toEqual(live.map((e) => e.data));
+
+    for (const bad of [{ limit: -1 }, { before: 'x' }, { after: 1.5 }]) {
+      expect(await cb.request('get_history', { room_id: roomId, ...bad })).toMatchObject({
+        type: 'error',
+        data: { code: 'invalid_message' },
+      });
+    }
+  });
+
+  it('edit, delete and reactions are broadcast and reflected in history without duplicate entries', async () => {
+    const { a, b, ca, cb, roomId } = await pair();
+    const m1 = await ca.ok('send_message', { room_id: roomId, content: 'original' });
+    const m2 = await cb.ok('send_message', { room_id: roomId, content: 'reply' });
+    const ref = { room_id: roomId, message_id: m1.message_id };
+
+    await ca.ok('edit_message', { ...ref, content: 'edited' });
+    for (const c of [ca, cb]) {
+      const ev = await c.waitFor((e) => e.type === 'message_edited' && e.data.message_id === m1.message_id);
+      expect(ev.data).toMatchObject({ ...ref, content: 'edited', edited_by: a, edited_at: expect.stringMatching(ISO_UTC) });
+    }
+    expect(await cb.request('edit_message', { ...ref, content: 'hijack' })).toMatchObject({
+      type: 'error',
+      data: { code: 'forbidden' },
+    });
+    expect(
+      await ca.request('edit_message', { room_id: roomId, message_id: 'no-such-message', content: 'x' }),
+    ).toMatchObject({ type: 'error', data: { code: 'message_not_found' } });
+
+    await cb.ok('add_reaction', { ...ref, reaction: '👍' });
+    await ca.ok('add_reaction', { ...ref, reaction: '👍' });
+    await ca.ok('add_reaction', { ...ref, reaction: '🎉' });
+    await ca.ok('remove_reaction', { ...ref, reaction: '🎉' });
+    for (const c of [ca, cb]) {
+      const added = await c.waitForCount((e) => e.type === 'reaction_added' && e.data.message_id === m1.message_id, 3);
+      expect(added.map((e) => e.data)).toEqual([
+        { ...ref, user_id: b, reaction: '👍' },
+        { ...ref, user_id: a, reaction: '👍' },
+        { ...ref, user_id: a, reaction: '🎉' },
+      ]);
+      const removed = await c.waitFor((e) => e.type === 'reaction_removed' && e.data.message_id === m1.message_id);
+      expect(removed.data).toEqual({ ...ref, user_id: a, reaction: '🎉' });
+    }
+
+    let history = (await cb.ok('get_history', { room_id: roomId })).messages as any[];
+    expect(history.map((m) => m.id)).toEqual([m1.message_id, m2.message_id]);
+    expect(history[0]).toMatchObject({ seq: 1, content: 'edited', user_id: a, edited_at: expect.stringMatching(ISO_UTC) });
+    expect([...history[0].reactions['👍']].sort()).toEqual([a, b].sort());
+    expect(history[0].reactions['🎉'] ?? []).toEqual([]);
+    expect(history[1]).toMatchObject({ seq: 2, content: 'reply', reactions: {} });
+
+    expect(await cb.request('delete_message', ref)).toMatchObject({ type: 'error', data: { code: 'forbidden' } });
+    await ca.ok('delete_message', ref);
+    for (const c of [ca, cb]) {
+      const ev = await c.waitFor((e) => e.type === 'message_deleted' && e.data.message_id === m1.message_id);
+      expect(ev.data).toEqual({ ...ref, deleted_by: a });
+    }
+    expect(await ca.request('edit_message', { ...ref, content: 'too late' })).toMatchObject({
+      type: 'error',
+      data: { code: 'message_not_found' },
+    });
+
+    history = (await cb.ok('get_history', { room_id: roomId })).messages as any[];
+    expect(history.map((m) => m.seq)).toEqual([1, 2]);
+    expect(history.filter((m) => m.id === m1.message_id)).toHaveLength(1);
+    expect(history[0]).toMatchObject({ id: m1.message_id, deleted: true });
+    // Edits, reactions and deletes are not new messages.
+    for (const c of [ca, cb]) expect(c.all(roomMessages(roomId))).toHaveLength(2);
+  });
+});
+
+describe('typing', () => {
+  it('start_typing reaches the others (not the typist) and stops by itself after typing_timeout (1 s)', async () => {
+    const { a, ca, cb, roomId } = await pair();
+    const typing = (value: boolean) => (e: Envelope) =>
+      e.type === 'typing' && e.data.room_id === roomId && e.data.user_id === a && e.data.typing === value;
+    await ca.ok('start_typing', { room_id: roomId });
+    const on = await cb.waitFor(typing(true));
+    expect(on.data).toEqual({ room_id: roomId, user_id: a, typing: true });
+    const started = Date.now();
+    await cb.waitFor(typing(false), 3000);
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(600);
+    expect(elapsed).toBeLessThan(2500);
+    expect(ca.all((e) => e.type === 'typing')).toHaveLength(0);
+
+    // stop_typing stops it at once.
+    const mark = cb.envelopes.length;
+    await ca.ok('start_typing', { room_id: roomId });
+    await cb.waitFor(typing(true), 3000, mark);
+    const t0 = Date.now();
+    await ca.ok('stop_typing', { room_id: roomId });
+    await cb.waitFor(typing(false), 3000, mark);
+    expect(Date.now() - t0).toBeLessThan(600);
+
+    const outsider = await connect(user('eve'));
+    expect(await outsider.request('start_typing', { room_id: roomId })).toMatchObject({
+      type: 'error',
+      data: { code: 'not_room_member' },
+    });
+  });
+});
+
+describe('resume', () => {
+  it('after a reconnect replays exactly the missed messages in seq order, then `resumed`, then the ack', async () => {
+    const { b, ca, cb, roomId } = await pair();
+    await ca.ok('send_message', { room_id: roomId, content: 'r1' });
+    await ca.ok('send_message', { room_id: roomId, content: 'r2' });
+    const seen = await cb.waitForCount(roomMessages(roomId), 2);
+    const lastSeen = seen[seen.length - 1].data.seq as number;
+    expect(lastSeen).toBe(2);
+    await cb.close();
+
+    for (const content of ['r3', 'r4', 'r5']) await ca.ok('send_message', { room_id: roomId, content });
+
+    const back = await connect(b);
+    const from = back.envelopes.length;
+    back.send({ type: 'resume', id: 'resume-1', data: { rooms: { [roomId]: lastSeen } } });
+    const ack = await back.waitFor((e) => e.id === 'resume-1');
+    expect(ack).toMatchObject({ type: 'ack', data: { rooms: { [roomId]: 5 } } });
+
+    const relevant = back
+      .all((e) => roomMessages(roomId)(e) || e.type === 'resumed' || e.id === 'resume-1', from)
+      .map((e) => (e.type === 'message' ? `message:${e.data.seq}:${e.data.content}` : e.type));
+    expect(relevant).toEqual(['message:3:r3', 'message:4:r4', 'message:5:r5', 'resumed', 'ack']);
+    const resumed = back.all(isType('resumed'), from)[0];
+    expect(resumed.data).toEqual({ rooms: { [roomId]: 5 } });
+
+    // Up to date: nothing replayed.
+    const mark = back.envelopes.length;
+    const upToDate = await back.request('resume', { rooms: { [roomId]: 5 } });
+    expect(upToDate).toMatchObject({ type: 'ack', data: { rooms: { [roomId]: 5 } } });
+    expect(back.all(roomMessages(roomId), mark)).toHaveLength(0);
+
+    // Live delivery continues on the resumed connection.
+    await ca.ok('send_message', { room_id: roomId, content: 'r6' });
+    expect((await back.waitFor(isMessage('r6'))).data.seq).toBe(6);
+  });
+});
+
+describe('dead peers and shutdown', () => {
+  let hb: TestApp;
+
+  beforeAll(async () => {
+    hb = await startDemoApp({
+      JWT_SECRET: SECRET,
+      FORGE_STREAMING_PING_INTERVAL: '1',
+      FORGE_STREAMING_PONG_TIMEOUT: '1',
+    });
+  });
+
+  afterAll(async () => {
+    await pool.closeAll();
+    await hb?.close();
+  });
+
+  it('terminates a peer that stops answering pings; stats and presence follow; live peers stay', async () => {
+    const healthyUser = user('alive');
+    const deadUser = user('dead');
+    const healthy = await connect(healthyUser, {}, hb);
+    expect(healthy.connected.data.ping_interval_ms).toBe(1000);
+    const dead = await connect(deadUser, { autoPong: false }, hb);
+    const roomId = await createRoom(healthy);
+    await dead.ok('join_room', { room_id: roomId });
+    await eventually(async () => expect(await activeConnections(hb)).toBe(2));
+
+    const info = await dead.waitForClose(8000);
+    expect(info.code).toBe(1006); // terminated: no close handshake
+    await eventually(async () => expect(await activeConnections(hb)).toBe(1), 3000);
+    const offline = await healthy.waitFor(
+      (e) => e.type === 'presence' && e.data.user_id === deadUser && e.data.status === 'offline',
+    );
+    expect(offline.data.last_seen).toMatch(ISO_UTC);
+
+    // The healthy peer has been through several ping rounds and is still served.
+    expect(healthy.isOpen).toBe(true);
+    expect((await healthy.request('ping')).type).toBe('pong');
+  });
+
+  it('graceful shutdown closes open sockets with 1001', async () => {
+    const sd = await startDemoApp({ JWT_SECRET: SECRET });
+    try {
+      const c1 = await connect(user('sd'), {}, sd);
+      const c2 = await connect(user('sd'), {}, sd);
+      await c1.ok('create_room', { name: 'closing' });
+      await sd.close();
+      expect(await c1.waitForClose(5000)).toMatchObject({ code: 1001 });
+      expect(await c2.waitForClose(5000)).toMatchObject({ code: 1001 });
+    } finally {
+      await sd.close();
+    }
+  });
+});
