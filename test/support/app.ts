@@ -117,9 +117,13 @@ export async function startNestApp(rootModule: Type<unknown>, options: StartOpti
   };
 }
 
-/** The demo chat app (apps/demo-chat AppModule + configureDemoApp). */
+/**
+ * The demo chat app (apps/demo-chat AppModule + configureDemoApp). History is
+ * kept in memory unless `env` says otherwise (the demo defaults to a SQLite
+ * file in the working directory, which would leak state between apps and runs).
+ */
 export function startDemoApp(env: Record<string, string> = {}): Promise<TestApp> {
-  return startNestApp(AppModule, { env });
+  return startNestApp(AppModule, { env: { FORGE_STREAMING_HISTORY_STORE: 'memory', ...env } });
 }
 
 /** One HTTP request (no keep-alive, so closing the app never waits on idle sockets). */
@@ -152,7 +156,9 @@ export function httpCall(
       });
       res.on('error', reject);
     });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${path} timed out after ${timeoutMs} ms`)));
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(new Error(`${method} ${path} timed out after ${timeoutMs} ms`)),
+    );
     req.on('error', reject);
     req.end(payload);
   });

@@ -83,7 +83,8 @@ export class WsClient {
         if (line.trim() === '') continue;
         try {
           const env = JSON.parse(line) as Envelope;
-          if (typeof env !== 'object' || env === null || typeof env.type !== 'string') this.garbage.push(line);
+          if (typeof env !== 'object' || env === null || typeof env.type !== 'string')
+            this.garbage.push(line);
           else this.envelopes.push(env);
         } catch {
           this.garbage.push(line);
@@ -104,7 +105,10 @@ export class WsClient {
   /** Open a connection and resolve after the `connected` envelope (which must come first). */
   static async connect(url: string, options: ConnectOptions = {}): Promise<WsClient> {
     const timeoutMs = options.timeoutMs ?? 5000;
-    const socket = new WebSocket(urlWithToken(url, options.token, options.via ?? 'query'), wsOptions(options));
+    const socket = new WebSocket(
+      urlWithToken(url, options.token, options.via ?? 'query'),
+      wsOptions(options),
+    );
     const client = new WsClient(socket);
     try {
       await new Promise<void>((resolve, reject) => {
@@ -141,7 +145,10 @@ export class WsClient {
     options: ConnectOptions = {},
   ): Promise<{ status: number; body: string }> {
     const timeoutMs = options.timeoutMs ?? 5000;
-    const socket = new WebSocket(urlWithToken(url, options.token, options.via ?? 'query'), wsOptions(options));
+    const socket = new WebSocket(
+      urlWithToken(url, options.token, options.via ?? 'query'),
+      wsOptions(options),
+    );
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.terminate();
@@ -228,7 +235,9 @@ export class WsClient {
         }
         if (this.closeInfo) {
           finish();
-          reject(new Error(`socket closed (${this.closeInfo.code}) while waiting; got ${this.describe(from)}`));
+          reject(
+            new Error(`socket closed (${this.closeInfo.code}) while waiting; got ${this.describe(from)}`),
+          );
         }
       };
       const timer = setTimeout(() => {
@@ -244,13 +253,20 @@ export class WsClient {
     });
   }
 
-  /** Wait until `count` envelopes match `predicate`; returns them. */
-  async waitForCount(predicate: EnvelopePredicate, count: number, timeoutMs = 3000): Promise<Envelope[]> {
+  /** Wait until `count` envelopes (from index `from`) match `predicate`; returns all matching ones. */
+  async waitForCount(
+    predicate: EnvelopePredicate,
+    count: number,
+    timeoutMs = 3000,
+    from = 0,
+  ): Promise<Envelope[]> {
     let n = 0;
-    await this.waitFor((e) => predicate(e) && ++n >= count, timeoutMs).catch((err: Error) => {
-      throw new Error(`expected ${count} matching envelopes, got ${this.all(predicate).length}: ${err.message}`);
+    await this.waitFor((e) => predicate(e) && ++n >= count, timeoutMs, from).catch((err: Error) => {
+      throw new Error(
+        `expected ${count} matching envelopes, got ${this.all(predicate, from).length}: ${err.message}`,
+      );
     });
-    return this.all(predicate);
+    return this.all(predicate, from);
   }
 
   /** Resolve after `ms` if no envelope (already received from `from`, or arriving) matches; reject at once on a match. */
@@ -284,10 +300,7 @@ export class WsClient {
   waitForClose(timeoutMs = 3000): Promise<CloseInfo> {
     if (this.closeInfo) return Promise.resolve(this.closeInfo);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`socket still open after ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => reject(new Error(`socket still open after ${timeoutMs} ms`)), timeoutMs);
       void this.closed.then((info) => {
         clearTimeout(timer);
         resolve(info);

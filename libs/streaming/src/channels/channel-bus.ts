@@ -87,8 +87,14 @@ export function decodeChannelPayload(payload: string): { header: ChannelBusHeade
   if (payload.charCodeAt(0) !== 35 /* # */) return null;
   const nl = payload.indexOf('\n');
   if (nl === -1) return null;
-  const header = JSON.parse(payload.slice(1, nl)) as Partial<ChannelBusHeader> | null;
-  if (!header || typeof header.i !== 'string' || typeof header.c !== 'string') return null;
+  let header: Partial<ChannelBusHeader> | null;
+  try {
+    header = JSON.parse(payload.slice(1, nl)) as Partial<ChannelBusHeader> | null;
+  } catch {
+    return null;
+  }
+  if (typeof header !== 'object' || !header || typeof header.i !== 'string' || typeof header.c !== 'string')
+    return null;
   return { header: header as ChannelBusHeader, envelope: payload.slice(nl + 1) };
 }
 

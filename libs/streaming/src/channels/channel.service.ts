@@ -300,7 +300,11 @@ export class ChannelService {
       existing.filter = filter;
       existing.grant = grant;
       conn.channels.set(pattern, filters);
-      await this.retainTopic(existing.topic, 0); // wait for an in-flight backend subscription
+      try {
+        await this.retainTopic(existing.topic, 0); // wait for an in-flight backend subscription
+      } catch {
+        throw new StreamingError('backend_unavailable', 'could not subscribe: the backend is unavailable');
+      }
       return { channel: pattern };
     }
     const used = this.perUser.get(conn.userId) ?? 0;

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { validateSync } from 'class-validator';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { Connection } from '../connections/connection';
@@ -105,7 +106,12 @@ export class RequestDispatcher {
       const data = h.dto ? validateDto(h.dto, env.data) : env.data;
       if (this.authenticator.authorizeMessage) await this.authenticator.authorizeMessage(conn.identity, env);
       const result = await h.run(conn, data, env.id);
-      if (result !== NO_ACK && env.id !== undefined) conn.sendEvent('ack', result, env.id);
+      if (result !== NO_ACK && env.id !== undefined) {
+        // One event-loop turn later: the events this request caused are written to
+        // every other socket before the requester reads its ack.
+        await nextTurn();
+        conn.sendEvent('ack', result, env.id);
+      }
     } catch (err) {
       const e = toStreamingError(err);
       if (e.code === 'internal')

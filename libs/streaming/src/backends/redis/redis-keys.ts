@@ -1,0 +1,84 @@
+/**
+ * Every Redis key and channel name the Redis backend uses, in one place.
+ *
+ * Keys are hash-tagged so that Redis Cluster keeps each group on one slot and
+ * every Lua script / MULTI touches keys of one hash tag only:
+ *
+ * | group | hash tag | keys |
+ * | --- | --- | --- |
+ * | one room | `{r:<roomId>}` | `room` (hash field -> JSON value), `members` (hash userId -> `<role>\x1f<json>`), `restrictions` (hash `<kind>:<userId>` -> `<untilMs>\x1f<json>`), `invitations` (hash userId -> JSON), `modlog` (list of JSON), `seq` (counter), `hist` (stream `<seq>-0` -> {id, ts}), `msgs` (hash messageId -> message record) |
+ * | one user | `{u:<userId>}` | `rooms` (zset roomId -> reservation time), `presence` (string JSON with PX) |
+ * | the room index | `{rooms}` | `index` (set of room ids) |
+ * | one counter | `{c:<key>}` | the counter (string with PX) |
+ * | the node registry | `{nodes}` | `info` (hash nodeId -> JSON), `expiry` (zset nodeId -> expiry ms, Redis clock) |
+ *
+ * Pub/sub channels are `<prefix><topic>`; they are not keys and need no tag
+ * (classic PUBLISH reaches every node of a cluster).
+ */
+export interface RoomKeys {
+  room: string;
+  members: string;
+  restrictions: string;
+  invitations: string;
+  modlog: string;
+  seq: string;
+  hist: string;
+  msgs: string;
+}
+
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+
+  room(roomId: string): RoomKeys {
+    const base = `${this.prefix}{r:${roomId}}:`;
+    return {
+      room: `${base}room`,
+      members: `${base}members`,
+      restrictions: `${base}restrictions`,
+      invitations: `${base}invitations`,
+      modlog: `${base}modlog`,
+      seq: `${base}seq`,
+      hist: `${base}hist`,
+      msgs: `${base}msgs`,
+    };
+  }
+
+  /** Every key of a room, in the order the create/delete scripts expect. */
+  roomKeyList(roomId: string): string[] {
+    const k = this.room(roomId);
+    return [k.room, k.members, k.restrictions, k.invitations, k.modlog, k.seq, k.hist, k.msgs];
+  }
+
+  userRooms(userId: string): string {
+    return `${this.prefix}{u:${userId}}:rooms`;
+  }
+
+  presence(userId: string): string {
+    return `${this.prefix}{u:${userId}}:presence`;
+  }
+
+  roomIndex(): string {
+    return `${this.prefix}{rooms}:index`;
+  }
+
+  counter(key: string): string {
+    return `${this.prefix}{c:${key}}`;
+  }
+
+  nodeInfo(): string {
+    return `${this.prefix}{nodes}:info`;
+  }
+
+  nodeExpiry(): string {
+    return `${this.prefix}{nodes}:expiry`;
+  }
+
+  channel(topic: string): string {
+    return `${this.prefix}${topic}`;
+  }
+
+  /** The topic of a channel name, or null when the channel is not one of ours. */
+  topicOf(channel: string): string | null {
+    return channel.startsWith(this.prefix) ? channel.slice(this.prefix.length) : null;
+  }
+}

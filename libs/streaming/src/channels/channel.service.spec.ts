@@ -1,0 +1,717 @@
+import { Logger } from '@nestjs/common';
+import { LocalBackend } from '../backends/local/local.backend';
+import { StreamingBackend, TopicHandler } from '../backends/streaming-backend.interface';
+import { defaultStreamingOptions } from '../config/streaming-defaults';
+import { StreamingOptions } from '../config/streaming-options.interface';
+import { Connection, ConnectionTransport, FlushScheduler } from '../connections/connection';
+import { ConnectionRegistry } from '../connections/connection-registry';
+import { StreamingError } from '../protocol/streaming-error';
+import { ChannelAuthorizer } from './channel-authorizer';
+import { ALL_CHANNELS_TOPIC, encodeChannelPayload } from './channel-bus';
+import { ChannelMessageEvent, ChannelService } from './channel.service';
+
+/** A transport that keeps what is written to it. */
+class MemoryTransport implements ConnectionTransport {
+  readonly kind = 'ws' as const;
+  readonly frames: string[] = [];
+  closedWith: number | null = null;
+  write(frames: readonly string[]): void {
+    this.frames.push(...frames);
+  }
+  bufferedAmount(): number {
+    return 0;
+  }
+  close(code: number): void {
+    this.closedWith = code;
+  }
+}
+
+/** Flushing is driven by the test (`received`). */
+const manualScheduler: FlushScheduler = { markDirty: () => undefined };
+
+interface Envelope {
+  type: string;
+  data: ChannelMessageEvent;
+}
+
+/** A pub/sub hub shared by several backends: several nodes in one process. */
+class Hub {
+  readonly subs = new Map<string, Map<HubBackend, TopicHandler>>();
+  readonly published: Array<{ topic: string; payload: string }> = [];
+  publish(topic: string, payload: string): void {
+    this.published.push({ topic, payload });
+    for (const h of [...(this.subs.get(topic)?.values() ?? [])]) h(payload, topic);
+  }
+}
+
+class HubBackend extends LocalBackend {
+  constructor(private readonly hub: Hub) {
+    super();
+  }
+  override async publish(topic: string, payload: string): Promise<void> {
+    this.hub.publish(topic, payload);
+  }
+  override async subscribe(topic: string, handler: TopicHandler): Promise<void> {
+    let m = this.hub.subs.get(topic);
+    if (!m) this.hub.subs.set(topic, (m = new Map()));
+    m.set(this, handler);
+  }
+  override async unsubscribe(topic: string): Promise<void> {
+    this.hub.subs.get(topic)?.delete(this);
+  }
+  topics(): string[] {
+    return [...this.hub.subs.entries()].filter(([, m]) => m.has(this)).map(([t]) => t);
+  }
+}
+
+function node(
+  opts: Partial<StreamingOptions> = {},
+  deps: { backend?: StreamingBackend; authorizer?: ChannelAuthorizer } = {},
+) {
+  const options: StreamingOptions = { ...defaultStreamingOptions(), ...opts };
+  const backend = deps.backend ?? new LocalBackend();
+  const registry = new ConnectionRegistry();
+  const service = new ChannelService(backend, options, registry, undefined, deps.authorizer);
+  let n = 0;
+  const connect = (userId: string) => {
+    const transport = new MemoryTransport();
+    const conn = new Connection(
+      `${userId}-${++n}`,
+      { userId, sessionId: `s-${n}`, roles: [], anonymous: false, metadata: {} },
+      transport,
+      manualScheduler,
+      1000,
+      () => undefined,
+    );
+    registry.add(conn);
+    /** Envelopes delivered to this connection since the last call. */
+    const received = (): Envelope[] => {
+      conn.flush(Number.MAX_SAFE_INTEGER);
+      return transport.frames.splice(0).map((f) => JSON.parse(f) as Envelope);
+    };
+    return { conn, transport, received };
+  };
+  return { service, backend, registry, options, connect };
+}
+
+const codeOf = async (p: Promise<unknown>): Promise<string> => {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof StreamingError) return err.code;
+    throw err;
+  }
+  throw new Error('expected the call to fail');
+};
+
+const channelsOf = (envs: Envelope[]): string[] => envs.map((e) => e.data.channel);
+
+describe('ChannelService', () => {
+  beforeAll(() => {
+    Logger.overrideLogger(false);
+  });
+  afterAll(() => {
+    Logger.overrideLogger(['log', 'error', 'warn', 'debug', 'verbose', 'fatal']);
+  });
+
+  describe('publish and subscribe', () => {
+    it('delivers channel_message {channel, data, metadata, publisher_id, timestamp}', async () => {
+      const { service, connect } = node();
+      const alice = connect('alice');
+      const bob = connect('bob');
+      await expect(service.subscribe(bob.conn, 'news.sports')).resolves.toEqual({ channel: 'news.sports' });
+      const ack = await service.publish({ userId: 'alice' }, 'news.sports', { score: 3 }, { lang: 'en' });
+      expect(ack.channel).toBe('news.sports');
+      const [env, ...rest] = bob.received();
+      expect(rest).toEqual([]);
+      expect(env).toEqual({
+        type: 'channel_message',
+        data: {
+          channel: 'news.sports',
+          data: { score: 3 },
+          metadata: { lang: 'en' },
+          publisher_id: 'alice',
+          timestamp: ack.timestamp,
+        },
+      });
+      expect(new Date(ack.timestamp).toISOString()).toBe(ack.timestamp);
+      expect(alice.received()).toEqual([]);
+    });
+
+    it('defaults metadata to {} and publisher_id to null for the server', async () => {
+      const { service, connect } = node();
+      const bob = connect('bob');
+      await service.subscribe(bob.conn, 'alerts');
+      await service.publish(null, 'alerts', { level: 1 });
+      const [env] = bob.received();
+      expect(env.data.metadata).toEqual({});
+      expect(env.data.publisher_id).toBeNull();
+    });
+
+    it('delivers to the publisher too when it is subscribed', async () => {
+      const { service, connect } = node();
+      const alice = connect('alice');
+      await service.subscribe(alice.conn, 'room.chat');
+      await service.publish({ userId: 'alice' }, 'room.chat', { t: 'hi' });
+      expect(channelsOf(alice.received())).toEqual(['room.chat']);
+    });
+
+    it.each([
+      ['a.*', ['a.b'], ['a', 'a.b.c', 'b.a']],
+      ['a.>', ['a.b', 'a.b.c'], ['a', 'b.c']],
+      ['*.b', ['a.b', 'x.b'], ['b', 'a.b.c', 'a.c']],
+      ['>', ['a', 'a.b.c'], []],
+      ['a.b', ['a.b'], ['a', 'a.b.c', 'a.c']],
+    ])('pattern %s gets %j and not %j', async (pattern, yes, no) => {
+      const { service, connect } = node();
+      const c = connect('carol');
+      await service.subscribe(c.conn, pattern);
+      for (const ch of [...yes, ...no]) await service.publish(null, ch, {});
+      expect(channelsOf(c.received())).toEqual(yes);
+    });
+
+    it('sends one copy per connection even when several of its patterns match', async () => {
+      const { service, connect } = node();
+      const c = connect('carol');
+      const d = connect('dave');
+      for (const p of ['a.b', 'a.*', 'a.>', '*.b', '>']) await service.subscribe(c.conn, p);
+      await service.subscribe(d.conn, 'a.*');
+      await service.publish(null, 'a.b', { n: 1 });
+      await service.publish(null, 'a.c', { n: 2 });
+      expect(c.received().map((e) => e.data.data.n)).toEqual([1, 2]);
+      expect(d.received().map((e) => e.data.data.n)).toEqual([1, 2]);
+    });
+
+    it('serializes once per publish, however many recipients', async () => {
+      const count = async (recipients: number): Promise<number> => {
+        const { service, connect } = node();
+        for (let i = 0; i < recipients; i++) await service.subscribe(connect(`u${i}`).conn, 'fan.out');
+        const spy = jest.spyOn(JSON, 'stringify');
+        await service.publish(null, 'fan.out', { x: 1 });
+        const calls = spy.mock.calls.length;
+        spy.mockRestore();
+        return calls;
+      };
+      expect(await count(50)).toBe(await count(1));
+    });
+
+    it('writes the very same string to every recipient', async () => {
+      const { service, connect } = node();
+      const a = connect('a');
+      const b = connect('b');
+      await service.subscribe(a.conn, 'x.y');
+      await service.subscribe(b.conn, 'x.*');
+      await service.publish(null, 'x.y', { k: 'v' });
+      expect(a.transport.frames).toHaveLength(0); // queued, not yet flushed
+      a.conn.flush(1e9);
+      b.conn.flush(1e9);
+      expect(a.transport.frames).toEqual(b.transport.frames);
+    });
+
+    it('refuses invalid names, patterns, data and filters with invalid_message', async () => {
+      const { service, connect } = node();
+      const c = connect('carol');
+      expect(await codeOf(service.subscribe(c.conn, 'a..b'))).toBe('invalid_message');
+      expect(await codeOf(service.subscribe(c.conn, 'a.>.b'))).toBe('invalid_message');
+      expect(await codeOf(service.subscribe(c.conn, ''))).toBe('invalid_message');
+      expect(await codeOf(service.subscribe(c.conn, 'a', { f: {} }))).toBe('invalid_message');
+      expect(await codeOf(service.subscribe(c.conn, 'a', { f: [] }))).toBe('invalid_message');
+      expect(await codeOf(service.publish(null, 'a.*', {}))).toBe('invalid_message');
+      expect(await codeOf(service.publish(null, 'a.>', {}))).toBe('invalid_message');
+      expect(await codeOf(service.publish(null, 'a b', {}))).toBe('invalid_message');
+      expect(await codeOf(service.publish(null, 'a', [] as never))).toBe('invalid_message');
+      expect(await codeOf(service.publish(null, 'a', {}, 'x' as never))).toBe('invalid_message');
+      expect(await codeOf(service.unsubscribe(c.conn, ''))).toBe('invalid_message');
+      expect(c.conn.channels.size).toBe(0);
+    });
+  });
+
+  describe('filters', () => {
+    it('delivers only messages whose data or metadata match, any-of arrays included', async () => {
+      const { service, connect } = node();
+      const c = connect('carol');
+      await service.subscribe(c.conn, 'orders.>', { priority: ['high', 'medium'], region: 'eu' });
+      const send = (n: number, data: Record<string, unknown>, metadata?: Record<string, unknown>) =>
+        service.publish(null, 'orders.new', { n, ...data }, metadata);
+      await send(1, { priority: 'high', region: 'eu' });
+      await send(2, { priority: 'low', region: 'eu' });
+      await send(3, { priority: 'medium' }, { region: 'eu' });
+      await send(4, { priority: 'medium' }); // region missing
+      await send(5, { region: 'eu' }); // priority missing
+      await send(6, { priority: 'high', region: 'us' }, { region: 'eu' }); // data wins
+      await send(7, { priority: ['high'], region: 'eu' }); // arrays never equal
+      expect(c.received().map((e) => e.data.data.n)).toEqual([1, 3]);
+    });
+
+    it('evaluates filters per subscription: one copy if any of the connection’s matching subscriptions passes', async () => {
+      const { service, connect } = node();
+      const c = connect('carol');
+      await service.subscribe(c.conn, 'm.*', { kind: 'a' });
+      await service.subscribe(c.conn, 'm.x', { kind: 'b' });
+      await service.subscribe(c.conn, '*.x', { kind: ['a', 'b'] });
+      await service.publish(null, 'm.x', { kind: 'a', n: 1 });
+      await service.publish(null, 'm.x', { kind: 'b', n: 2 });
+      await service.publish(null, 'm.x', { kind: 'c', n: 3 });
+      await service.publish(null, 'm.y', { kind: 'b', n: 4 });
+      await service.publish(null, 'm.y', { kind: 'a', n: 5 });
+      expect(c.received().map((e) => e.data.data.n)).toEqual([1, 2, 5]);
+    });
+
+    it('subscribing again replaces the filters, without counting twice', async () => {
+      const { service, connect } = node({ maxChannelsPerUser: 1 });
+      const c = connect('carol');
+      await service.subscribe(c.conn, 't', { k: 1 });
+      await service.subscribe(c.conn, 't', { k: 2 });
+      expect(c.conn.channels.get('t')).toEqual({ k: 2 });
+      await service.publish(null, 't', { k: 1 });
+      await service.publish(null, 't', { k: 2 });
+      await service.subscribe(c.conn, 't');
+      await service.publish(null, 't', { k: 3 });
+      expect(c.received().map((e) => e.data.data.k)).toEqual([2, 3]);
+      expect((await service.stats()).channel_subscriptions).toBe(1);
+    });
+
+    it('does not let prototype keys match', async () => {
+      const { service, connect } = node();
+      const c = connect('carol');
+      await service.subscribe(c.conn, 'p', JSON.parse('{"constructor": "Object"}'));
+      await service.subscribe(c.conn, 'q', { toString: 'x' });
+      await service.publish(null, 'p', {});
+      await service.publish(null, 'q', {});
+      expect(c.received()).toEqual([]);
+    });
+  });
+
+  describe('unsubscribe', () => {
+    it('stops delivery and releases the backend topic', async () => {
+      const { service, connect } = node();
+      const c = connect('carol');
+      await service.subscribe(c.conn, 'a.b');
+      await service.subscribe(c.conn, '*.b');
+      expect(service.heldTopics().sort()).toEqual(['chan:a', ALL_CHANNELS_TOPIC]);
+      await expect(service.unsubscribe(c.conn, 'a.b')).resolves.toEqual({ channel: 'a.b', removed: true });
+      await expect(service.unsubscribe(c.conn, 'a.b')).resolves.toEqual({ channel: 'a.b', removed: false });
+      expect(service.heldTopics()).toEqual([ALL_CHANNELS_TOPIC]);
+      await service.publish(null, 'a.b', { n: 1 });
+      expect(c.received()).toHaveLength(1); // still via *.b
+      await service.unsubscribe(c.conn, '*.b');
+      await service.publish(null, 'a.b', { n: 2 });
+      expect(c.received()).toEqual([]);
+      expect(service.heldTopics()).toEqual([]);
+      expect(c.conn.channels.size).toBe(0);
+    });
+
+    it('unsubscribeAll removes every subscription of the connection only', async () => {
+      const { service, connect } = node({ maxChannelsPerUser: 3 });
+      const c = connect('carol');
+      const c2 = connect('carol');
+      await service.subscribe(c.conn, 'a');
+      await service.subscribe(c.conn, 'b.*');
+      await service.subscribe(c2.conn, 'b.c');
+      await expect(service.unsubscribeAll(c.conn)).resolves.toBe(2);
+      await expect(service.unsubscribeAll(c.conn)).resolves.toBe(0);
+      expect(c.conn.channels.size).toBe(0);
+      expect(service.heldTopics()).toEqual(['chan:b']);
+      await service.publish(null, 'a', {});
+      await service.publish(null, 'b.c', {});
+      expect(c.received()).toEqual([]);
+      expect(channelsOf(c2.received())).toEqual(['b.c']);
+      // The user's quota is freed.
+      await service.subscribe(c2.conn, 'x');
+      await service.subscribe(c2.conn, 'y');
+      expect(await codeOf(service.subscribe(c2.conn, 'z'))).toBe('limit_exceeded');
+    });
+
+    it('indexes nothing for a connection that closed meanwhile', async () => {
+      const { service, connect, registry } = node();
+      const c = connect('carol');
+      c.conn.close(1000, 'bye');
+      registry.remove(c.conn);
+      await service.subscribe(c.conn, 'a');
+      expect((await service.stats()).channel_subscriptions).toBe(0);
+      expect(service.heldTopics()).toEqual([]);
+    });
+
+    it('refuses a connection that is not registered on this node', async () => {
+      const { service, connect, registry } = node();
+      const c = connect('carol');
+      registry.remove(c.conn);
+      await expect(service.subscribe(c.conn, 'a')).rejects.toThrow(/not registered/);
+    });
+  });
+
+  describe('user.<id> channels', () => {
+    it('lets a user subscribe to their own namespace only', async () => {
+      const { service, connect } = node();
+      const alice = connect('alice');
+      for (const p of ['user.alice.notifications', 'user.alice.*', 'user.alice.>', 'user.alice']) {
+        await expect(service.subscribe(alice.conn, p)).resolves.toEqual({ channel: p });
+      }
+      for (const p of ['user.bob.notifications', 'user.*.notifications', 'user.>', 'user.*', 'user.bob.>']) {
+        expect(await codeOf(service.subscribe(alice.conn, p))).toBe('forbidden');
+      }
+    });
+
+    it('lets only that user or the server publish there', async () => {
+      const { service, connect } = node();
+      const bob = connect('bob');
+      await service.subscribe(bob.conn, 'user.bob.notifications');
+      expect(await codeOf(service.publish({ userId: 'alice' }, 'user.bob.notifications', {}))).toBe(
+        'forbidden',
+      );
+      expect(await codeOf(service.publish({ userId: 'alice' }, 'user.bob', {}))).toBe('forbidden');
+      await service.publish({ userId: 'bob' }, 'user.bob.notifications', { n: 1 });
+      await service.publish(null, 'user.bob.notifications', { n: 2 });
+      expect(bob.received().map((e) => [e.data.data.n, e.data.publisher_id])).toEqual([
+        [1, 'bob'],
+        [2, null],
+      ]);
+    });
+
+    it('never delivers user.<other>.… to wildcard-first patterns of another user', async () => {
+      const { service, connect } = node();
+      const alice = connect('alice');
+      const bob = connect('bob');
+      await service.subscribe(alice.conn, '>');
+      await service.subscribe(alice.conn, '*.bob.notifications');
+      await service.subscribe(alice.conn, '*.*.*');
+      await service.subscribe(bob.conn, '>');
+      await service.publish(null, 'user.bob.notifications', { secret: true });
+      await service.publish(null, 'user.bob', { secret: true });
+      await service.publish(null, 'team.bob.notifications', { secret: false });
+      expect(channelsOf(alice.received())).toEqual(['team.bob.notifications']);
+      expect(channelsOf(bob.received())).toEqual([
+        'user.bob.notifications',
+        'user.bob',
+        'team.bob.notifications',
+      ]);
+    });
+
+    it('holds one topic per local user for the user namespace', async () => {
+      const { service, connect } = node();
+      await service.subscribe(connect('alice').conn, 'user.alice.notifications');
+      await service.subscribe(connect('bob').conn, 'user.bob.>');
+      expect(service.heldTopics().sort()).toEqual(['chan:user.alice', 'chan:user.bob']);
+    });
+  });
+
+  describe('private channels', () => {
+    it('lets only the creator subscribe and publish by default', async () => {
+      const { service, connect } = node();
+      const alice = connect('alice');
+      const bob = connect('bob');
+      await service.createChannel({ userId: 'alice' }, { name: 'secret.plans', private: true });
+      expect(await codeOf(service.subscribe(bob.conn, 'secret.plans'))).toBe('forbidden');
+      expect(await codeOf(service.publish({ userId: 'bob' }, 'secret.plans', {}))).toBe('forbidden');
+      await service.subscribe(alice.conn, 'secret.plans');
+      await service.publish({ userId: 'alice' }, 'secret.plans', { n: 1 });
+      await service.publish(null, 'secret.plans', { n: 2 });
+      expect(alice.received().map((e) => e.data.data.n)).toEqual([1, 2]);
+      expect(bob.received()).toEqual([]);
+    });
+
+    it('never delivers a private channel to wildcard patterns', async () => {
+      const { service, connect } = node();
+      const alice = connect('alice');
+      const bob = connect('bob');
+      await service.createChannel({ userId: 'alice' }, { name: 'secret.plans', private: true });
+      await service.subscribe(bob.conn, 'secret.*');
+      await service.subscribe(bob.conn, '>');
+      await service.subscribe(alice.conn, 'secret.>');
+      await service.publish(null, 'secret.plans', {});
+      await service.publish(null, 'secret.public', {});
+      expect(channelsOf(bob.received())).toEqual(['secret.public']);
+      expect(channelsOf(alice.received())).toEqual(['secret.public']);
+    });
+
+    it('does not deliver a channel made private after an exact subscription', async () => {
+      const { service, connect } = node();
+      const bob = connect('bob');
+      await service.subscribe(bob.conn, 'later.private');
+      await service.publish(null, 'later.private', { n: 1 });
+      await service.createChannel({ userId: 'alice' }, { name: 'later.private', private: true });
+      await service.publish(null, 'later.private', { n: 2 });
+      expect(bob.received().map((e) => e.data.data.n)).toEqual([1]);
+    });
+
+    it('consults a custom authorizer with the action', async () => {
+      const calls: string[] = [];
+      const authorizer: ChannelAuthorizer = {
+        authorize: async (actor, channel, action) => {
+          calls.push(`${actor.userId}:${action}:${channel.name}`);
+          return actor.userId === 'bob' || channel.created_by === actor.userId;
+        },
+      };
+      const { service, connect } = node({}, { authorizer });
+      const bob = connect('bob');
+      const eve = connect('eve');
+      await service.createChannel({ userId: 'alice' }, { name: 'club', private: true });
+      await service.subscribe(bob.conn, 'club');
+      expect(await codeOf(service.subscribe(eve.conn, 'club'))).toBe('forbidden');
+      await service.publish({ userId: 'bob' }, 'club', { hi: 1 });
+      expect(calls).toEqual(['bob:subscribe:club', 'eve:subscribe:club', 'bob:publish:club']);
+      expect(channelsOf(bob.received())).toEqual(['club']);
+      // The server is never asked.
+      await service.publish(null, 'club', {});
+      expect(calls).toHaveLength(3);
+    });
+
+    it('does not honour an old grant after the channel is deleted and recreated by someone else', async () => {
+      const authorizer: ChannelAuthorizer = { authorize: (actor, c) => actor.userId === c.created_by };
+      const { service, connect } = node({}, { authorizer });
+      const alice = connect('alice');
+      await service.createChannel({ userId: 'alice' }, { name: 'vault', private: true });
+      await service.subscribe(alice.conn, 'vault');
+      await service.deleteChannel({ userId: 'alice' }, 'vault');
+      await service.createChannel({ userId: 'mallory' }, { name: 'vault', private: true });
+      await service.publish({ userId: 'mallory' }, 'vault', {});
+      expect(alice.received()).toEqual([]);
+    });
+  });
+
+  describe('limits and feature toggle', () => {
+    it('counts subscriptions across all connections of a user on this node', async () => {
+      const { service, connect } = node({ maxChannelsPerUser: 3 });
+      const a1 = connect('alice');
+      const a2 = connect('alice');
+      const bob = connect('bob');
+      await service.subscribe(a1.conn, 'x');
+      await service.subscribe(a1.conn, 'y.*');
+      await service.subscribe(a2.conn, 'x');
+      expect(await codeOf(service.subscribe(a2.conn, 'z'))).toBe('limit_exceeded');
+      expect(await codeOf(service.subscribe(a1.conn, 'z'))).toBe('limit_exceeded');
+      await service.subscribe(a1.conn, 'x', { f: 1 }); // same pattern again: no new slot
+      await service.subscribe(bob.conn, 'z'); // other users are unaffected
+      await service.unsubscribe(a1.conn, 'y.*');
+      await expect(service.subscribe(a2.conn, 'z')).resolves.toEqual({ channel: 'z' });
+    });
+
+    it('refuses everything with feature_disabled when channels are off', async () => {
+      const { service, connect } = node({ enableChannels: false });
+      const c = connect('carol');
+      expect(await codeOf(service.subscribe(c.conn, 'a'))).toBe('feature_disabled');
+      expect(await codeOf(service.unsubscribe(c.conn, 'a'))).toBe('feature_disabled');
+      expect(await codeOf(service.publish(null, 'a', {}))).toBe('feature_disabled');
+      expect(await codeOf(service.createChannel(null, { name: 'a' }))).toBe('feature_disabled');
+      expect(await codeOf(service.listChannels())).toBe('feature_disabled');
+      expect(await codeOf(service.findByPattern('a.*'))).toBe('feature_disabled');
+      await expect(service.unsubscribeAll(c.conn)).resolves.toBe(0);
+    });
+  });
+
+  describe('registry', () => {
+    it('creates, gets, lists, finds by pattern and deletes channels', async () => {
+      const { service } = node();
+      const news = await service.createChannel(
+        { userId: 'alice' },
+        { name: 'news.world', description: 'World news' },
+      );
+      expect(news).toEqual({
+        name: 'news.world',
+        private: false,
+        created_by: 'alice',
+        created_at: expect.any(String),
+        description: 'World news',
+      });
+      await service.createChannel(null, { name: 'news.sports' });
+      await service.createChannel({ userId: 'bob' }, { name: 'news.sports.tennis', private: true });
+      await service.createChannel({ userId: 'bob' }, { name: 'user.bob.inbox' });
+      expect(await service.getChannel('news.world')).toEqual(news);
+      expect(await service.getChannel('nope')).toBeNull();
+      expect((await service.listChannels()).map((c) => c.name)).toEqual([
+        'news.sports',
+        'news.sports.tennis',
+        'news.world',
+        'user.bob.inbox',
+      ]);
+      expect((await service.findByPattern('news.*')).map((c) => c.name)).toEqual([
+        'news.sports',
+        'news.world',
+      ]);
+      expect((await service.findByPattern('news.>')).map((c) => c.name)).toEqual([
+        'news.sports',
+        'news.sports.tennis',
+        'news.world',
+      ]);
+      // A viewer sees neither others' private channels nor others' user namespace.
+      expect((await service.findByPattern('>', { userId: 'alice' })).map((c) => c.name)).toEqual([
+        'news.sports',
+        'news.world',
+      ]);
+      expect((await service.listChannels({ userId: 'bob' })).map((c) => c.name)).toHaveLength(4);
+      expect(await codeOf(service.findByPattern('news.>.x'))).toBe('invalid_message');
+
+      expect(await codeOf(service.deleteChannel({ userId: 'bob' }, 'news.world'))).toBe('forbidden');
+      await service.deleteChannel({ userId: 'alice' }, 'news.world');
+      await service.deleteChannel(null, 'news.sports');
+      expect(await codeOf(service.deleteChannel(null, 'news.world'))).toBe('channel_not_found');
+      expect(await service.getChannel('news.world')).toBeNull();
+    });
+
+    it('validates new channels', async () => {
+      const { service } = node();
+      await service.createChannel(null, { name: 'dup' });
+      expect(await codeOf(service.createChannel(null, { name: 'dup' }))).toBe('invalid_message');
+      expect(await codeOf(service.createChannel(null, { name: 'a.*' }))).toBe('invalid_message');
+      expect(await codeOf(service.createChannel(null, { name: 'a', private: 'yes' as never }))).toBe(
+        'invalid_message',
+      );
+      expect(await codeOf(service.createChannel(null, { name: 'a', description: 'x'.repeat(2001) }))).toBe(
+        'invalid_message',
+      );
+      expect(await codeOf(service.createChannel({ userId: 'alice' }, { name: 'user.bob.x' }))).toBe(
+        'forbidden',
+      );
+      await expect(service.createChannel(null, { name: 'user.bob.x', private: true })).resolves.toMatchObject(
+        {
+          created_by: null,
+        },
+      );
+    });
+
+    it('reports stats', async () => {
+      const { service, connect } = node();
+      await service.createChannel(null, { name: 'a' });
+      await service.createChannel(null, { name: 'b' });
+      const c = connect('carol');
+      const d = connect('dave');
+      await service.subscribe(c.conn, 'a');
+      await service.subscribe(c.conn, 'x.*');
+      await service.subscribe(d.conn, 'x.*');
+      expect(await service.stats()).toEqual({
+        total_channels: 3,
+        channel_patterns: 2,
+        channel_subscriptions: 3,
+      });
+    });
+  });
+
+  describe('across nodes', () => {
+    it('sends two bus payloads per publish and holds topics only for local needs', async () => {
+      const hub = new Hub();
+      const a = node({}, { backend: new HubBackend(hub) });
+      const b = node({}, { backend: new HubBackend(hub) });
+      const c = node({}, { backend: new HubBackend(hub) });
+      const alice = a.connect('alice');
+      const bob = b.connect('bob');
+      const bob2 = b.connect('bob');
+      await a.service.subscribe(alice.conn, 'orders.*');
+      await a.service.subscribe(alice.conn, 'orders.eu');
+      await b.service.subscribe(bob.conn, '*.eu');
+      await b.service.subscribe(bob2.conn, 'orders.>');
+      await b.service.subscribe(bob2.conn, '>');
+      expect((a.backend as HubBackend).topics()).toEqual(['chan:orders']);
+      expect((b.backend as HubBackend).topics().sort()).toEqual(['chan:orders', ALL_CHANNELS_TOPIC]);
+      expect((c.backend as HubBackend).topics()).toEqual([]);
+
+      await c.service.publish(null, 'orders.eu', { n: 1 });
+      await a.service.publish({ userId: 'alice' }, 'orders.us', { n: 2 });
+      await b.service.publish(null, 'stock.eu', { n: 3 });
+      expect(hub.published.map((p) => p.topic)).toEqual([
+        'chan:orders',
+        ALL_CHANNELS_TOPIC,
+        'chan:orders',
+        ALL_CHANNELS_TOPIC,
+        'chan:stock',
+        ALL_CHANNELS_TOPIC,
+      ]);
+      expect(alice.received().map((e) => e.data.data.n)).toEqual([1, 2]);
+      expect(bob.received().map((e) => e.data.data.n)).toEqual([1, 3]);
+      expect(bob2.received().map((e) => e.data.data.n)).toEqual([1, 2, 3]);
+    });
+
+    it('routes user.<id> channels to the nodes of that user only', async () => {
+      const hub = new Hub();
+      const a = node({}, { backend: new HubBackend(hub) });
+      const b = node({}, { backend: new HubBackend(hub) });
+      const alice = a.connect('alice');
+      const bob = b.connect('bob');
+      await a.service.subscribe(alice.conn, 'user.alice.notifications');
+      await b.service.subscribe(bob.conn, 'user.bob.>');
+      expect((a.backend as HubBackend).topics()).toEqual(['chan:user.alice']);
+      await a.service.publish(null, 'user.bob.notifications', { n: 1 });
+      expect(bob.received().map((e) => e.data.data.n)).toEqual([1]);
+      expect(alice.received()).toEqual([]);
+    });
+
+    it('keeps private channel grants across nodes', async () => {
+      const hub = new Hub();
+      // Both nodes must see the same registry: share one store instance.
+      const a = node({}, { backend: new HubBackend(hub) });
+      const store = (a.service as unknown as { store: unknown }).store;
+      const b = node({}, { backend: new HubBackend(hub) });
+      (b.service as unknown as { store: unknown }).store = store;
+      const alice = b.connect('alice');
+      const bob = b.connect('bob');
+      await a.service.createChannel({ userId: 'alice' }, { name: 'vault', private: true });
+      await b.service.subscribe(alice.conn, 'vault');
+      await b.service.subscribe(bob.conn, '>');
+      await a.service.publish({ userId: 'alice' }, 'vault', { n: 1 });
+      expect(channelsOf(alice.received())).toEqual(['vault']);
+      expect(bob.received()).toEqual([]);
+    });
+  });
+
+  describe('robustness', () => {
+    it('reports backend_unavailable and rolls back when the backend refuses a subscription', async () => {
+      const backend = new LocalBackend();
+      const { service, connect } = node({ maxChannelsPerUser: 1 }, { backend });
+      const c = connect('carol');
+      const spy = jest.spyOn(backend, 'subscribe').mockRejectedValueOnce(new Error('down'));
+      expect(await codeOf(service.subscribe(c.conn, 'a'))).toBe('backend_unavailable');
+      expect(c.conn.channels.size).toBe(0);
+      expect(service.heldTopics()).toEqual([]);
+      spy.mockRestore();
+      await expect(service.subscribe(c.conn, 'a')).resolves.toEqual({ channel: 'a' });
+      await service.publish(null, 'a', {});
+      expect(c.received()).toHaveLength(1);
+    });
+
+    it('reports backend_unavailable when publishing fails', async () => {
+      const backend = new LocalBackend();
+      const { service } = node({}, { backend });
+      jest.spyOn(backend, 'publish').mockRejectedValue(new Error('down'));
+      expect(await codeOf(service.publish(null, 'a', {}))).toBe('backend_unavailable');
+    });
+
+    it('serializes topic changes: racing subscribe and unsubscribe end consistent', async () => {
+      const backend = new LocalBackend();
+      const { service, connect } = node({}, { backend });
+      const c = connect('carol');
+      const sub = jest.spyOn(backend, 'subscribe');
+      const unsub = jest.spyOn(backend, 'unsubscribe');
+      // Unsubscribed before the backend subscription ran: nothing is held.
+      const [, removed] = await Promise.all([
+        service.subscribe(c.conn, 'a.*'),
+        service.unsubscribe(c.conn, 'a.*'),
+      ]);
+      expect(removed.removed).toBe(true);
+      expect(service.heldTopics()).toEqual([]);
+      expect(sub.mock.calls.length).toBe(unsub.mock.calls.length);
+      // Held topic released and re-acquired at once: still held, still delivering.
+      await service.subscribe(c.conn, 'a.*');
+      await Promise.all([service.unsubscribe(c.conn, 'a.*'), service.subscribe(c.conn, 'a.*')]);
+      expect(service.heldTopics()).toEqual(['chan:a']);
+      expect(sub.mock.calls.length - unsub.mock.calls.length).toBe(1);
+      await service.publish(null, 'a.y', {});
+      expect(c.received()).toHaveLength(1);
+    });
+
+    it('drops malformed bus payloads without throwing', async () => {
+      const backend = new LocalBackend();
+      const { service, connect } = node({}, { backend });
+      const c = connect('carol');
+      await service.subscribe(c.conn, 'a', { k: 1 });
+      await backend.publish('chan:a', 'not a channel payload');
+      await backend.publish('chan:a', '#{broken\n{}');
+      await backend.publish('chan:a', '#{"c":"a"}\n{}');
+      // Filters need the data: an unreadable envelope is not delivered to filtered subscriptions.
+      await backend.publish('chan:a', encodeChannelPayload({ i: 'x1', c: 'a' }, 'not json'));
+      expect(c.transport.frames).toHaveLength(0);
+      c.conn.flush(1e9);
+      expect(c.transport.frames).toHaveLength(0);
+      await service.publish(null, 'a', { k: 1 });
+      expect(c.received()).toHaveLength(1);
+    });
+  });
+});

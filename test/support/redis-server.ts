@@ -1,0 +1,201 @@
+/**
+ * End-to-end helper: run a real `redis-server` as a child process on a free
+ * loopback port, with its own temporary directory.
+ *
+ * There is no skipping: when `redis-server` is not installed the helper throws,
+ * so a suite that needs Redis fails loudly instead of silently passing.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+export interface RedisServerOptions {
+  /** Persist with the append-only file (`--appendonly yes`). Default false. */
+  appendonly?: boolean;
+  /** Working directory (AOF / nodes.conf). Default: a fresh temporary directory, removed by `dispose()`. */
+  dir?: string;
+  /** Port to listen on. Default: a free one. */
+  port?: number;
+  /** Start as a Redis Cluster node (`--cluster-enabled yes`). Default false. */
+  cluster?: boolean;
+  /** More `redis-server` arguments, e.g. `['--maxmemory', '10mb']`. */
+  extraArgs?: string[];
+  /** How long to wait for PING to answer. Default 10 s. */
+  startTimeoutMs?: number;
+}
+
+export interface RedisServerHandle {
+  /** `redis://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** The server's working directory. */
+  dir: string;
+  /** Whether the process is currently running. */
+  readonly running: boolean;
+  /** Stop the server gracefully (SIGTERM: the AOF is flushed); SIGKILL after 5 s. Idempotent. */
+  stop(): Promise<void>;
+  /** Stop (if running) and start again on the same port with the same directory. */
+  restart(): Promise<void>;
+  /** Stop, and remove the directory if the helper created it. */
+  dispose(): Promise<void>;
+}
+
+export const REDIS_SERVER_MISSING =
+  'redis-server not found: install it with "apt-get install -y redis-server"';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Absolute path of `redis-server`: /usr/bin/redis-server, else the first one on PATH. Throws when missing. */
+export function findRedisServer(): string {
+  const candidates = ['/usr/bin/redis-server'];
+  for (const dir of (process.env.PATH ?? '').split(delimiter))
+    if (dir) candidates.push(join(dir, 'redis-server'));
+  const found = candidates.find(isExecutable);
+  if (!found) throw new Error(REDIS_SERVER_MISSING);
+  return found;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** One PING over a raw socket: resolves true on `+PONG`. */
+function pingOnce(port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d) => {
+      buf += d.toString('utf8');
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+    socket.on('error', () => done(false));
+  });
+}
+
+/** Start `redis-server` and wait until it answers PING. */
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
+  const binary = findRedisServer();
+  const ownDir = options.dir === undefined;
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'nest-streaming-redis-'));
+  const port = options.port ?? (await freePort());
+  const startTimeoutMs = options.startTimeoutMs ?? 10_000;
+  let child: ChildProcess | null = null;
+  let exited: Promise<void> = Promise.resolve();
+
+  const args = (): string[] => {
+    const a = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      options.appendonly ? 'yes' : 'no',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
+    ];
+    if (options.cluster) {
+      a.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'));
+      a.push('--cluster-node-timeout', '2000');
+    }
+    return [...a, ...(options.extraArgs ?? [])];
+  };
+
+  const launch = async (): Promise<void> => {
+    const proc = spawn(binary, args(), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (d: Buffer): void => {
+      output = (output + d.toString('utf8')).slice(-4000);
+    };
+    proc.stdout?.on('data', keep);
+    proc.stderr?.on('data', keep);
+    let exitInfo: string | null = null;
+    exited = new Promise<void>((resolve) => {
+      proc.once('exit', (code, signal) => {
+        exitInfo = `code ${code}, signal ${signal}`;
+        if (child === proc) child = null;
+        resolve();
+      });
+      proc.once('error', (err) => {
+        exitInfo = `spawn error: ${err.message}`;
+        if (child === proc) child = null;
+        resolve();
+      });
+    });
+    child = proc;
+    const deadline = Date.now() + startTimeoutMs;
+    while (Date.now() < deadline) {
+      if (exitInfo !== null) {
+        throw new Error(`redis-server on port ${port} exited during start-up (${exitInfo}): ${output}`);
+      }
+      if (await pingOnce(port)) return;
+      await sleep(50);
+    }
+    proc.kill('SIGKILL');
+    throw new Error(
+      `redis-server on port ${port} did not answer PING within ${startTimeoutMs} ms: ${output}`,
+    );
+  };
+
+  const stop = async (): Promise<void> => {
+    const proc = child;
+    if (!proc) return;
+    proc.kill('SIGTERM');
+    const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(killer);
+  };
+
+  await launch();
+
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    get running() {
+      return child !== null;
+    },
+    stop,
+    async restart() {
+      await stop();
+      await launch();
+    },
+    async dispose() {
+      await stop();
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
