@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { decodeJwt, UnsecuredJWT } from 'jose';
+import { StreamingManager } from '@nest-streaming/streaming';
 import { activeConnections, eventually, signToken, startDemoApp, type TestApp } from './support/app';
 import {
   ClientPool,
@@ -13,10 +14,13 @@ import {
   WsClient,
   type ConnectOptions,
   type Envelope,
+  type Json,
 } from './support/ws-client';
 
 const SECRET = 'gateway-e2e-secret-5f1c0a9e';
 const MAX_MESSAGE_SIZE = 4096;
+/** Messages kept per room (retention), for the resume gap test. */
+const MAX_HISTORY = 60;
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 let app: TestApp;
@@ -30,6 +34,7 @@ beforeAll(async () => {
     FORGE_STREAMING_TYPING_TIMEOUT: '1',
     FORGE_STREAMING_MAX_MESSAGE_SIZE: String(MAX_MESSAGE_SIZE),
     FORGE_STREAMING_MAX_CONNECTIONS_PER_USER: '3',
+    FORGE_STREAMING_MAX_HISTORY_MESSAGES: String(MAX_HISTORY),
   });
 });
 
@@ -162,6 +167,17 @@ describe('connecting', () => {
     await eventually(() => pool.connect(app.wsUrl, { token }), 3000, 50);
     expect((await WsClient.expectRejected(app.wsUrl, { token })).status).toBe(429);
   });
+
+  it('enforces max_connections_per_user on simultaneous upgrades too', async () => {
+    const token = await app.login(user('burst'));
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 8 }, () => pool.connect(app.wsUrl, { token })),
+    );
+    const accepted = attempts.filter((r) => r.status === 'fulfilled');
+    const refused = attempts.filter((r) => r.status === 'rejected').map((r) => String(r.reason));
+    expect(accepted).toHaveLength(3);
+    expect(refused).toEqual(Array(5).fill('Error: upgrade refused with HTTP 429'));
+  });
 });
 
 describe('rooms and messages', () => {
@@ -205,7 +221,7 @@ describe('rooms and messages', () => {
 
     for (const c of [ca, cb]) {
       const got = await c.waitForCount(roomMessages(roomId), 3);
-      expect(got.map((m) => m.data)).toEqual([
+      expect(got.map((m) => m.data as unknown)).toEqual([
         {
           id: s1.message_id,
           seq: 1,
@@ -244,6 +260,30 @@ describe('rooms and messages', () => {
     );
     for (const c of [ca, cb]) expect(c.all(roomMessages(roomId))).toHaveLength(3);
     expect(cb.all((e) => e.type === 'user_joined' && e.data.user_id === b)).toHaveLength(0);
+  });
+
+  it('every connection sees a room`s messages in strictly increasing, gap-free seq order under concurrent senders', async () => {
+    const { a, ca, cb, roomId } = await pair();
+    const ca2 = await connect(a);
+    const per = 40;
+    const total = per * 3;
+    const sends = [ca, cb, ca2].flatMap((c, k) =>
+      Array.from({ length: per }, (_, i) => c.ok('send_message', { room_id: roomId, content: `c${k}-${i}` })),
+    );
+    const acks = await Promise.all(sends);
+    const oneToTotal = Array.from({ length: total }, (_, i) => i + 1);
+    expect(acks.map((x) => x.seq as number).sort((x, y) => x - y)).toEqual(oneToTotal);
+    for (const c of [ca, cb, ca2]) {
+      const got = await c.waitForCount(roomMessages(roomId), total, 5000);
+      expect(got.map((m) => m.data.seq as number)).toEqual(oneToTotal);
+    }
+    // Each connection's requests are carried out in the order they were sent.
+    for (const k of [0, 1, 2]) {
+      const mine = ca.all((e) => roomMessages(roomId)(e) && (e.data.content as string).startsWith(`c${k}-`));
+      expect(mine.map((m) => m.data.content as string)).toEqual(
+        Array.from({ length: per }, (_, i) => `c${k}-${i}`),
+      );
+    }
   });
 
   it('sets server-owned message fields itself: a client cannot forge seq, user_id, timestamp or id', async () => {
@@ -295,6 +335,55 @@ describe('rooms and messages', () => {
     expect(a).not.toBe(b);
   });
 
+  it('leave_room ends the membership for all of the user`s connections, with room_left and user_left', async () => {
+    const { b, ca, cb, roomId } = await pair();
+    const cb2 = await connect(b);
+    expect(await cb.ok('leave_room', { room_id: roomId })).toEqual({ room_id: roomId });
+    for (const c of [cb, cb2]) await c.waitFor((e) => e.type === 'room_left' && e.data.room_id === roomId);
+    expect((await ca.waitFor((e) => e.type === 'user_left' && e.data.room_id === roomId)).data).toEqual({
+      room_id: roomId,
+      user_id: b,
+    });
+    await ca.ok('send_message', { room_id: roomId, content: 'after leave' });
+    await ca.waitFor(isMessage('after leave'));
+    await Promise.all([cb, cb2].map((c) => c.expectNone(isMessage('after leave'), 300)));
+    expect(await cb2.request('send_message', { room_id: roomId, content: 'x' })).toMatchObject({
+      type: 'error',
+      data: { code: 'not_room_member' },
+    });
+    expect(await cb.request('leave_room', { room_id: roomId })).toMatchObject({
+      type: 'error',
+      data: { code: 'not_room_member' },
+    });
+  });
+
+  it('presence is per user: online while any connection lives, offline (and not typing) after the last', async () => {
+    const { b, ca, cb, roomId } = await pair();
+    const aboutB = (status: string) => (e: Envelope) =>
+      e.type === 'presence' && e.data.user_id === b && e.data.status === status;
+    const cb2 = await connect(b);
+    const mark = ca.envelopes.length;
+    await cb2.close();
+    await ca.expectNone(aboutB('offline'), 300, mark);
+
+    await cb.ok('start_typing', { room_id: roomId });
+    await ca.waitFor((e) => e.type === 'typing' && e.data.user_id === b && e.data.typing === true);
+    const closedAt = Date.now();
+    await cb.close();
+    const offline = await ca.waitFor(aboutB('offline'), 3000, mark);
+    expect(offline.data).toMatchObject({
+      user_id: b,
+      status: 'offline',
+      last_seen: expect.stringMatching(ISO_UTC),
+    });
+    await ca.waitFor((e) => e.type === 'typing' && e.data.user_id === b && e.data.typing === false);
+    expect(Date.now() - closedAt).toBeLessThan(700); // cleared by the disconnect, not by typing_timeout (1 s)
+
+    const again = ca.envelopes.length;
+    await connect(b);
+    await ca.waitFor(aboutB('online'), 3000, again);
+  });
+
   it('join_room of an unknown room answers room_not_found; a non-member cannot send or read', async () => {
     const { ca, cb, roomId } = await pair();
     const outsider = await connect(user('eve'));
@@ -323,6 +412,12 @@ describe('bad frames get documented errors and the same connection keeps working
       expect.objectContaining({ code: 'invalid_message', message: expect.any(String) }),
     );
     expect(err).not.toHaveProperty('id');
+    // Empty and blank frames, and a truncated envelope.
+    const mark = ca.envelopes.length;
+    for (const frame of ['', '   ', '\n\n', '{"type":"ping","id":"trunc"']) ca.sendRaw(frame);
+    const more = await ca.waitForCount(isType('error'), 4, 3000, mark);
+    expect(more.map((e) => e.data.code as string)).toEqual(Array(4).fill('invalid_message'));
+    expect(ca.all((e) => e.type === 'pong', mark)).toHaveLength(0);
     await expectUsable(ca, roomId, cb);
   });
 
@@ -331,7 +426,7 @@ describe('bad frames get documented errors and the same connection keeps working
     const from = ca.envelopes.length;
     for (const frame of ['[{"type":"ping","id":"arr"}]', '"ping"', '42', 'null']) ca.sendRaw(frame);
     const errors = await ca.waitForCount(isType('error'), 4, 3000, from);
-    expect(errors.map((e) => e.data.code)).toEqual([
+    expect(errors.map((e) => e.data.code as string)).toEqual([
       'invalid_message',
       'invalid_message',
       'invalid_message',
@@ -360,6 +455,13 @@ describe('bad frames get documented errors and the same connection keeps working
       type: 'error',
       data: { code: 'unknown_type', message: expect.any(String) },
     });
+    for (const type of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      ca.send({ type, id: `proto-${type}` });
+      expect(await ca.waitFor((e) => e.id === `proto-${type}`)).toMatchObject({
+        type: 'error',
+        data: { code: 'unknown_type' },
+      });
+    }
     ca.send({ type: 'teleport', id: 'tp-1' });
     expect(await ca.waitFor((e) => e.id === 'tp-1')).toMatchObject({
       type: 'error',
@@ -460,6 +562,20 @@ describe('bad frames get documented errors and the same connection keeps working
   it('a frame over 16x max_message_size closes that socket with 1009; other connections are unaffected', async () => {
     const { a, ca, cb, roomId } = await pair();
     const abuser = await connect(a);
+    // Exactly 16x is still answered, not closed.
+    const skeleton = JSON.stringify({ type: 'ping', id: 'x16', data: { pad: '' } });
+    abuser.sendRaw(
+      JSON.stringify({
+        type: 'ping',
+        id: 'x16',
+        data: { pad: 'p'.repeat(MAX_MESSAGE_SIZE * 16 - skeleton.length) },
+      }),
+    );
+    expect(await abuser.waitFor((e) => e.id === 'x16')).toMatchObject({
+      type: 'error',
+      data: { code: 'message_too_large' },
+    });
+    expect(abuser.isOpen).toBe(true);
     abuser.sendRaw('x'.repeat(MAX_MESSAGE_SIZE * 16 + 1));
     expect((await abuser.waitForClose(5000)).code).toBe(1009);
     await expectUsable(ca, roomId, cb);
@@ -485,7 +601,9 @@ describe('bad frames get documented errors and the same connection keeps working
     await ca.waitFor((e) => e.id === 'nd-4');
     const answers = ca.all((e) => e.type === 'pong' || e.type === 'error', from);
     // Answers to different requests may come in any order (PROTOCOL.md promises none).
-    expect(answers.map((e) => [e.type, e.id ?? null, e.data.code ?? null]).sort()).toEqual([
+    expect(
+      answers.map((e) => [e.type, e.id ?? null, (e.data.code as string | undefined) ?? null]).sort(),
+    ).toEqual([
       ['error', null, 'invalid_message'],
       ['pong', 'nd-3', null],
       ['pong', 'nd-4', null],
@@ -536,7 +654,7 @@ describe('history', () => {
     const acks = await Promise.all(
       Array.from({ length: 55 }, (_, i) => ca.ok('send_message', { room_id: roomId, content: `h${i + 1}` })),
     );
-    expect(acks.map((a) => a.seq)).toEqual(Array.from({ length: 55 }, (_, i) => i + 1));
+    expect(acks.map((a) => a.seq as number)).toEqual(Array.from({ length: 55 }, (_, i) => i + 1));
     const seqs = async (q: Record<string, unknown>): Promise<number[]> =>
       ((await cb.ok('get_history', { room_id: roomId, ...q })).messages as Array<{ seq: number }>).map(
         (m) => m.seq,
@@ -558,7 +676,7 @@ describe('history', () => {
     // History holds the very messages that were delivered live.
     const live = await cb.waitForCount(roomMessages(roomId), 55);
     const all = await cb.ok('get_history', { room_id: roomId, limit: 100 });
-    expect(all.messages).toEqual(live.map((e) => e.data));
+    expect(all.messages).toEqual(live.map((e) => e.data as unknown));
 
     for (const bad of [{ limit: -1 }, { before: 'x' }, { after: 1.5 }]) {
       expect(await cb.request('get_history', { room_id: roomId, ...bad })).toMatchObject({
@@ -601,7 +719,7 @@ describe('history', () => {
         (e) => e.type === 'reaction_added' && e.data.message_id === m1.message_id,
         3,
       );
-      expect(added.map((e) => e.data)).toEqual([
+      expect(added.map((e) => e.data as unknown)).toEqual([
         { ...ref, user_id: b, reaction: '👍' },
         { ...ref, user_id: a, reaction: '👍' },
         { ...ref, user_id: a, reaction: '🎉' },
@@ -612,8 +730,8 @@ describe('history', () => {
       expect(removed.data).toEqual({ ...ref, user_id: a, reaction: '🎉' });
     }
 
-    let history = (await cb.ok('get_history', { room_id: roomId })).messages as any[];
-    expect(history.map((m) => m.id)).toEqual([m1.message_id, m2.message_id]);
+    let history = (await cb.ok('get_history', { room_id: roomId })).messages as Json[];
+    expect(history.map((m) => m.id as string)).toEqual([m1.message_id, m2.message_id]);
     expect(history[0]).toMatchObject({
       seq: 1,
       content: 'edited',
@@ -638,8 +756,8 @@ describe('history', () => {
       data: { code: 'message_not_found' },
     });
 
-    history = (await cb.ok('get_history', { room_id: roomId })).messages as any[];
-    expect(history.map((m) => m.seq)).toEqual([1, 2]);
+    history = (await cb.ok('get_history', { room_id: roomId })).messages as Json[];
+    expect(history.map((m) => m.seq as number)).toEqual([1, 2]);
     expect(history.filter((m) => m.id === m1.message_id)).toHaveLength(1);
     expect(history[0]).toMatchObject({ id: m1.message_id, deleted: true });
     // Edits, reactions and deletes are not new messages.
@@ -716,6 +834,92 @@ describe('resume', () => {
   });
 });
 
+describe('resume across a retention gap', () => {
+  it('lists a room whose missed messages were dropped in resumed.gaps and replays nothing for it', async () => {
+    const { b, ca, cb, roomId } = await pair();
+    await ca.ok('send_message', { room_id: roomId, content: 'g1' });
+    await cb.waitFor(isMessage('g1'));
+    await cb.close();
+    const latest = MAX_HISTORY + 11;
+    for (let i = 2; i <= latest; i++) await ca.ok('send_message', { room_id: roomId, content: `g${i}` });
+
+    const back = await connect(b);
+    const from = back.envelopes.length;
+    const ack = await back.request('resume', { rooms: { [roomId]: 1 } });
+    expect(ack).toMatchObject({ type: 'ack', data: { rooms: { [roomId]: latest }, gaps: [roomId] } });
+    const resumed = await back.waitFor(isType('resumed'), 3000, from);
+    expect(resumed.data).toEqual({ rooms: { [roomId]: latest }, gaps: [roomId] });
+    expect(back.all(roomMessages(roomId), from)).toHaveLength(0);
+
+    // The client reloads history instead: the newest MAX_HISTORY messages remain.
+    const page = await back.ok('get_history', { room_id: roomId, limit: 1000 });
+    const seqs = (page.messages as Array<{ seq: number }>).map((m) => m.seq);
+    expect(seqs).toEqual(Array.from({ length: MAX_HISTORY }, (_, i) => latest - MAX_HISTORY + 1 + i));
+  });
+});
+
+describe('rate limit and token expiry', () => {
+  let lim: TestApp;
+
+  beforeAll(async () => {
+    lim = await startDemoApp({
+      JWT_SECRET: SECRET,
+      FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '2',
+      FORGE_STREAMING_RATE_LIMIT_BURST_SIZE: '5',
+      FORGE_STREAMING_AUTH_VALIDATE_ON_MESSAGE: 'true',
+    });
+  });
+
+  afterAll(async () => {
+    await pool.closeAll();
+    await lim?.close();
+  });
+
+  it('over the rate limit: rate_limited with retry_after_ms, nothing delivered, the connection stays open', async () => {
+    const [ca, cb] = await Promise.all([connect(user('fast'), {}, lim), connect(user('calm'), {}, lim)]);
+    const roomId = await createRoom(ca);
+    await cb.ok('join_room', { room_id: roomId });
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        ca.request('send_message', { room_id: roomId, content: `burst-${i}` }),
+      ),
+    );
+    const acked = answers.filter((e) => e.type === 'ack');
+    const limited = answers.filter((e) => e.type === 'error');
+    expect(acked.length).toBeGreaterThanOrEqual(4);
+    expect(acked.length).toBeLessThanOrEqual(6);
+    expect(limited.length).toBe(10 - acked.length);
+    for (const e of limited) {
+      expect(e.data).toMatchObject({ code: 'rate_limited', retry_after_ms: expect.any(Number) });
+      expect(e.data.retry_after_ms).toBeGreaterThan(0);
+    }
+    // Exactly the accepted messages were delivered.
+    await cb.waitForCount(roomMessages(roomId), acked.length);
+    await cb.expectNone((e) => roomMessages(roomId)(e) && e.data.seq > acked.length, 300);
+    expect(ca.isOpen).toBe(true);
+    expect((await ca.request('ping')).type).toBe('pong');
+    // The limit is per user: the other member is not affected.
+    expect((await cb.request('send_message', { room_id: roomId, content: 'calm one' })).type).toBe('ack');
+    // After the advertised wait, requests go through again.
+    await eventually(
+      async () => expect(await ca.ok('send_message', { room_id: roomId, content: 'later' })).toBeTruthy(),
+      4000,
+      250,
+    );
+  });
+
+  it('with validate_on_message, a token expiring mid-connection closes the socket with 4401 (within 5 s of exp)', async () => {
+    const exp = now() + 2;
+    const token = await signToken(SECRET, { sub: user('brief'), exp });
+    const c = await pool.connect(lim.wsUrl, { token });
+    expect((await c.request('ping')).type).toBe('pong');
+    const info = await c.waitForClose(9000);
+    expect(info.code).toBe(4401);
+    expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000 - 50);
+    expect(Date.now()).toBeLessThanOrEqual(exp * 1000 + 5000);
+  });
+});
+
 describe('dead peers and shutdown', () => {
   let hb: TestApp;
 
@@ -761,8 +965,12 @@ describe('dead peers and shutdown', () => {
       const c1 = await connect(user('sd'), {}, sd);
       const c2 = await connect(user('sd'), {}, sd);
       await c1.ok('create_room', { name: 'closing' });
+      // A frame queued just before shutdown is flushed before the close.
+      const manager = sd.app.get(StreamingManager);
+      await manager.sendToUser(c1.connected.data.user_id as string, 'farewell', { bye: true });
       await sd.close();
       expect(await c1.waitForClose(5000)).toMatchObject({ code: 1001 });
+      expect(c1.all(isType('farewell'))).toEqual([{ type: 'farewell', data: { bye: true } }]);
       expect(await c2.waitForClose(5000)).toMatchObject({ code: 1001 });
     } finally {
       await sd.close();

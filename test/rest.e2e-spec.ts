@@ -13,7 +13,7 @@ import {
   type HttpResponse,
   type TestApp,
 } from './support/app';
-import { ClientPool, isMessage, type Envelope, type WsClient } from './support/ws-client';
+import { ClientPool, isMessage, type Envelope, type Json, type WsClient } from './support/ws-client';
 
 const SECRET = 'rest-e2e-secret-93b7d2';
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
@@ -64,7 +64,7 @@ function expectError(res: HttpResponse, status: number, error: string): void {
   }
 }
 
-async function createRoom(token: string, body: Record<string, unknown> = { name: 'room' }): Promise<any> {
+async function createRoom(token: string, body: Record<string, unknown> = { name: 'room' }): Promise<Json> {
   const res = await app.http('POST', '/api/rooms', { token, body });
   expect(res.status).toBe(201);
   return res.json;
@@ -150,14 +150,14 @@ describe('rooms', () => {
 
     const ofA = await app.http('GET', '/api/rooms', { token: a.token });
     expect(ofA.status).toBe(200);
-    const idsA = (ofA.json.rooms as any[]).map((r) => r.id);
+    const idsA = (ofA.json.rooms as Array<{ id: string }>).map((r) => r.id);
     expect(idsA).toEqual(expect.arrayContaining([pub.id, priv.id]));
 
     const ofB = await app.http('GET', '/api/rooms', { token: b.token });
-    const idsB = (ofB.json.rooms as any[]).map((r) => r.id);
+    const idsB = (ofB.json.rooms as Array<{ id: string }>).map((r) => r.id);
     expect(idsB).toContain(pub.id);
     expect(idsB).not.toContain(priv.id);
-    expect((ofB.json.rooms as any[]).find((r) => r.id === pub.id)).toEqual(pub);
+    expect((ofB.json.rooms as Array<{ id: string }>).find((r) => r.id === pub.id)).toEqual(pub);
 
     expectError(await app.http('GET', `/api/rooms/${priv.id}`, { token: b.token }), 403, 'Forbidden');
     expectError(await app.http('POST', `/api/rooms/${priv.id}/join`, { token: b.token }), 403, 'Forbidden');
@@ -272,7 +272,9 @@ describe('rooms', () => {
       expect(rest.json).toEqual({ messages: viaWs.messages });
     }
     const all = await app.http('GET', `/api/rooms/${room.id}/history`, { token: a.token });
-    expect((all.json.messages as any[]).map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect((all.json.messages as Array<{ seq: number }>).map((m) => m.seq)).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    ]);
     expect(all.json.messages[0]).toMatchObject({ content: 'm1', metadata: { i: 1 }, user_id: a.name });
 
     expectError(
@@ -308,7 +310,7 @@ describe('rooms', () => {
     });
     expect((await app.http('POST', `/api/rooms/${priv.id}/join`, { token: b.token })).status).toBe(200);
     const list = await app.http('GET', '/api/rooms', { token: b.token });
-    expect((list.json.rooms as any[]).map((r) => r.id)).toContain(priv.id);
+    expect((list.json.rooms as Array<{ id: string }>).map((r) => r.id)).toContain(priv.id);
   });
 
   it('POST /api/rooms/:id/moderation kicks a member', async () => {
@@ -324,7 +326,7 @@ describe('rooms', () => {
     expect([200, 201]).toContain(kick.status);
     await cb.waitFor((e) => e.type === 'member_kicked' && e.data.target_id === b.name);
     const details = await app.http('GET', `/api/rooms/${room.id}`, { token: a.token });
-    expect((details.json.members as any[]).map((m) => m.user_id)).toEqual([a.name]);
+    expect((details.json.members as Array<{ user_id: string }>).map((m) => m.user_id)).toEqual([a.name]);
     // A member may not moderate the owner.
     await app.http('POST', `/api/rooms/${room.id}/join`, { token: b.token });
     expectError(

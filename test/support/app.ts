@@ -16,6 +16,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SignJWT, type JWTPayload } from 'jose';
 import { AppModule } from '../../apps/demo-chat/src/app.module';
+import type { Json } from './ws-client';
 import { configureDemoApp } from '../../apps/demo-chat/src/setup';
 
 /** A running app. `close()` is idempotent. */
@@ -47,7 +48,7 @@ export interface HttpResponse {
   headers: Record<string, string | string[] | undefined>;
   text: string;
   /** The body parsed as JSON, or undefined when it is not JSON. */
-  json: any;
+  json: Json;
 }
 
 export interface StartOptions {

@@ -6,11 +6,15 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket, { type RawData } from 'ws';
 
+/** Untyped JSON from the wire: tests assert its shape. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
 /** A server to client envelope. */
 export interface Envelope {
   type: string;
   id?: string;
-  data: any;
+  data: Json;
 }
 
 export type EnvelopePredicate = (e: Envelope) => boolean;
@@ -205,7 +209,7 @@ export class WsClient {
   }
 
   /** Like {@link request} but throws unless the answer is an `ack`; returns the ack's data. */
-  async ok(type: string, data?: unknown, timeoutMs = 3000): Promise<any> {
+  async ok(type: string, data?: unknown, timeoutMs = 3000): Promise<Json> {
     const answer = await this.request(type, data, timeoutMs);
     if (answer.type !== 'ack') throw new Error(`${type} answered ${JSON.stringify(answer)}`);
     return answer.data;

@@ -44,6 +44,7 @@ export type { ModerationAction, ModerationRequest } from './moderation/moderatio
 export { PresenceService } from './presence/presence.service';
 export type { PresenceStatus } from './presence/presence.service';
 export { TypingService } from './typing/typing.service';
+export * from './channels';
 export { StreamingManager } from './streaming-manager.service';
 export type { StreamingStatsSnapshot } from './streaming-manager.service';
 

@@ -11,6 +11,7 @@ import { StreamingStats } from './metrics/streaming-stats.service';
 import { WireMessage, WireRoom } from './protocol/wire';
 import { Connection } from './connections/connection';
 import { ModerationService } from './moderation/moderation.service';
+import { ChannelService } from './channels/channel.service';
 import { CreateRoomInput, RoomService } from './rooms/room.service';
 import { InjectStreamingOptions } from './streaming.module-definition';
 
@@ -41,6 +42,7 @@ export class StreamingManager {
     private readonly history: HistoryService,
     private readonly rooms: RoomService,
     private readonly moderation: ModerationService,
+    private readonly channels: ChannelService,
     private readonly stats: StreamingStats,
   ) {}
 
@@ -54,7 +56,7 @@ export class StreamingManager {
       connections_by_transport: reg.transportCounts(),
       users_online: reg.usersOnline,
       total_rooms: await this.backend.countRooms(),
-      total_channels: 0,
+      total_channels: (await this.channels.stats()).total_channels,
       messages_per_second: this.stats.messagesPerSecond(),
       total_messages: this.stats.totalMessages,
       uptime_s: Math.round((Date.now() - this.stats.startedAt.getTime()) / 1000),
@@ -154,6 +156,15 @@ export class StreamingManager {
   /** Local connections of a user on this node. */
   getUserConnections(userId: string): ReadonlySet<Connection> {
     return this.fanout.registry.userConnections(userId);
+  }
+
+  /** Publish on a channel as the server (reaches every matching subscriber on every node). */
+  async publishToChannel(
+    channel: string,
+    data: Record<string, unknown>,
+    metadata?: Record<string, unknown>,
+  ): Promise<void> {
+    await this.channels.publish(null, channel, data, metadata);
   }
 
   /** A page of a room's history, oldest first. */

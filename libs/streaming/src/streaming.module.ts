@@ -14,6 +14,7 @@ import { StreamingLifecycle } from './connections/streaming-lifecycle.service';
 import { StreamingHealthController } from './health/streaming-health.controller';
 import { StreamingHealthIndicators } from './health/streaming-health.indicators';
 import { HistoryService } from './history/history.service';
+import { ChannelService, channelProviders } from './channels';
 import { ModerationService } from './moderation/moderation.service';
 import { StreamingMetrics } from './metrics/streaming-metrics.service';
 import { StreamingObservabilityController } from './metrics/streaming-observability.controller';
@@ -41,7 +42,14 @@ const optionsProviders: Provider[] = [
     provide: STREAMING_OPTIONS,
     inject: [STREAMING_MODULE_OPTIONS],
     useFactory: (raw: StreamingModuleOptions & { isGlobal?: boolean }): StreamingOptions => {
-      const { authenticator: _a, backendInstance: _b, isGlobal: _g, ...config } = raw;
+      const {
+        authenticator: _a,
+        backendInstance: _b,
+        isGlobal: _g,
+        channelAuthorizer: _c,
+        channelStore: _s,
+        ...config
+      } = raw;
       return resolveStreamingOptions(config);
     },
   },
@@ -86,6 +94,7 @@ const optionsProviders: Provider[] = [
     StreamingMetrics,
     StreamingStats,
     ConnectionRegistry,
+    ...channelProviders,
     FanoutService,
     StreamingAuthService,
     StreamingAuthGuard,
@@ -114,6 +123,7 @@ const optionsProviders: Provider[] = [
     RoomService,
     HistoryService,
     ModerationService,
+    ChannelService,
     StreamingManager,
   ],
 })

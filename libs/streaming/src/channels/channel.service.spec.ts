@@ -347,9 +347,31 @@ describe('ChannelService', () => {
       for (const p of ['user.alice.notifications', 'user.alice.*', 'user.alice.>', 'user.alice']) {
         await expect(service.subscribe(alice.conn, p)).resolves.toEqual({ channel: p });
       }
-      for (const p of ['user.bob.notifications', 'user.*.notifications', 'user.>', 'user.*', 'user.bob.>']) {
+      for (const p of ['user.bob.notifications', 'user.bob.>', 'user.bob']) {
         expect(await codeOf(service.subscribe(alice.conn, p))).toBe('forbidden');
       }
+    });
+
+    it("narrows user.*.x, user.* and user.> to the subscriber's own namespace", async () => {
+      const { service, connect } = node();
+      const alice = connect('alice');
+      const bob = connect('bob');
+      for (const p of ['user.*.alerts', 'user.>', 'user.*']) {
+        await expect(service.subscribe(alice.conn, p)).resolves.toEqual({ channel: p });
+      }
+      await service.publish(null, 'user.bob.alerts', { n: 1 });
+      await service.publish(null, 'user.alice.alerts', { n: 2 });
+      await service.publish(null, 'user.alice', { n: 3 });
+      await new Promise((r) => setTimeout(r, 20));
+      expect(alice.received().map((e) => [e.data.channel, e.data.data.n])).toEqual([
+        ['user.alice.alerts', 2],
+        ['user.alice', 3],
+      ]);
+      expect(bob.received()).toEqual([]);
+      await expect(service.unsubscribe(alice.conn, 'user.*.alerts')).resolves.toEqual({
+        channel: 'user.*.alerts',
+        removed: true,
+      });
     });
 
     it('lets only that user or the server publish there', async () => {

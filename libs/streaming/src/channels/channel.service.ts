@@ -132,6 +132,17 @@ const noop = (): void => undefined;
 const epochOf = (c: ChannelRecord): string => `${c.createdBy ?? ''}@${c.createdAt}`;
 
 /**
+ * `user.*.x` and `user.>` name the subscriber's own namespace: only their own
+ * `user.<id>` channels could ever reach them, so the pattern is narrowed to it.
+ */
+export function ownUserPattern(userId: string, pattern: string): string {
+  if (pattern === 'user.>') return `user.${userId}.>`;
+  if (pattern === 'user.*') return `user.${userId}`;
+  if (pattern.startsWith('user.*.')) return `user.${userId}.${pattern.slice('user.*.'.length)}`;
+  return pattern;
+}
+
+/**
  * Pub/sub channels (PROTOCOL.md sections 4 and 8) on this node: the channel
  * registry, the subscriptions of local connections (patterns in a token
  * trie), and delivery of channel messages from the bus.
@@ -272,6 +283,8 @@ export class ChannelService {
     this.ensureEnabled();
     const reason = validatePattern(pattern);
     if (reason !== null) throw new StreamingError('invalid_message', reason);
+    const asked = pattern;
+    pattern = ownUserPattern(conn.userId, pattern);
     const filterReason = validateFilters(filters);
     if (filterReason !== null)
       throw new StreamingError('invalid_message', `invalid filters: ${filterReason}`);
@@ -285,7 +298,7 @@ export class ChannelService {
       }
     }
     // Closed while we waited: the clean-up may already have run; index nothing.
-    if (conn.closed) return { channel: pattern };
+    if (conn.closed) return { channel: asked };
     if (this.registry.get(conn.id) !== conn) {
       throw new Error(`connection ${conn.id} is not registered on this node`);
     }
@@ -305,7 +318,7 @@ export class ChannelService {
       } catch {
         throw new StreamingError('backend_unavailable', 'could not subscribe: the backend is unavailable');
       }
-      return { channel: pattern };
+      return { channel: asked };
     }
     const used = this.perUser.get(conn.userId) ?? 0;
     if (used >= this.options.maxChannelsPerUser) {
@@ -331,7 +344,7 @@ export class ChannelService {
       }
       throw new StreamingError('backend_unavailable', 'could not subscribe: the backend is unavailable');
     }
-    return { channel: pattern };
+    return { channel: asked };
   }
 
   /** Remove one subscription of a connection (idempotent). */
@@ -340,7 +353,7 @@ export class ChannelService {
     if (typeof pattern !== 'string' || pattern.length === 0) {
       throw new StreamingError('invalid_message', '"channel" must be a non-empty string');
     }
-    const sub = this.byConnection.get(conn)?.subs.get(pattern);
+    const sub = this.byConnection.get(conn)?.subs.get(ownUserPattern(conn.userId, pattern));
     if (!sub) return { channel: pattern, removed: false };
     this.unindex(sub);
     await this.releaseTopics([sub.topic]);

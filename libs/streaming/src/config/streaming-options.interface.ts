@@ -1,5 +1,6 @@
 import type { Authenticator } from '../security/authenticator.interface';
 import type { StreamingBackend } from '../backends/streaming-backend.interface';
+import type { ChannelModuleOptions } from '../channels/channel.providers';
 
 /** Which backend carries state and fan-out between nodes. */
 export type BackendKind = 'local' | 'redis' | 'nats';
@@ -110,7 +111,7 @@ export type StreamingOptionsInput = Partial<Omit<StreamingOptions, 'rateLimit' |
 /**
  * What `StreamingModule.forRoot()` takes: the configuration plus pluggable parts.
  */
-export interface StreamingModuleOptions extends StreamingOptionsInput {
+export interface StreamingModuleOptions extends StreamingOptionsInput, ChannelModuleOptions {
   /** A custom authenticator instead of the bundled JWT one. */
   authenticator?: Authenticator;
   /** An already built backend (for example one sharing an app's Redis client). */

@@ -140,7 +140,13 @@ class StreamingOptionsDto {
 }
 
 /** Module options that are not configuration; ignored by {@link resolveStreamingOptions}. */
-const PASS_THROUGH = new Set(['authenticator', 'backendInstance', 'isGlobal']);
+const PASS_THROUGH = new Set([
+  'authenticator',
+  'backendInstance',
+  'isGlobal',
+  'channelAuthorizer',
+  'channelStore',
+]);
 
 const isMap = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -9,6 +9,7 @@ import { InjectStreamingOptions } from '../streaming.module-definition';
 import { TypingService } from '../typing/typing.service';
 import { Connection, ConnectionIdentity, ConnectionTransport } from './connection';
 import { FanoutService } from './fanout.service';
+import { ChannelService } from '../channels/channel.service';
 
 /**
  * Life of a connection, shared by every transport: admission (auth and
@@ -25,6 +26,7 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
     private readonly fanout: FanoutService,
     private readonly presence: PresenceService,
     private readonly typing: TypingService,
+    private readonly channels: ChannelService,
     private readonly metrics: StreamingMetrics,
   ) {}
 
@@ -84,6 +86,7 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
   /** The transport closed: unindex, and if it was the user's last connection, stop typing and go offline. */
   async closed(conn: Connection): Promise<void> {
     conn.closed = true;
+    await this.channels.unsubscribeAll(conn);
     try {
       const { lastOfUser } = await this.fanout.detach(conn);
       if (lastOfUser) {

@@ -8,6 +8,9 @@ import { StreamingMetrics } from '../metrics/streaming-metrics.service';
 import { PresenceService } from '../presence/presence.service';
 import { RoomService } from '../rooms/room.service';
 import { ModerationService } from '../moderation/moderation.service';
+import { ChannelService } from '../channels/channel.service';
+import { PublishDto, SubscribeDto, UnsubscribeDto } from '../channels/channel-requests.dto';
+import { CreateChannelDto, FindChannelsDto } from './requests.dto';
 import { Authenticator, STREAMING_AUTHENTICATOR } from '../security/authenticator.interface';
 import { RateLimiter, STREAMING_RATE_LIMITER } from '../security/rate-limiter';
 import { InjectStreamingOptions } from '../streaming.module-definition';
@@ -67,6 +70,7 @@ export class RequestDispatcher {
     private readonly presence: PresenceService,
     private readonly typing: TypingService,
     private readonly moderation: ModerationService,
+    private readonly channels: ChannelService,
     private readonly metrics: StreamingMetrics,
   ) {
     this.handlers = this.buildHandlers();
@@ -127,7 +131,7 @@ export class RequestDispatcher {
   }
 
   private buildHandlers(): Record<string, RequestHandler> {
-    const { rooms, history, presence, typing, moderation } = this;
+    const { rooms, history, presence, typing, moderation, channels } = this;
     return {
       ping: handler(undefined, async (conn, _d, id) => {
         conn.sendEvent('pong', { timestamp: new Date().toISOString() }, id);
@@ -240,6 +244,28 @@ export class RequestDispatcher {
       })),
       get_moderation_log: handler(ModerationLogDto, async (conn, d) => ({
         entries: (await moderation.log(conn.userId, d.room_id, d.limit)).map(moderationEntryToWire),
+      })),
+      subscribe: handler(SubscribeDto, async (conn, d) => ({
+        ...(await channels.subscribe(conn, d.channel, d.filters)),
+      })),
+      unsubscribe: handler(UnsubscribeDto, async (conn, d) => ({
+        ...(await channels.unsubscribe(conn, d.channel)),
+      })),
+      publish: handler(PublishDto, async (conn, d) => ({
+        ...(await channels.publish(conn.identity, d.channel, d.data, d.metadata)),
+      })),
+      create_channel: handler(CreateChannelDto, async (conn, d) => ({
+        channel: await channels.createChannel(conn.identity, {
+          name: d.name,
+          private: d.private,
+          description: d.description,
+        }),
+      })),
+      list_channels: handler(undefined, async (conn) => ({
+        channels: await channels.listChannels(conn.identity),
+      })),
+      find_channels: handler(FindChannelsDto, async (conn, d) => ({
+        channels: await channels.findByPattern(d.pattern, conn.identity),
       })),
       set_presence: handler(SetPresenceDto, async (conn, d) => ({
         presence: await presence.set(conn.userId, d.status, d.custom),

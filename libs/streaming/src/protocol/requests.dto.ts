@@ -105,3 +105,15 @@ export class UpdateRoomDto extends RoomRefDto {
 export class ModerationLogDto extends RoomRefDto {
   @IsOptional() @IsInt() @Min(1) limit?: number;
 }
+
+/** `create_channel` */
+export class CreateChannelDto {
+  @IsString() @IsNotEmpty() @MaxLength(256) name!: string;
+  @IsOptional() @IsBoolean() private?: boolean;
+  @IsOptional() @IsString() @MaxLength(500) description?: string;
+}
+
+/** `find_channels` (the seed's FindChannelsByPattern) */
+export class FindChannelsDto {
+  @IsString() @IsNotEmpty() @MaxLength(256) pattern!: string;
+}

@@ -34,7 +34,12 @@ const opt = (v: unknown): string => (v === undefined ? '' : lit(v));
 function copyExtras(target: Record<string, unknown>, extra: Record<string, unknown>, known: string[]): void {
   for (const key of Object.keys(extra)) {
     if (known.includes(key)) continue;
-    Object.defineProperty(target, key, { value: extra[key], enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(target, key, {
+      value: extra[key],
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
 }
 
@@ -76,7 +81,7 @@ export const MESSAGE_FIELDS = 12;
 /** Everything of a message record after `<seq>` + FIELD_SEP. */
 export function encodeMessageTail(m: MessageDraft): string {
   const rest: Record<string, unknown> = {};
-  copyExtras(rest, m as unknown as Record<string, unknown>, MUTABLE_KEYS);
+  copyExtras(rest, m, MUTABLE_KEYS);
   const groups: string[] = [];
   for (const [emoji, users] of Object.entries(m.reactions ?? {})) {
     groups.push([lit(emoji), ...(Array.isArray(users) ? users : []).map(lit)].join(ITEM_SEP));
@@ -198,7 +203,12 @@ export function roomToHashArgs(room: Partial<RoomRecord>): string[] {
 export function roomFromHash(hash: Record<string, string> | string[]): RoomRecord | null {
   const fields: Record<string, unknown> = {};
   const set = (k: string, v: string): void => {
-    Object.defineProperty(fields, k, { value: parseLit(v), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(fields, k, {
+      value: parseLit(v),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   };
   if (Array.isArray(hash)) for (let i = 0; i + 1 < hash.length; i += 2) set(hash[i], hash[i + 1]);
   else for (const k of Object.keys(hash)) set(k, hash[k]);
@@ -223,7 +233,11 @@ export function encodeMember(m: MemberRecord): string {
 export function decodeMember(value: string): MemberRecord {
   const i = value.indexOf(FIELD_SEP);
   const rest = parseLit(value.slice(i + 1)) as Record<string, unknown>;
-  const m: Record<string, unknown> = { userId: rest.userId, role: value.slice(0, i), joinedAt: rest.joinedAt };
+  const m: Record<string, unknown> = {
+    userId: rest.userId,
+    role: value.slice(0, i),
+    joinedAt: rest.joinedAt,
+  };
   copyExtras(m, rest, MEMBER_KEYS);
   return m as unknown as MemberRecord;
 }

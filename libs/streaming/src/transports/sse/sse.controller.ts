@@ -6,8 +6,9 @@ import { Connection, ConnectionTransport } from '../../connections/connection';
 import { StreamingLifecycle } from '../../connections/streaming-lifecycle.service';
 import { HistoryService } from '../../history/history.service';
 import { HTTP_STATUS_BY_CODE } from '../../protocol/error-codes';
-import { StreamingError, toStreamingError } from '../../protocol/streaming-error';
+import { toStreamingError } from '../../protocol/streaming-error';
 import { RoomService } from '../../rooms/room.service';
+import { ChannelService } from '../../channels/channel.service';
 import { InjectStreamingOptions } from '../../streaming.module-definition';
 
 /** Turn one serialized envelope into an SSE event (`id: room:seq` on room messages). */
@@ -75,6 +76,7 @@ export class SseController implements OnModuleDestroy {
     private readonly lifecycle: StreamingLifecycle,
     private readonly rooms: RoomService,
     private readonly history: HistoryService,
+    private readonly channels: ChannelService,
   ) {}
 
   onModuleDestroy(): void {
@@ -108,11 +110,10 @@ export class SseController implements OnModuleDestroy {
     for (const roomId of csv(req.query.rooms)) {
       await this.rooms.join(conn.userId, roomId).catch((err: unknown) => this.sendError(conn, err));
     }
-    if (csv(req.query.channels).length > 0) {
-      this.sendError(
-        conn,
-        new StreamingError('feature_disabled', 'channel subscriptions over SSE are not available yet'),
-      );
+    if (this.options.enableChannels) {
+      for (const channel of [`user.${conn.userId}.notifications`, ...csv(req.query.channels)]) {
+        await this.channels.subscribe(conn, channel).catch((err: unknown) => this.sendError(conn, err));
+      }
     }
     const header = req.headers['last-event-id'];
     const last = parseLastEventId(
