@@ -45,6 +45,15 @@ export { PresenceService } from './presence/presence.service';
 export type { PresenceStatus } from './presence/presence.service';
 export { TypingService } from './typing/typing.service';
 export * from './channels';
+export { StreamingEvents } from './events/streaming-events';
+export type {
+  StreamingEventMap,
+  RoomMessageEvent,
+  ChannelMessageEventPayload,
+  PresenceEvent,
+  TypingEvent,
+  ConnectionEvent,
+} from './events/streaming-events';
 export { StreamingManager } from './streaming-manager.service';
 export type { StreamingStatsSnapshot } from './streaming-manager.service';
 

@@ -19,6 +19,7 @@ import { ModerationService } from './moderation/moderation.service';
 import { StreamingMetrics } from './metrics/streaming-metrics.service';
 import { StreamingObservabilityController } from './metrics/streaming-observability.controller';
 import { StreamingStats } from './metrics/streaming-stats.service';
+import { StreamingEvents } from './events/streaming-events';
 import { PresenceService } from './presence/presence.service';
 import { RequestDispatcher } from './protocol/request-dispatcher.service';
 import { RoomService } from './rooms/room.service';
@@ -93,6 +94,7 @@ const optionsProviders: Provider[] = [
     BackendLifecycle,
     StreamingMetrics,
     StreamingStats,
+    StreamingEvents,
     ConnectionRegistry,
     ...channelProviders,
     FanoutService,
@@ -115,6 +117,7 @@ const optionsProviders: Provider[] = [
     STREAMING_OPTIONS,
     STREAMING_BACKEND,
     StreamingMetrics,
+    StreamingEvents,
     ConnectionRegistry,
     StreamingAuthService,
     StreamingAuthGuard,

@@ -1,3 +1,4 @@
+import { StreamingEvents } from '../events/streaming-events';
 import { randomBytes } from 'node:crypto';
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectStreamingBackend, StreamingBackend } from '../backends/streaming-backend.interface';
@@ -192,6 +193,7 @@ export class ChannelService {
     @Optional() @InjectChannelStore() store?: ChannelStore,
     @Optional() @InjectChannelAuthorizer() authorizer?: ChannelAuthorizer,
     @Optional() private readonly metrics?: StreamingMetrics,
+    @Optional() private readonly events?: StreamingEvents,
   ) {
     this.store = store ?? new InMemoryChannelStore();
     this.authorizer = authorizer ?? new CreatorOnlyChannelAuthorizer();
@@ -413,6 +415,13 @@ export class ChannelService {
       this.logger.warn(`publishing to channel ${name} failed: ${String(err)}`);
       throw new StreamingError('backend_unavailable', 'could not publish: the backend is unavailable');
     }
+    this.events?.emit('channel_message', {
+      channel: name,
+      data,
+      metadata: event.metadata,
+      publisherId: event.publisher_id,
+      timestamp,
+    });
     return { channel: name, timestamp };
   }
 

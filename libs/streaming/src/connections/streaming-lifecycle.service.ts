@@ -10,6 +10,7 @@ import { TypingService } from '../typing/typing.service';
 import { Connection, ConnectionIdentity, ConnectionTransport } from './connection';
 import { FanoutService } from './fanout.service';
 import { ChannelService } from '../channels/channel.service';
+import { ConnectionEvent, StreamingEvents } from '../events/streaming-events';
 
 /**
  * Life of a connection, shared by every transport: admission (auth and
@@ -27,6 +28,7 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
     private readonly presence: PresenceService,
     private readonly typing: TypingService,
     private readonly channels: ChannelService,
+    private readonly events: StreamingEvents,
     private readonly metrics: StreamingMetrics,
   ) {}
 
@@ -81,11 +83,23 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
       return;
     }
     await this.presence.connected(conn.userId);
+    this.events.emit('connect', this.connectionEvent(conn));
+  }
+
+  private connectionEvent(conn: Connection): ConnectionEvent {
+    return {
+      connectionId: conn.id,
+      userId: conn.userId,
+      identity: conn.identity,
+      transport: conn.transport.kind,
+    };
   }
 
   /** The transport closed: unindex, and if it was the user's last connection, stop typing and go offline. */
   async closed(conn: Connection): Promise<void> {
+    if (conn.closed && !this.fanout.registry.get(conn.id)) return;
     conn.closed = true;
+    this.events.emit('disconnect', this.connectionEvent(conn));
     await this.channels.unsubscribeAll(conn);
     try {
       const { lastOfUser } = await this.fanout.detach(conn);

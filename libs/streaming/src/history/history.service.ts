@@ -15,6 +15,7 @@ import { RoomService } from '../rooms/room.service';
 import { outranks, roleHas } from '../rooms/room-permissions';
 import { InjectStreamingOptions } from '../streaming.module-definition';
 import { StreamingStats } from '../metrics/streaming-stats.service';
+import { StreamingEvents } from '../events/streaming-events';
 
 /** Default and largest page of `get_history`. */
 export const DEFAULT_HISTORY_LIMIT = 50;
@@ -52,6 +53,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly rooms: RoomService,
     private readonly fanout: FanoutService,
     private readonly stats: StreamingStats,
+    private readonly events: StreamingEvents,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -138,6 +140,8 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
       },
     );
     this.stats.recordMessage();
+    if (this.events.has('room_message'))
+      this.events.emit('room_message', { roomId, message: messageToWire(stored) });
     return stored;
   }
 

@@ -8,6 +8,7 @@ import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { WirePresence, presenceToWire } from '../protocol/wire';
 import { InjectStreamingOptions } from '../streaming.module-definition';
+import { StreamingEvents } from '../events/streaming-events';
 
 /** Presence statuses a user can be in. */
 export type PresenceStatus = PresenceRecord['status'];
@@ -23,6 +24,7 @@ export class PresenceService {
     @InjectStreamingBackend() private readonly backend: StreamingBackend,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly fanout: FanoutService,
+    private readonly events: StreamingEvents,
   ) {}
 
   /** TTL of a presence record: live nodes refresh it long before it lapses. */
@@ -47,6 +49,7 @@ export class PresenceService {
     if (status === 'offline') await this.backend.removePresence(userId);
     else await this.backend.setPresence(record, this.ttl);
     const wire = presenceToWire(record);
+    this.events.emit('presence', { userId, presence: wire });
     for (const roomId of await this.backend.userRooms(userId)) {
       await this.fanout.publishToRoom(roomId, 'presence', wire);
     }

@@ -3,6 +3,7 @@ import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { InjectStreamingOptions } from '../streaming.module-definition';
+import { StreamingEvents } from '../events/streaming-events';
 
 /**
  * Typing indicators: `typing {room_id, user_id, typing}` to the other members;
@@ -17,6 +18,7 @@ export class TypingService implements OnModuleDestroy {
   constructor(
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly fanout: FanoutService,
+    private readonly events: StreamingEvents,
   ) {}
 
   onModuleDestroy(): void {
@@ -70,6 +72,7 @@ export class TypingService implements OnModuleDestroy {
   }
 
   private publish(roomId: string, userId: string, typing: boolean): Promise<void> {
+    this.events.emit('typing', { roomId, userId, typing });
     return this.fanout.publishToRoom(
       roomId,
       'typing',

@@ -26,7 +26,8 @@ export const GROUP_SEP = '\x1e';
 export const ITEM_SEP = '\x1d';
 
 /** JSON literal of a value; `undefined` (which JSON cannot hold) becomes `null`. */
-const lit = (v: unknown): string => JSON.stringify(v) ?? 'null';
+export const jsonLiteral = (v: unknown): string => JSON.stringify(v) ?? 'null';
+const lit = jsonLiteral;
 /** JSON literal of an optional value: '' when absent. */
 const opt = (v: unknown): string => (v === undefined ? '' : lit(v));
 

@@ -126,12 +126,7 @@ export function createCluster(urls: string[], s: ConnectionSettings, base: Redis
   const parsed = urls.map(parseRedisUrl);
   const first = parsed[0];
   const nodes: ClusterNode[] = parsed.map((p) => ({ host: p.host, port: p.port }));
-  const {
-    lazyConnect: _lazy,
-    enableOfflineQueue: _queue,
-    retryStrategy,
-    ...redisOptions
-  } = base;
+  const { lazyConnect: _lazy, enableOfflineQueue: _queue, retryStrategy, ...redisOptions } = base;
   return new Cluster(nodes, {
     lazyConnect: true,
     enableOfflineQueue: false,

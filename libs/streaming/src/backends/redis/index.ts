@@ -1,0 +1,4 @@
+export { RedisBackend } from './redis.backend';
+export type { RedisBackendOptions, RedisClient, RedisStreamingOptions } from './redis.backend';
+export { parseRedisUrl, redactUrl } from './redis-connection';
+export type { ParsedRedisUrl } from './redis-connection';
