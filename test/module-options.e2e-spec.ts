@@ -37,6 +37,8 @@ import {
 } from './support/app';
 import { ClientPool, WsClient } from './support/ws-client';
 
+jest.setTimeout(30_000);
+
 const SECRET = 'module-options-secret-7c41e0';
 
 const pool = new ClientPool();
@@ -48,7 +50,7 @@ beforeAll(() => {
 });
 
 afterEach(async () => {
-  await pool.closeAll();
+  expect(await pool.closeAll()).toEqual([]);
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
 

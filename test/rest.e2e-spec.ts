@@ -15,6 +15,8 @@ import {
 } from './support/app';
 import { ClientPool, isMessage, type Envelope, type Json, type WsClient } from './support/ws-client';
 
+jest.setTimeout(30_000);
+
 const SECRET = 'rest-e2e-secret-93b7d2';
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
@@ -29,7 +31,10 @@ beforeAll(async () => {
   });
 });
 
-afterEach(() => pool.closeAll());
+afterEach(async () => {
+  // Every frame any client received in the test was a well-formed envelope.
+  expect(await pool.closeAll()).toEqual([]);
+});
 
 afterAll(async () => {
   await pool.closeAll();
@@ -191,6 +196,21 @@ describe('rooms', () => {
       404,
       'Not Found',
     );
+  });
+
+  it('a malformed JSON body answers 400 and an oversized body 413, both in the JSON error shape', async () => {
+    const { token } = await login('big');
+    const malformed = await app.http('POST', '/api/rooms', {
+      token,
+      headers: { 'Content-Type': 'application/json' },
+      rawBody: '{"name": ',
+    });
+    expectError(malformed, 400, 'Bad Request');
+    const huge = await app.http('POST', '/api/rooms', {
+      token,
+      body: { name: 'x', description: 'y'.repeat(300_000) },
+    });
+    expectError(huge, 413, 'Payload Too Large');
   });
 
   it('a full room answers 409 on join', async () => {

@@ -39,6 +39,8 @@ export interface HttpOptions {
   token?: string;
   /** JSON-encoded request body. */
   body?: unknown;
+  /** A body sent as is (instead of `body`). */
+  rawBody?: string;
   headers?: Record<string, string>;
   timeoutMs?: number;
 }
@@ -132,13 +134,13 @@ export function httpCall(
   baseUrl: string,
   method: string,
   path: string,
-  { token, body, headers = {}, timeoutMs = 5000 }: HttpOptions = {},
+  { token, body, rawBody, headers = {}, timeoutMs = 5000 }: HttpOptions = {},
 ): Promise<HttpResponse> {
-  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const payload = rawBody ?? (body === undefined ? undefined : JSON.stringify(body));
   const h: Record<string, string> = { ...headers };
   if (token !== undefined) h.Authorization = `Bearer ${token}`;
   if (payload !== undefined) {
-    h['Content-Type'] = 'application/json';
+    h['Content-Type'] ??= 'application/json';
     h['Content-Length'] = String(Buffer.byteLength(payload));
   }
   return new Promise((resolve, reject) => {

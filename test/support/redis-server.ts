@@ -10,6 +10,7 @@ import { accessSync, constants as fsConstants, mkdtempSync, rmSync } from 'node:
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { Redis } from 'ioredis';
 
 export interface RedisServerOptions {
   /** Persist with the append-only file (`--appendonly yes`). Default false. */
@@ -46,6 +47,17 @@ export const REDIS_SERVER_MISSING =
   'redis-server not found: install it with "apt-get install -y redis-server"';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Servers still running: killed if the test process exits without stopping them (e.g. a crash). */
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const proc of live) proc.kill('SIGKILL');
+  });
+}
 
 function isExecutable(path: string): boolean {
   try {
@@ -135,22 +147,26 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   };
 
   const launch = async (): Promise<void> => {
+    installExitHook();
     const proc = spawn(binary, args(), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(proc);
     let output = '';
     const keep = (d: Buffer): void => {
       output = (output + d.toString('utf8')).slice(-4000);
     };
     proc.stdout?.on('data', keep);
     proc.stderr?.on('data', keep);
-    let exitInfo: string | null = null;
+    const state: { exitInfo: string | null } = { exitInfo: null };
     exited = new Promise<void>((resolve) => {
       proc.once('exit', (code, signal) => {
-        exitInfo = `code ${code}, signal ${signal}`;
+        live.delete(proc);
+        state.exitInfo = `code ${code}, signal ${signal}`;
         if (child === proc) child = null;
         resolve();
       });
       proc.once('error', (err) => {
-        exitInfo = `spawn error: ${err.message}`;
+        live.delete(proc);
+        state.exitInfo = `spawn error: ${err.message}`;
         if (child === proc) child = null;
         resolve();
       });
@@ -158,8 +174,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     child = proc;
     const deadline = Date.now() + startTimeoutMs;
     while (Date.now() < deadline) {
-      if (exitInfo !== null) {
-        throw new Error(`redis-server on port ${port} exited during start-up (${exitInfo}): ${output}`);
+      if (state.exitInfo !== null) {
+        throw new Error(`redis-server on port ${port} exited during start-up (${state.exitInfo}): ${output}`);
       }
       if (await pingOnce(port)) return;
       await sleep(50);
@@ -198,4 +214,51 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       if (ownDir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface RedisClusterHandle {
+  /** One `redis://127.0.0.1:<port>` per node (startup nodes). */
+  urls: string[];
+  nodes: RedisServerHandle[];
+  /** Stop every node and remove their directories. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Start a Redis Cluster of `size` masters (no replicas) on loopback: the
+ * 16384 slots are split evenly, the nodes MEET, and the helper waits until
+ * every node reports `cluster_state:ok` and knows every other node.
+ */
+export async function startRedisCluster(size = 3, timeoutMs = 20_000): Promise<RedisClusterHandle> {
+  const nodes = await Promise.all(Array.from({ length: size }, () => startRedisServer({ cluster: true })));
+  const clients = nodes.map((n) => new Redis({ port: n.port, host: '127.0.0.1', lazyConnect: false }));
+  const dispose = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n.dispose()));
+  };
+  try {
+    const per = Math.ceil(16384 / size);
+    await Promise.all(
+      clients.map((c, i) =>
+        c.call('CLUSTER', 'ADDSLOTSRANGE', String(i * per), String(Math.min(16383, (i + 1) * per - 1))),
+      ),
+    );
+    for (let i = 1; i < size; i++)
+      await clients[0].call('CLUSTER', 'MEET', '127.0.0.1', String(nodes[i].port));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const infos = (await Promise.all(clients.map((c) => c.call('CLUSTER', 'INFO')))) as string[];
+      const ok = infos.every(
+        (info) => info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${size}`),
+      );
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error(`Redis Cluster did not converge within ${timeoutMs} ms`);
+      await sleep(100);
+    }
+  } catch (err) {
+    await dispose();
+    throw err;
+  } finally {
+    clients.forEach((c) => c.disconnect());
+  }
+  return { urls: nodes.map((n) => n.url), nodes, dispose };
 }

@@ -147,7 +147,7 @@ export class WsClient {
   static async expectRejected(
     url: string,
     options: ConnectOptions = {},
-  ): Promise<{ status: number; body: string }> {
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
     const timeoutMs = options.timeoutMs ?? 5000;
     const socket = new WebSocket(
       urlWithToken(url, options.token, options.via ?? 'query'),
@@ -170,7 +170,11 @@ export class WsClient {
         res.on('data', (c: Buffer) => chunks.push(c));
         const done = () => {
           req.destroy();
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
         };
         res.once('end', done);
         res.once('error', done);
@@ -326,6 +330,24 @@ export class WsClient {
     }
   }
 
+  /**
+   * Frames that break PROTOCOL.md section 3 (server to client envelopes are
+   * `{type: string, id?: string, data: object}`; non-JSON lines count too).
+   */
+  protocolViolations(): string[] {
+    const bad = this.garbage.map((g) => `not an envelope: ${g.slice(0, 200)}`);
+    for (const e of this.envelopes) {
+      const data: unknown = e.data;
+      const keys = Object.keys(e).filter((k) => k !== 'type' && k !== 'id' && k !== 'data');
+      if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+        bad.push(`data is not an object: ${JSON.stringify(e).slice(0, 200)}`);
+      }
+      if (e.id !== undefined && typeof e.id !== 'string') bad.push(`non-string id: ${JSON.stringify(e.id)}`);
+      if (keys.length > 0) bad.push(`unexpected top-level keys ${keys.join(',')} in ${e.type}`);
+    }
+    return bad;
+  }
+
   /** Drop the TCP connection without a close handshake. */
   terminate(): void {
     this.socket.terminate();
@@ -351,9 +373,11 @@ export class ClientPool {
     return c;
   }
 
-  async closeAll(): Promise<void> {
+  /** Close every client; returns the protocol violations any of them saw (see {@link WsClient.protocolViolations}). */
+  async closeAll(): Promise<string[]> {
     const all = [...this.clients];
     this.clients.clear();
     await Promise.all(all.map((c) => c.close()));
+    return all.flatMap((c) => c.protocolViolations());
   }
 }

@@ -86,6 +86,17 @@ export class Connection {
     return true;
   }
 
+  private recent: string[] | null = null;
+
+  /** False when this connection already saw an event with this dedupe key (bounded memory of recent keys). */
+  firstSight(key: string): boolean {
+    const recent = (this.recent ??= []);
+    if (recent.includes(key)) return false;
+    recent.push(key);
+    if (recent.length > 16) recent.shift();
+    return true;
+  }
+
   /** Hold back live events of a room (during a resume) instead of queueing them. */
   hold(roomId: string): void {
     (this.held ??= new Map()).set(roomId, []);

@@ -21,6 +21,8 @@ export interface BusHeader {
   join?: string;
   /** User topic: the user left this room; unindex their connections after delivery. */
   leave?: string;
+  /** The same event published on several room topics: each connection gets it once. */
+  dedupe?: string;
 }
 
 /** Bus payload: an envelope, optionally preceded by `#<header JSON>\n`. */
@@ -123,9 +125,11 @@ export class FanoutService implements OnModuleDestroy {
   private onRoomPayload(roomId: string, payload: string): void {
     const { header, envelope } = decodeBusPayload(payload);
     const except = header?.exceptUser;
+    const dedupe = header?.dedupe;
     let n = 0;
     for (const c of this.registry.roomConnections(roomId)) {
       if (except !== undefined && c.userId === except) continue;
+      if (dedupe !== undefined && !c.firstSight(dedupe)) continue;
       if (c.holdIfHeld(roomId, envelope)) continue;
       if (c.send(envelope)) n++;
     }

@@ -105,7 +105,7 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
       const { lastOfUser } = await this.fanout.detach(conn);
       if (lastOfUser) {
         await this.typing.clearUser(conn.userId);
-        await this.presence.disconnected(conn.userId);
+        this.presence.disconnected(conn.userId);
       }
     } catch (err) {
       this.logger.warn(`clean-up of connection ${conn.id} failed: ${String(err)}`);

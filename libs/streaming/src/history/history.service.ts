@@ -90,6 +90,12 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     return dropped;
   }
 
+  private ensureHistoryEnabled(): void {
+    if (!this.options.enableMessageHistory) {
+      throw new StreamingError('feature_disabled', 'message history is disabled on this server');
+    }
+  }
+
   private async ensureMayWrite(roomId: string, userId: string): Promise<void> {
     if (await this.backend.getRestriction(roomId, 'ban', userId)) {
       throw new StreamingError('banned', `you are banned from room ${roomId}`);
@@ -266,6 +272,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** A page of history for a member, oldest first. */
   async page(userId: string, roomId: string, page: HistoryPage): Promise<WireMessage[]> {
+    this.ensureHistoryEnabled();
     await this.rooms.requirePermission(roomId, userId, 'read');
     return this.read(roomId, page);
   }
@@ -284,6 +291,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
    * last seen seq, or a gap when retention already dropped some of them.
    */
   async planResume(userId: string, rooms: Record<string, number>): Promise<ResumePlan> {
+    this.ensureHistoryEnabled();
     const plan: ResumePlan = { replay: [], rooms: {}, gaps: [] };
     for (const [roomId, lastSeen] of Object.entries(rooms)) {
       await this.rooms.requirePermission(roomId, userId, 'read');

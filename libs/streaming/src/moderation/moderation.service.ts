@@ -107,7 +107,6 @@ export class ModerationService implements OnModuleDestroy {
             room_id: roomId,
             reason: action === 'ban' ? 'banned' : 'kicked',
           });
-          await this.typing.clear(targetId, roomId);
         } else {
           await this.fanout.publishToUser(targetId, EVENT[action], event);
         }

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import {
   InjectStreamingBackend,
   PresenceRecord,
@@ -6,20 +6,40 @@ import {
 } from '../backends/streaming-backend.interface';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
+import { StreamingEvents } from '../events/streaming-events';
+import { StreamingError } from '../protocol/streaming-error';
 import { WirePresence, presenceToWire } from '../protocol/wire';
 import { InjectStreamingOptions } from '../streaming.module-definition';
-import { StreamingEvents } from '../events/streaming-events';
 
 /** Presence statuses a user can be in. */
 export type PresenceStatus = PresenceRecord['status'];
 
+/** A reconnect within this many milliseconds does not flap offline/online. */
+export const PRESENCE_GRACE_MS = 1000;
+
+interface LocalPresence {
+  status: PresenceStatus;
+  custom?: string;
+  /** Set by `set_presence`: activity does not override it. */
+  manual: boolean;
+  lastActivity: number;
+}
+
 /**
  * Per-user presence across all of the user's connections: online with the
- * first connection, offline (with `last_seen`) when the last one closes.
- * Changes go to everyone sharing a room with the user.
+ * first connection, offline (with `last_seen`) when the last one closes (after
+ * a short grace period, so a quick reconnect does not flap), away after
+ * `presence_timeout` without activity (activity brings the user back), or a
+ * status the user chose. Changes go to everyone sharing a room with the user.
  */
 @Injectable()
-export class PresenceService {
+export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('Streaming');
+  /** Users with connections on this node. */
+  private readonly local = new Map<string, LocalPresence>();
+  private readonly offlineTimers = new Map<string, NodeJS.Timeout>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+
   constructor(
     @InjectStreamingBackend() private readonly backend: StreamingBackend,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
@@ -27,9 +47,30 @@ export class PresenceService {
     private readonly events: StreamingEvents,
   ) {}
 
-  /** TTL of a presence record: live nodes refresh it long before it lapses. */
+  onApplicationBootstrap(): void {
+    if (!this.options.enablePresence) return;
+    const timeoutMs = this.options.presenceTimeout * 1000;
+    const every = Math.max(100, Math.min(this.options.presenceCleanup * 1000, timeoutMs / 2));
+    this.sweepTimer = setInterval(() => {
+      this.sweep().catch((err: unknown) => this.logger.warn(`presence sweep failed: ${String(err)}`));
+    }, every);
+    this.sweepTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const t of this.offlineTimers.values()) clearTimeout(t);
+    this.offlineTimers.clear();
+  }
+
+  private ensureEnabled(): void {
+    if (!this.options.enablePresence)
+      throw new StreamingError('feature_disabled', 'presence is disabled on this server');
+  }
+
+  /** TTL of a presence record: live nodes refresh it on every sweep, long before it lapses. */
   private get ttl(): number {
-    return Math.max(this.options.presenceTimeout, this.options.nodeTimeout) * 2;
+    return Math.max(this.options.presenceTimeout, this.options.nodeTimeout, this.options.presenceCleanup * 3);
   }
 
   /** Presence of users; users without a record are `offline`. */
@@ -41,31 +82,106 @@ export class PresenceService {
     );
   }
 
-  /** Record a status and tell everyone sharing a room with the user. */
+  /** `set_presence`: a status the user chose (not overridden by activity), with an optional custom text. */
   async set(userId: string, status: PresenceStatus, custom?: string): Promise<WirePresence> {
+    this.ensureEnabled();
+    const mine = this.local.get(userId);
+    if (mine) {
+      mine.manual = status !== 'online';
+      mine.status = status;
+      mine.custom = custom;
+      mine.lastActivity = Date.now();
+    }
+    return this.publish(userId, status, custom);
+  }
+
+  /** Store and announce a status (no feature check; internal transitions). */
+  private async publish(userId: string, status: PresenceStatus, custom?: string): Promise<WirePresence> {
     const record: PresenceRecord = { userId, status, lastSeen: new Date().toISOString() };
     if (custom !== undefined) record.custom = custom;
-    if (!this.options.enablePresence) return presenceToWire(record);
-    if (status === 'offline') await this.backend.removePresence(userId);
-    else await this.backend.setPresence(record, this.ttl);
+    await this.backend.setPresence(record, this.ttl);
     const wire = presenceToWire(record);
     this.events.emit('presence', { userId, presence: wire });
-    for (const roomId of await this.backend.userRooms(userId)) {
-      await this.fanout.publishToRoom(roomId, 'presence', wire);
+    const rooms = await this.backend.userRooms(userId);
+    if (rooms.length > 0) {
+      // One event per change: connections sharing several rooms with the user get it once.
+      const dedupe = `p:${userId}:${record.lastSeen}:${status}`;
+      for (const roomId of rooms) await this.fanout.publishToRoom(roomId, 'presence', wire, { dedupe });
     }
     return wire;
   }
 
-  /** First connection of a user on this node. */
-  async connected(userId: string): Promise<void> {
-    const [current] = await this.backend.getPresence([userId]);
-    if (current && current.status !== 'offline') return;
-    await this.set(userId, 'online');
+  /** Any frame of a user's connection: keeps them online, and brings them back from automatic `away`. */
+  touch(userId: string): void {
+    const mine = this.local.get(userId);
+    if (!mine) return;
+    mine.lastActivity = Date.now();
+    if (mine.status === 'away' && !mine.manual && this.options.enablePresence) {
+      mine.status = 'online';
+      void this.publish(userId, 'online').catch((err: unknown) =>
+        this.logger.warn(`presence update failed: ${String(err)}`),
+      );
+    }
   }
 
-  /** Last connection of a user on this node closed. */
-  async disconnected(userId: string): Promise<void> {
-    if (this.fanout.registry.hasUser(userId)) return;
-    await this.set(userId, 'offline');
+  /** A connection of the user opened on this node. */
+  async connected(userId: string): Promise<void> {
+    const pending = this.offlineTimers.get(userId);
+    if (pending) {
+      clearTimeout(pending);
+      this.offlineTimers.delete(userId);
+    }
+    const mine = this.local.get(userId);
+    if (mine) {
+      mine.lastActivity = Date.now();
+      return;
+    }
+    this.local.set(userId, { status: 'online', manual: false, lastActivity: Date.now() });
+    if (!this.options.enablePresence) return;
+    const [current] = await this.backend.getPresence([userId]);
+    if (current && current.status !== 'offline') {
+      // Still online elsewhere (another node, or within the grace period): keep the status they had.
+      const state = this.local.get(userId);
+      if (state && current.status !== 'away') {
+        state.status = current.status;
+        state.custom = current.custom;
+        state.manual = current.status !== 'online';
+      }
+      if (current.status === 'away') await this.publish(userId, 'online');
+      return;
+    }
+    await this.publish(userId, 'online');
+  }
+
+  /** The user's last connection on this node closed: offline after the grace period unless they come back. */
+  disconnected(userId: string): void {
+    if (this.fanout.registry.hasUser(userId) || this.offlineTimers.has(userId)) return;
+    const timer = setTimeout(() => {
+      this.offlineTimers.delete(userId);
+      if (this.fanout.registry.hasUser(userId)) return;
+      this.local.delete(userId);
+      if (!this.options.enablePresence) return;
+      this.publish(userId, 'offline').catch((err: unknown) =>
+        this.logger.warn(`presence update failed: ${String(err)}`),
+      );
+    }, PRESENCE_GRACE_MS);
+    timer.unref();
+    this.offlineTimers.set(userId, timer);
+  }
+
+  /** presence_cleanup: idle users go away; live users' records are refreshed. */
+  async sweep(): Promise<void> {
+    const idleBefore = Date.now() - this.options.presenceTimeout * 1000;
+    for (const [userId, state] of this.local) {
+      if (!this.fanout.registry.hasUser(userId)) continue;
+      if (state.status === 'online' && !state.manual && state.lastActivity < idleBefore) {
+        state.status = 'away';
+        await this.publish(userId, 'away');
+      } else {
+        const record: PresenceRecord = { userId, status: state.status, lastSeen: new Date().toISOString() };
+        if (state.custom !== undefined) record.custom = state.custom;
+        await this.backend.setPresence(record, this.ttl);
+      }
+    }
   }
 }

@@ -84,6 +84,7 @@ export class RequestDispatcher {
   /** Handle one envelope of a connection; never throws. */
   async dispatch(conn: Connection, env: ClientEnvelope): Promise<void> {
     conn.lastActivity = Date.now();
+    this.presence.touch(conn.userId);
     const h = Object.prototype.hasOwnProperty.call(this.handlers, env.type)
       ? this.handlers[env.type]
       : undefined;
@@ -152,7 +153,6 @@ export class RequestDispatcher {
       }),
       leave_room: handler(RoomRefDto, async (conn, d) => {
         await rooms.leave(conn.userId, d.room_id);
-        await typing.clear(conn.userId, d.room_id);
         return { room_id: d.room_id };
       }),
       send_message: handler(SendMessageDto, async (conn, d) => {
@@ -271,6 +271,8 @@ export class RequestDispatcher {
         presence: await presence.set(conn.userId, d.status, d.custom),
       })),
       get_presence: handler(GetPresenceDto, async (conn, d) => {
+        if (!this.options.enablePresence)
+          throw new StreamingError('feature_disabled', 'presence is disabled on this server');
         if (d.room_id !== undefined) {
           const members = await rooms.members(d.room_id);
           if (!members.some((m) => m.user_id === conn.userId)) {

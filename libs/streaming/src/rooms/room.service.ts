@@ -10,6 +10,7 @@ import {
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { PresenceService } from '../presence/presence.service';
+import { TypingService } from '../typing/typing.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { WireMember, WirePresence, WireRoom, memberToWire, roomToWire } from '../protocol/wire';
 import { InjectStreamingOptions } from '../streaming.module-definition';
@@ -49,6 +50,7 @@ export class RoomService {
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly fanout: FanoutService,
     private readonly presence: PresenceService,
+    private readonly typing: TypingService,
   ) {}
 
   private ensureEnabled(): void {
@@ -260,6 +262,7 @@ export class RoomService {
     data: Record<string, unknown>,
   ): Promise<void> {
     await this.backend.removeMember(roomId, userId);
+    await this.typing.clear(userId, roomId);
     await this.fanout.publishToUser(userId, type, data, { leave: roomId });
   }
 
