@@ -8,7 +8,7 @@
  * this suite fails, it never skips.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { describeBackendContract, eventually } from '../libs/streaming/src/backends/backend.contract';
 import { RedisBackend, type RedisBackendOptions } from '../libs/streaming/src/backends/redis/redis.backend';
 import type {
@@ -114,8 +114,8 @@ describe('RedisBackend (Redis only)', () => {
   }
 
   /** A plain ioredis connection, disconnected after the test. */
-  function rawClient(options: ConstructorParameters<typeof Redis>[0] = {}): Redis {
-    const c = new Redis({ port: server.port, host: '127.0.0.1', ...(options as object) });
+  function rawClient(options: RedisOptions = {}): Redis {
+    const c = new Redis({ port: server.port, host: '127.0.0.1', ...options });
     raw.push(c);
     return c;
   }

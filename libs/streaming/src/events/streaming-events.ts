@@ -65,8 +65,8 @@ export class StreamingEvents {
   on<K extends keyof StreamingEventMap>(event: K, listener: Listener<K>): () => void {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(listener as Listener<never>);
-    return () => set.delete(listener as Listener<never>);
+    set.add(listener);
+    return () => set.delete(listener);
   }
 
   /** True when someone listens (emitters skip building payloads otherwise). */
