@@ -65,6 +65,7 @@ export { StreamingAuthGuard, StreamingUser } from './security/streaming-auth.gua
 export type { StreamingRequest } from './security/streaming-auth.guard';
 export { STREAMING_RATE_LIMITER, TokenBucketRateLimiter } from './security/rate-limiter';
 export type { RateLimiter, RateLimitDecision } from './security/rate-limiter';
+export { streamingHttpsOptions } from './security/tls';
 export { StreamingExceptionFilter } from './common/streaming-exception.filter';
 
 export { StreamingWsAdapter } from './transports/ws/streaming-ws.adapter';

@@ -161,15 +161,18 @@ export function decodeMessageRecord(record: string): StoredMessage {
  * is byte for byte `encodeMessageEnvelope({ ...m, seq })`, for any seq. The
  * append script splices the seq it assigns in between and PUBLISHes the result.
  */
-export function splitMessageEnvelope(m: MessageDraft): { prefix: string; suffix: string } {
-  const zero = encodeMessageEnvelope({ ...m, seq: 0 });
+export function splitMessageEnvelope(
+  m: MessageDraft,
+  encode: (stored: StoredMessage) => string = encodeMessageEnvelope,
+): { prefix: string; suffix: string } {
+  const zero = encode({ ...m, seq: 0 });
   // Fast path: messageToWire puts seq right after id.
   const fast = `{"type":"message","data":{"id":${lit(m.id)},"seq":`;
   if (zero.startsWith(fast) && zero[fast.length] === '0') {
     return { prefix: fast, suffix: zero.slice(fast.length + 1) };
   }
   // General path: the one character where seq 0 and seq 1 differ is the seq.
-  const one = encodeMessageEnvelope({ ...m, seq: 1 });
+  const one = encode({ ...m, seq: 1 });
   let i = 0;
   while (i < zero.length && zero[i] === one[i]) i++;
   const prefix = zero.slice(0, i);
