@@ -11,7 +11,8 @@ export function OnConnect(): StreamingHandlerDecorator<ConnectionEvent> {
 
 /**
  * Calls the decorated method with a {@link ConnectionEvent} when a connection
- * of this node closes (client close, drop, kick, expiry or shutdown).
+ * of this node closes (client close, drop, kick, expiry). Closes during
+ * application shutdown may come after the handlers were unregistered.
  */
 export function OnDisconnect(): StreamingHandlerDecorator<ConnectionEvent> {
   return streamingHandler<ConnectionEvent>({ event: 'disconnect' });

@@ -16,6 +16,7 @@ import { outranks, roleHas } from '../rooms/room-permissions';
 import { InjectStreamingOptions } from '../streaming.module-definition';
 import { StreamingStats } from '../metrics/streaming-stats.service';
 import { StreamingEvents } from '../events/streaming-events';
+import { StreamingMetrics } from '../metrics/streaming-metrics.service';
 
 /** Default and largest page of `get_history`. */
 export const DEFAULT_HISTORY_LIMIT = 50;
@@ -54,6 +55,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly fanout: FanoutService,
     private readonly stats: StreamingStats,
     private readonly events: StreamingEvents,
+    private readonly metrics: StreamingMetrics,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -146,6 +148,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
       },
     );
     this.stats.recordMessage();
+    this.metrics.roomMessages.inc();
     if (this.events.has('room_message'))
       this.events.emit('room_message', { roomId, message: messageToWire(stored) });
     return stored;
