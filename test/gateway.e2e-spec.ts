@@ -555,6 +555,10 @@ describe('bad frames get documented errors and the same connection keeps working
       [ca, cb].map((c) => c.expectNone((e) => e.type === 'message' && e.data.content.length > 2000, 200)),
     );
 
+    // The limit is in bytes, not characters: 1500 three-byte characters are over 4096 bytes.
+    const euros = await ca.request('send_message', { room_id: roomId, content: '€'.repeat(1500) });
+    expect(euros).toMatchObject({ type: 'error', data: { code: 'message_too_large' } });
+
     // A frame of exactly max_message_size bytes is accepted.
     const skeleton = JSON.stringify({
       type: 'send_message',
@@ -839,6 +843,18 @@ describe('resume', () => {
     const mark = back.envelopes.length;
     const upToDate = await back.request('resume', { rooms: { [roomId]: 5 } });
     expect(upToDate).toMatchObject({ type: 'ack', data: { rooms: { [roomId]: 5 } } });
+    expect(back.all(roomMessages(roomId), mark)).toHaveLength(0);
+
+    // Bad resumes are refused without replaying anything.
+    const outsiderRoom = await createRoom(ca, 'not-for-b');
+    expect(await back.request('resume', { rooms: { [outsiderRoom]: 0 } })).toMatchObject({
+      type: 'error',
+      data: { code: 'not_room_member' },
+    });
+    expect(await back.request('resume', { rooms: { [roomId]: -1 } })).toMatchObject({
+      type: 'error',
+      data: { code: 'invalid_message' },
+    });
     expect(back.all(roomMessages(roomId), mark)).toHaveLength(0);
 
     // Live delivery continues on the resumed connection.

@@ -348,7 +348,7 @@ describe('rooms', () => {
     const details = await app.http('GET', `/api/rooms/${room.id}`, { token: a.token });
     expect((details.json.members as Array<{ user_id: string }>).map((m) => m.user_id)).toEqual([a.name]);
     // A member may not moderate the owner.
-    await app.http('POST', `/api/rooms/${room.id}/join`, { token: b.token });
+    expect((await app.http('POST', `/api/rooms/${room.id}/join`, { token: b.token })).status).toBe(200);
     expectError(
       await app.http('POST', `/api/rooms/${room.id}/moderation`, {
         token: b.token,
@@ -357,6 +357,36 @@ describe('rooms', () => {
       403,
       'Forbidden',
     );
+  });
+
+  it('a ban over REST keeps the user out over REST and WebSocket', async () => {
+    const a = await login('ann');
+    const b = await login('bob');
+    const cb = await ws(b.token);
+    const room = await createRoom(a.token, { name: 'banned' });
+    expect((await app.http('POST', `/api/rooms/${room.id}/join`, { token: b.token })).status).toBe(200);
+    const ban = await app.http('POST', `/api/rooms/${room.id}/moderation`, {
+      token: a.token,
+      body: { action: 'ban', target_id: b.name, reason: 'spam' },
+    });
+    expect([200, 201]).toContain(ban.status);
+    expect((await cb.waitFor((e) => e.type === 'member_banned')).data).toMatchObject({
+      room_id: room.id,
+      target_id: b.name,
+      moderator_id: a.name,
+      reason: 'spam',
+    });
+    const rejoin = await app.http('POST', `/api/rooms/${room.id}/join`, { token: b.token });
+    expectError(rejoin, 403, 'Forbidden');
+    expect(rejoin.json.code).toBe('banned');
+    expect(await cb.request('join_room', { room_id: room.id })).toMatchObject({
+      type: 'error',
+      data: { code: 'banned' },
+    });
+    expect(await cb.request('send_message', { room_id: room.id, content: 'let me in' })).toMatchObject({
+      type: 'error',
+    });
+    expectError(await app.http('GET', `/api/rooms/${room.id}/history`, { token: b.token }), 403, 'Forbidden');
   });
 });
 

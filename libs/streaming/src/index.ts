@@ -71,4 +71,7 @@ export { StreamingExceptionFilter } from './common/streaming-exception.filter';
 export { StreamingWsAdapter } from './transports/ws/streaming-ws.adapter';
 export { StreamingGateway, STREAMING_WS_PATH } from './transports/ws/streaming.gateway';
 export { SseController, envelopeToSse, parseLastEventId } from './transports/sse/sse.controller';
+export { LoadBalancerService, consistentPick, leastConnectionsPick } from './cluster/load-balancer.service';
+export type { LoadBalancerStrategy, RouteDecision } from './cluster/load-balancer.service';
+export { NodeRegistryService } from './cluster/node-registry.service';
 export { StreamingMetrics } from './metrics/streaming-metrics.service';

@@ -4,6 +4,7 @@ import { TerminusModule } from '@nestjs/terminus';
 import { BackendLifecycle, backendProviders } from './backends/backend.providers';
 import { STREAMING_BACKEND } from './backends/streaming-backend.interface';
 import { NodeRegistryService } from './cluster/node-registry.service';
+import { LoadBalancerService } from './cluster/load-balancer.service';
 import { StreamingExceptionFilter } from './common/streaming-exception.filter';
 import { StreamingConfigError } from './config/streaming-config.error';
 import { StreamingModuleOptions, StreamingOptions } from './config/streaming-options.interface';
@@ -109,6 +110,7 @@ const optionsProviders: Provider[] = [
     RequestDispatcher,
     StreamingLifecycle,
     NodeRegistryService,
+    LoadBalancerService,
     StreamingHealthIndicators,
     StreamingGateway,
     { provide: APP_FILTER, useClass: StreamingExceptionFilter },

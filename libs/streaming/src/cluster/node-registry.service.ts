@@ -30,6 +30,8 @@ export class NodeRegistryService implements OnApplicationBootstrap, OnApplicatio
       startedAt: this.startedAt,
       lastHeartbeat: new Date().toISOString(),
       connections: this.registry.size,
+      ...(this.options.region ? { region: this.options.region } : {}),
+      ...(this.options.advertiseUrl ? { address: this.options.advertiseUrl } : {}),
     };
   }
 

@@ -91,6 +91,9 @@ describe('defaults', () => {
       sendQueueSize: 1024,
       historyStore: 'memory',
       historyPath: 'data/streaming.sqlite',
+      loadBalancer: 'consistent_hash',
+      region: '',
+      advertiseUrl: '',
     });
     expect(rateLimit).toEqual({ ...seed.rateLimit, perConnection: false });
     expect(auth).toEqual({ ...seed.auth, jwtAlgorithms: ['HS256'] });

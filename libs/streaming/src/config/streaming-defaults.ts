@@ -53,5 +53,8 @@ export function defaultStreamingOptions(): StreamingOptions {
     sendQueueSize: 1024,
     historyStore: 'memory',
     historyPath: 'data/streaming.sqlite',
+    loadBalancer: 'consistent_hash',
+    region: '',
+    advertiseUrl: '',
   };
 }

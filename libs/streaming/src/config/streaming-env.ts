@@ -21,6 +21,8 @@ export interface OptionDescriptor {
 export const BACKEND_KINDS = ['local', 'redis', 'nats'] as const;
 /** Accepted `history_store` values. */
 export const HISTORY_STORES = ['memory', 'sqlite'] as const;
+/** Accepted `load_balancer` values (the seed's WithLoadBalancer). */
+export const LOAD_BALANCERS = ['consistent_hash', 'least_connections', 'round_robin', 'geographic'] as const;
 /** Accepted `rate_limit.algorithm` values. */
 export const RATE_LIMIT_ALGORITHMS = ['token_bucket', 'sliding_window', 'adaptive'] as const;
 /** Accepted `auth.jwt_algorithms` entries. */
@@ -87,6 +89,9 @@ export const STREAMING_OPTION_TABLE: readonly OptionDescriptor[] = [
   describe('send_queue_size', 'integer'),
   describe('history_store', 'enum', HISTORY_STORES),
   describe('history_path', 'string'),
+  describe('load_balancer', 'enum', LOAD_BALANCERS),
+  describe('region', 'string'),
+  describe('advertise_url', 'string'),
   describe('rate_limit.enabled', 'boolean'),
   describe('rate_limit.algorithm', 'enum', RATE_LIMIT_ALGORITHMS),
   describe('rate_limit.requests_per_second', 'number'),

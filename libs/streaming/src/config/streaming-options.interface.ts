@@ -100,6 +100,12 @@ export interface StreamingOptions {
   historyStore: 'memory' | 'sqlite';
   /** SQLite file of the `sqlite` history store. */
   historyPath: string;
+  /** How `GET /_/streaming/route` picks a node (the seed's WithLoadBalancer). */
+  loadBalancer: 'consistent_hash' | 'least_connections' | 'round_robin' | 'geographic';
+  /** This node's region, for geographic routing. */
+  region: string;
+  /** The URL clients should use to reach this node (advertised in the node registry). */
+  advertiseUrl: string;
 }
 
 /** Deep-partial options as given by users; defaults fill the rest. */

@@ -26,6 +26,7 @@ import { defaultStreamingOptions } from './streaming-defaults';
 import {
   BACKEND_KINDS,
   HISTORY_STORES,
+  LOAD_BALANCERS,
   descriptorByPath,
   JWT_ALGORITHMS,
   NESTED_GROUPS,
@@ -137,6 +138,10 @@ class StreamingOptionsDto {
   @PositiveInt() sendQueueSize!: number;
   @OneOf(HISTORY_STORES) historyStore!: 'memory' | 'sqlite';
   @Str() historyPath!: string;
+  @OneOf(LOAD_BALANCERS) loadBalancer!:
+    'consistent_hash' | 'least_connections' | 'round_robin' | 'geographic';
+  @Str() region!: string;
+  @Str() advertiseUrl!: string;
 }
 
 /** Module options that are not configuration; ignored by {@link resolveStreamingOptions}. */

@@ -1,5 +1,9 @@
 import type { RoomMessageEvent } from '../events/streaming-events';
-import { StreamingHandlerDecorator, streamingHandler, validateRoomPattern } from './streaming-handler.metadata';
+import {
+  StreamingHandlerDecorator,
+  streamingHandler,
+  validateRoomPattern,
+} from './streaming-handler.metadata';
 
 /**
  * Calls the decorated method for every chat message accepted in a room whose
