@@ -1037,6 +1037,25 @@ export function describeBackendContract(
       });
     });
 
+    describe('connection directory', () => {
+      it('tracks the nodes of a user and the users of a node', async () => {
+        const [u1, u2, n1, n2] = [uid('user'), uid('user'), uid('node'), uid('node')];
+        await backend.addUserNode(u1, n1);
+        await backend.addUserNode(u1, n2);
+        await backend.addUserNode(u2, n1);
+        await backend.addUserNode(u2, n1);
+        expect(sorted(await backend.userNodes(u1))).toEqual(sorted([n1, n2]));
+        expect(sorted(await backend.nodeUsers(n1))).toEqual(sorted([u1, u2]));
+        await backend.removeUserNode(u1, n1);
+        expect(await backend.userNodes(u1)).toEqual([n2]);
+        expect(await backend.nodeUsers(n1)).toEqual([u2]);
+        await backend.removeUserNode(u2, n1);
+        await backend.removeUserNode(u2, n1);
+        expect(await backend.nodeUsers(n1)).toEqual([]);
+        expect(await backend.userNodes(uid('nobody'))).toEqual([]);
+      });
+    });
+
     describe('counters', () => {
       it('incrementCounter returns running totals and getCounter reads them', async () => {
         const key = uid('counter');

@@ -220,6 +220,14 @@ export interface StreamingBackend {
   getPresence(userIds: string[]): Promise<PresenceRecord[]>;
   removePresence(userId: string): Promise<void>;
 
+  // --- connection directory: which nodes a user has connections on ---
+  addUserNode(userId: string, nodeId: string): Promise<void>;
+  removeUserNode(userId: string, nodeId: string): Promise<void>;
+  /** Nodes (dead ones included until reaped) where the user has connections. */
+  userNodes(userId: string): Promise<string[]>;
+  /** Users with connections on a node. */
+  nodeUsers(nodeId: string): Promise<string[]>;
+
   // --- counters for limits ---
   /** Atomically adds `by` to a counter that expires `ttlMs` after its creation; returns the new value. */
   incrementCounter(key: string, by: number, ttlMs: number): Promise<number>;

@@ -10,6 +10,7 @@ import { StreamingEvents } from '../events/streaming-events';
 import { StreamingError } from '../protocol/streaming-error';
 import { WirePresence, presenceToWire } from '../protocol/wire';
 import { InjectStreamingOptions } from '../streaming.module-definition';
+import { TypingService } from '../typing/typing.service';
 
 /** Presence statuses a user can be in. */
 export type PresenceStatus = PresenceRecord['status'];
@@ -39,12 +40,16 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
   private readonly local = new Map<string, LocalPresence>();
   private readonly offlineTimers = new Map<string, NodeJS.Timeout>();
   private sweepTimer: NodeJS.Timeout | null = null;
+  private reapTimer: NodeJS.Timeout | null = null;
+  /** Nodes seen alive at the last check (to notice the ones that die). */
+  private knownNodes = new Set<string>();
 
   constructor(
     @InjectStreamingBackend() private readonly backend: StreamingBackend,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly fanout: FanoutService,
     private readonly events: StreamingEvents,
+    private readonly typing: TypingService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -55,10 +60,17 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
       this.sweep().catch((err: unknown) => this.logger.warn(`presence sweep failed: ${String(err)}`));
     }, every);
     this.sweepTimer.unref();
+    if (this.backend.distributed) {
+      this.reapTimer = setInterval(() => {
+        this.reapDeadNodes().catch((err: unknown) => this.logger.warn(`node reaping failed: ${String(err)}`));
+      }, this.options.heartbeatInterval * 1000);
+      this.reapTimer.unref();
+    }
   }
 
   onModuleDestroy(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.reapTimer) clearInterval(this.reapTimer);
     for (const t of this.offlineTimers.values()) clearTimeout(t);
     this.offlineTimers.clear();
   }
@@ -137,6 +149,7 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
       return;
     }
     this.local.set(userId, { status: 'online', manual: false, lastActivity: Date.now() });
+    await this.backend.addUserNode(userId, this.options.nodeId);
     if (!this.options.enablePresence) return;
     const [current] = await this.backend.getPresence([userId]);
     if (current && current.status !== 'offline') {
@@ -160,13 +173,49 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
       this.offlineTimers.delete(userId);
       if (this.fanout.registry.hasUser(userId)) return;
       this.local.delete(userId);
-      if (!this.options.enablePresence) return;
-      this.publish(userId, 'offline').catch((err: unknown) =>
+      this.leftNode(userId).catch((err: unknown) =>
         this.logger.warn(`presence update failed: ${String(err)}`),
       );
     }, PRESENCE_GRACE_MS);
     timer.unref();
     this.offlineTimers.set(userId, timer);
+  }
+
+  /** The user has no connection on this node any more: offline unless connected on another live node. */
+  private async leftNode(userId: string): Promise<void> {
+    await this.backend.removeUserNode(userId, this.options.nodeId);
+    if (!this.options.enablePresence || (await this.connectedElsewhere(userId))) return;
+    await this.publish(userId, 'offline');
+  }
+
+  private async connectedElsewhere(userId: string): Promise<boolean> {
+    const nodes = (await this.backend.userNodes(userId)).filter((n) => n !== this.options.nodeId);
+    if (nodes.length === 0) return false;
+    const live = new Set((await this.backend.listNodes()).map((n) => n.nodeId));
+    return nodes.some((n) => live.has(n));
+  }
+
+  /**
+   * A node that stopped heartbeating is dead: one surviving node (whoever takes
+   * the reap counter first) marks its users offline unless they are connected
+   * elsewhere, and stops their typing, telling their room-mates.
+   */
+  async reapDeadNodes(): Promise<string[]> {
+    const live = new Set((await this.backend.listNodes()).map((n) => n.nodeId));
+    const dead = [...this.knownNodes].filter((n) => !live.has(n) && n !== this.options.nodeId);
+    this.knownNodes = live;
+    for (const nodeId of dead) {
+      const lockTtl = this.options.nodeTimeout * 3000;
+      if ((await this.backend.incrementCounter(`reap:${nodeId}`, 1, lockTtl)) !== 1) continue;
+      this.logger.warn(`node ${nodeId} stopped heartbeating: clearing its users' presence and typing`);
+      for (const userId of await this.backend.nodeUsers(nodeId)) {
+        await this.backend.removeUserNode(userId, nodeId);
+        if (this.local.has(userId) || (await this.connectedElsewhere(userId))) continue;
+        await this.typing.stopEverywhere(userId, await this.backend.userRooms(userId));
+        if (this.options.enablePresence) await this.publish(userId, 'offline');
+      }
+    }
+    return dead;
   }
 
   /** presence_cleanup: idle users go away; live users' records are refreshed. */

@@ -66,6 +66,15 @@ export class TypingService implements OnModuleDestroy {
     await this.publish(roomId, userId, false);
   }
 
+  /** Announce `typing:false` for a user in rooms whose typing state lived on a dead node. */
+  async stopEverywhere(userId: string, roomIds: string[]): Promise<void> {
+    if (!this.options.enableTypingIndicators) return;
+    for (const roomId of roomIds) {
+      this.typing.get(roomId)?.delete(userId);
+      await this.publish(roomId, userId, false);
+    }
+  }
+
   /** Stop the user's typing in every room (their last connection closed). */
   async clearUser(userId: string): Promise<void> {
     for (const roomId of [...this.typing.keys()]) await this.clear(userId, roomId);

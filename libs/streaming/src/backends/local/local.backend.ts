@@ -373,6 +373,38 @@ export class LocalBackend implements StreamingBackend {
     this.presence.delete(userId);
   }
 
+  private readonly userNodeIndex = new Map<string, Set<string>>();
+  private readonly nodeUserIndex = new Map<string, Set<string>>();
+
+  private static link(index: Map<string, Set<string>>, key: string, value: string, add: boolean): void {
+    let set = index.get(key);
+    if (add) {
+      if (!set) index.set(key, (set = new Set()));
+      set.add(value);
+    } else if (set) {
+      set.delete(value);
+      if (set.size === 0) index.delete(key);
+    }
+  }
+
+  async addUserNode(userId: string, nodeId: string): Promise<void> {
+    LocalBackend.link(this.userNodeIndex, userId, nodeId, true);
+    LocalBackend.link(this.nodeUserIndex, nodeId, userId, true);
+  }
+
+  async removeUserNode(userId: string, nodeId: string): Promise<void> {
+    LocalBackend.link(this.userNodeIndex, userId, nodeId, false);
+    LocalBackend.link(this.nodeUserIndex, nodeId, userId, false);
+  }
+
+  async userNodes(userId: string): Promise<string[]> {
+    return [...(this.userNodeIndex.get(userId) ?? [])];
+  }
+
+  async nodeUsers(nodeId: string): Promise<string[]> {
+    return [...(this.nodeUserIndex.get(nodeId) ?? [])];
+  }
+
   async incrementCounter(key: string, by: number, ttlMs: number): Promise<number> {
     const now = Date.now();
     let c = this.counters.get(key);
