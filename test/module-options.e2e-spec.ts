@@ -21,6 +21,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import {
   RoomService,
   STREAMING_OPTIONS,
+  StreamingConfigError,
   StreamingModule,
   StreamingWsAdapter,
   streamingConfig,
@@ -299,7 +300,7 @@ describe('invalid configuration fails start-up with a message naming the key and
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(Error);
+    expect(error).toBeInstanceOf(StreamingConfigError);
     for (const p of patterns) expect((error as Error).message).toMatch(p);
     for (const k of Object.keys(env)) expect(process.env[k]).toBeUndefined();
   });

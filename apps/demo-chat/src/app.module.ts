@@ -1,7 +1,7 @@
 import { Module, ValidationPipe } from '@nestjs/common';
 import { ConfigModule, ConfigType } from '@nestjs/config';
-import { APP_PIPE } from '@nestjs/core';
-import { StreamingModule, streamingConfig } from '@nest-streaming/streaming';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { StreamingHttpErrorFilter, StreamingModule, streamingConfig } from '@nest-streaming/streaming';
 import { AuthController, DEMO_DEFAULT_SECRET } from './auth.controller';
 import { RoomsController } from './rooms.controller';
 
@@ -21,6 +21,9 @@ import { RoomsController } from './rooms.controller';
     }),
   ],
   controllers: [AuthController, RoomsController],
-  providers: [{ provide: APP_PIPE, useValue: new ValidationPipe({ transform: true }) }],
+  providers: [
+    { provide: APP_PIPE, useValue: new ValidationPipe({ transform: true }) },
+    { provide: APP_FILTER, useClass: StreamingHttpErrorFilter },
+  ],
 })
 export class AppModule {}

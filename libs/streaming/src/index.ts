@@ -66,7 +66,11 @@ export type { StreamingRequest } from './security/streaming-auth.guard';
 export { STREAMING_RATE_LIMITER, TokenBucketRateLimiter } from './security/rate-limiter';
 export type { RateLimiter, RateLimitDecision } from './security/rate-limiter';
 export { streamingHttpsOptions } from './security/tls';
-export { StreamingExceptionFilter } from './common/streaming-exception.filter';
+export {
+  StreamingExceptionFilter,
+  StreamingHttpErrorFilter,
+  HTTP_REASONS,
+} from './common/streaming-exception.filter';
 
 export { StreamingWsAdapter } from './transports/ws/streaming-ws.adapter';
 export { StreamingGateway, STREAMING_WS_PATH } from './transports/ws/streaming.gateway';

@@ -9,6 +9,7 @@ import { StreamingLifecycle } from '../../connections/streaming-lifecycle.servic
 import { decodeFrame, idsOfOversizedFrame } from '../../protocol/codec';
 import { RequestDispatcher } from '../../protocol/request-dispatcher.service';
 import { StreamingError } from '../../protocol/streaming-error';
+import { HTTP_REASONS } from '../../common/streaming-exception.filter';
 import { StreamingAuthService } from '../../security/auth.service';
 import { InjectStreamingOptions } from '../../streaming.module-definition';
 import { StreamingMetrics } from '../../metrics/streaming-metrics.service';
@@ -91,7 +92,13 @@ export class StreamingGateway
           const e = err instanceof StreamingError ? err : new StreamingError('unauthorized', 'unauthorized');
           const status = e.code === 'limit_exceeded' ? 429 : e.code === 'unauthorized' ? 401 : 403;
           this.metrics.authFailures.inc({ reason: e.code });
-          done(false, status, e.message, { 'Content-Type': 'application/json' });
+          const body = JSON.stringify({
+            statusCode: status,
+            error: HTTP_REASONS[status],
+            message: e.message,
+            code: e.code,
+          });
+          done(false, status, body, { 'Content-Type': 'application/json' });
         });
     };
     opts.verifyClient = verify;
