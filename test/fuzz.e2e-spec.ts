@@ -1,0 +1,203 @@
+/**
+ * Hostile input over a real socket: thousands of generated frames (malformed
+ * JSON, wrong types, deep nesting, huge strings, binary frames, prototype
+ * pollution keys, unicode edge cases) sent to the demo app. Every request with
+ * an id gets exactly one answer with a documented code, the connection stays
+ * open, another user's connection is undisturbed, and the process neither
+ * crashes nor grows without bound.
+ */
+import fc from 'fast-check';
+import { ERROR_CODES } from '@nest-streaming/streaming';
+import { TestApp, eventually, startDemoApp } from './support/app';
+import { WsClient } from './support/ws-client';
+
+jest.setTimeout(120_000);
+
+const FRAMES = 3000;
+const MAX_SIZE = 8192;
+const KNOWN_TYPES = [
+  'ping',
+  'create_room',
+  'join_room',
+  'leave_room',
+  'send_message',
+  'edit_message',
+  'delete_message',
+  'add_reaction',
+  'remove_reaction',
+  'start_typing',
+  'stop_typing',
+  'get_history',
+  'resume',
+  'set_presence',
+  'get_presence',
+  'subscribe',
+  'unsubscribe',
+  'publish',
+  'invite',
+  'set_role',
+  'moderate',
+];
+const EVIL_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'room_id',
+  'content',
+  'channel',
+];
+
+type Frame = { kind: 'text'; text: string; id?: string } | { kind: 'binary'; bytes: Buffer };
+
+const anyValue = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }),
+  fc.string({ unit: 'binary', maxLength: 50 }),
+  fc.constantFrom('\u0000', '\uFEFF', '\uD83D\uDE00', 'e\u0301', '\u202E', '𝕏'.repeat(10)),
+  fc.integer(),
+  fc.constant(null),
+);
+const evilObject = fc.dictionary(fc.constantFrom(...EVIL_KEYS), anyValue, { maxKeys: 4 });
+
+let counter = 0;
+const frameArb: fc.Arbitrary<Frame> = fc.oneof(
+  // Envelopes of known types with hostile data: these carry ids and must be answered.
+  fc
+    .record({ type: fc.constantFrom(...KNOWN_TYPES), data: fc.oneof(evilObject, anyValue) })
+    .map(({ type, data }) => {
+      const id = `f${++counter}`;
+      return { kind: 'text' as const, id, text: JSON.stringify({ type, id, data }) };
+    }),
+  // Unknown types, odd ids, prototype keys at the top level (with a string id to track).
+  fc.string({ unit: 'binary', maxLength: 20 }).map((type) => {
+    const id = `f${++counter}`;
+    return {
+      kind: 'text' as const,
+      id,
+      text: `{"__proto__":{"polluted":true},"type":${JSON.stringify(type)},"id":"${id}"}`,
+    };
+  }),
+  // Malformed or non-envelope text (no id to answer).
+  fc
+    .oneof(
+      fc.string({ unit: 'binary', maxLength: 200 }),
+      fc.jsonValue({ maxDepth: 5 }).map((v) => JSON.stringify(v)),
+    )
+    .map((text) => ({ kind: 'text' as const, text: text.trim() === '' ? '{' : text })),
+  // Deep nesting: 40 to 200 levels inside data.
+  fc.integer({ min: 40, max: 200 }).map((depth) => {
+    const id = `f${++counter}`;
+    return {
+      kind: 'text' as const,
+      id,
+      text: `{"type":"send_message","id":"${id}","data":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+    };
+  }),
+  // Huge strings: just over the limit (answered message_too_large).
+  fc.integer({ min: MAX_SIZE + 1, max: MAX_SIZE * 4 }).map((n) => {
+    const id = `f${++counter}`;
+    return {
+      kind: 'text' as const,
+      id,
+      text: JSON.stringify({ type: 'publish', id, data: { channel: 'x', data: { s: 'a'.repeat(n) } } }),
+    };
+  }),
+  // Binary frames.
+  fc.uint8Array({ maxLength: 64 }).map((a) => ({ kind: 'binary' as const, bytes: Buffer.from(a) })),
+);
+
+describe('hostile input (fast-check fuzzing over a real socket)', () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startDemoApp({
+      JWT_SECRET: 'fuzz-secret',
+      FORGE_STREAMING_MAX_MESSAGE_SIZE: String(MAX_SIZE),
+      FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '1000000',
+      FORGE_STREAMING_RATE_LIMIT_BURST_SIZE: '1000000',
+    });
+  });
+  afterAll(() => app?.close());
+
+  it(`answers ${FRAMES} generated frames as documented without harming the connection, others, or the process`, async () => {
+    const fuzzer = await WsClient.connect(app.wsUrl, { token: await app.login('fuzzer') });
+    const victimToken = await app.login('victim');
+    const victim = await WsClient.connect(app.wsUrl, { token: victimToken });
+    const friend = await WsClient.connect(app.wsUrl, { token: await app.login('friend') });
+    const room = (await victim.ok('create_room', { name: 'quiet room' })).room.id as string;
+    await friend.ok('join_room', { room_id: room });
+
+    const frames = fc.sample(frameArb, { numRuns: FRAMES, seed: 42 });
+    const heapBefore = process.memoryUsage().heapUsed;
+    const ids: string[] = [];
+    let sent = 0;
+    for (const f of frames) {
+      if (f.kind === 'binary') fuzzer.sendBinary(f.bytes);
+      else {
+        fuzzer.sendRaw(f.text);
+        if (f.id) ids.push(f.id);
+      }
+      sent++;
+      // Keep the socket's own buffers small and check liveness now and then.
+      if (sent % 500 === 0) await fuzzer.ok('ping', {}).catch(() => fuzzer.request('ping'));
+    }
+    console.log(`fuzz: sent ${sent} frames (${ids.length} with ids) from fast-check seed 42`);
+
+    await eventually(() => {
+      const answered = new Set(fuzzer.envelopes.filter((e) => e.id !== undefined).map((e) => e.id));
+      const missing = ids.filter((id) => !answered.has(id));
+      if (missing.length > 0)
+        throw new Error(`${missing.length} requests unanswered, e.g. ${missing.slice(0, 3).join(', ')}`);
+    }, 30_000);
+
+    // Exactly one answer per id, and only documented error codes.
+    const byId = new Map<string, string[]>();
+    for (const e of fuzzer.envelopes) {
+      if (e.id === undefined || !e.id.startsWith('f')) continue;
+      byId.set(e.id, [...(byId.get(e.id) ?? []), e.type]);
+    }
+    const doubles = [...byId].filter(
+      ([, types]) => types.length !== 1 && !(types.length === 2 && types.includes('pong')),
+    );
+    expect(doubles.slice(0, 5)).toEqual([]);
+    const codes = new Set(
+      fuzzer.envelopes.filter((e) => e.type === 'error').map((e) => e.data.code as string),
+    );
+    for (const code of codes) expect(ERROR_CODES).toContain(code);
+    expect(codes.has('invalid_message')).toBe(true);
+    expect(codes.has('message_too_large')).toBe(true);
+    expect(codes.has('unknown_type')).toBe(true);
+    expect(fuzzer.garbage).toEqual([]);
+
+    // The connection still works, the others are undisturbed.
+    expect(fuzzer.closeInfo).toBeUndefined();
+    expect((await fuzzer.request('ping')).type).toBe('pong');
+    const mark = friend.envelopes.length;
+    const ack = await victim.ok('send_message', { room_id: room, content: 'still fine' });
+    await friend.waitFor((e) => e.type === 'message' && e.data.id === ack.message_id, 3000, mark);
+    const victimErrors = victim.envelopes.filter((e) => e.type === 'error');
+    expect(victimErrors).toEqual([]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect((await app.http('GET', '/_/health/streaming')).status).toBe(200);
+
+    // Bounded growth: the in-process server's heap after the run is not far above before.
+    global.gc?.();
+    const grownMb = (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024;
+    console.log(`fuzz: heap grew ${grownMb.toFixed(1)} MB`);
+    expect(grownMb).toBeLessThan(200);
+
+    await fuzzer.close();
+    await victim.close();
+    await friend.close();
+  });
+
+  it('closes with 1009 beyond 16 times max_message_size and keeps serving others', async () => {
+    const big = await WsClient.connect(app.wsUrl, { token: await app.login('big') });
+    const other = await WsClient.connect(app.wsUrl, { token: await app.login('other') });
+    big.sendRaw(JSON.stringify({ type: 'ping', data: { s: 'x'.repeat(MAX_SIZE * 17) } }));
+    expect((await big.waitForClose(5000)).code).toBe(1009);
+    expect((await other.request('ping')).type).toBe('pong');
+    await other.close();
+  });
+});
