@@ -8,9 +8,10 @@
  * this suite fails, it never skips.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { describeBackendContract, eventually } from '../libs/streaming/src/backends/backend.contract';
 import { RedisBackend, type RedisBackendOptions } from '../libs/streaming/src/backends/redis/redis.backend';
+import { roomTopic } from '../libs/streaming/src/backends/streaming-backend.interface';
 import type {
   MemberRecord,
   MessageDraft,
@@ -264,11 +265,12 @@ describe('RedisBackend (Redis only)', () => {
       );
       await backend.setPresence({ userId: user, status: 'online', lastSeen: new Date().toISOString() }, 60);
       await backend.incrementCounter('c1', 1, 60_000);
+      await backend.addUserNode(user, 'node-1');
       await backend.registerNode({ nodeId: 'n1', startedAt: '', lastHeartbeat: '', connections: 0 }, 60);
 
       const keys = await rawClient().keys(`${prefix}*`);
       const esc = prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      const tagged = new RegExp(`^${esc}\\{(r:[^}]+|u:[^}]+|c:[^}]+|rooms|nodes)\\}:?`);
+      const tagged = new RegExp(`^${esc}\\{(r:[^}]+|u:[^}]+|n:[^}]+|c:[^}]+|rooms|nodes)\\}:?`);
       expect(keys.length).toBeGreaterThanOrEqual(12);
       for (const key of keys) expect(key).toMatch(tagged);
       expect(keys.filter((k) => k.includes(`{r:${room.id}}`)).length).toBeGreaterThanOrEqual(8);
@@ -668,6 +670,60 @@ describe('RedisBackend on a 3-node Redis Cluster', () => {
     async () => new RedisBackend({ urls: cluster.urls, keyPrefix: newPrefix() }),
     { settleMs: 150 },
   );
+
+  it('publish() keeps per-topic order, also interleaved with the messages appendMessage publishes', async () => {
+    const prefix = newPrefix();
+    const a = new RedisBackend({ urls: cluster.urls, keyPrefix: prefix });
+    const b = new RedisBackend({ urls: [cluster.urls[1]], keyPrefix: prefix });
+    try {
+      await Promise.all([a.connect(), b.connect()]);
+      const room = await createRoom(a);
+      const topic = roomTopic(room.id);
+      const onRoom: string[] = [];
+      const onOther: string[] = [];
+      await b.subscribe(topic, (p) => {
+        const e = JSON.parse(p) as { type: string; data: { seq: number } };
+        onRoom.push(`${e.type}:${e.data.seq}`);
+      });
+      await b.subscribe('some.channel', (p) => onOther.push(p));
+      const expectedRoom: string[] = [];
+      for (let i = 1; i <= 25; i++) {
+        const m = await a.appendMessage(room.id, draftFor(room.id), { maxHistory: 100, publishTopic: topic });
+        await a.publish(topic, JSON.stringify({ type: 'message_edited', data: { seq: m.seq } }));
+        expectedRoom.push(`message:${i}`, `message_edited:${i}`);
+      }
+      for (let i = 1; i <= 50; i++) await a.publish('some.channel', String(i));
+      await eventually(() => expect(onRoom).toHaveLength(50), 5000);
+      await eventually(() => expect(onOther).toHaveLength(50), 5000);
+      expect(onRoom).toEqual(expectedRoom);
+      expect(onOther).toEqual(range(1, 50).map(String));
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('uses a caller-owned Cluster client and leaves it open', async () => {
+    const client = new Cluster(
+      cluster.urls.map((u) => ({ host: '127.0.0.1', port: Number(new URL(u).port) })),
+    );
+    try {
+      const backend = new RedisBackend({ client, keyPrefix: newPrefix() });
+      await backend.connect();
+      const room = await createRoom(backend);
+      const got: string[] = [];
+      await backend.subscribe(roomTopic(room.id), (p) => got.push(p));
+      const m = await backend.appendMessage(room.id, draftFor(room.id), {
+        maxHistory: 10,
+        publishTopic: roomTopic(room.id),
+      });
+      await eventually(() => expect(got).toEqual([encodeMessageEnvelope(m)]));
+      await backend.close();
+      expect(client.status).toBe('ready');
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      client.disconnect();
+    }
+  });
 
   it('rooms spread over several slots and nodes keep seq order across two cluster clients', async () => {
     const prefix = newPrefix();

@@ -17,6 +17,8 @@ export { LocalBackend } from './backends/local/local.backend';
 export { SqlitePersistence } from './backends/local/sqlite-persistence';
 export type { LocalPersistence, PersistedRoom } from './backends/local/local-persistence.interface';
 export { createStreamingBackend } from './backends/backend.providers';
+export { RedisBackend } from './backends/redis/redis.backend';
+export type { RedisBackendOptions, RedisClient, RedisStreamingOptions } from './backends/redis/redis.backend';
 
 export { ERROR_CODES, HTTP_STATUS_BY_CODE } from './protocol/error-codes';
 export type { ErrorCode } from './protocol/error-codes';
@@ -54,6 +56,7 @@ export type {
   TypingEvent,
   ConnectionEvent,
 } from './events/streaming-events';
+export * from './decorators';
 export { StreamingManager } from './streaming-manager.service';
 export type { StreamingStatsSnapshot } from './streaming-manager.service';
 

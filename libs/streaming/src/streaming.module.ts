@@ -1,5 +1,5 @@
 import { Module, Provider } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { BackendLifecycle, backendProviders } from './backends/backend.providers';
 import { STREAMING_BACKEND } from './backends/streaming-backend.interface';
@@ -38,6 +38,7 @@ import {
 import { StreamingGateway } from './transports/ws/streaming.gateway';
 import { SseController } from './transports/sse/sse.controller';
 import { TypingService } from './typing/typing.service';
+import { StreamingHandlersExplorer } from './decorators/streaming-handlers.explorer';
 
 const optionsProviders: Provider[] = [
   {
@@ -87,7 +88,7 @@ const optionsProviders: Provider[] = [
  * ```
  */
 @Module({
-  imports: [TerminusModule],
+  imports: [TerminusModule, DiscoveryModule],
   controllers: [StreamingHealthController, StreamingObservabilityController, SseController],
   providers: [
     ...optionsProviders,
@@ -113,6 +114,7 @@ const optionsProviders: Provider[] = [
     LoadBalancerService,
     StreamingHealthIndicators,
     StreamingGateway,
+    StreamingHandlersExplorer,
     { provide: APP_FILTER, useClass: StreamingExceptionFilter },
   ],
   exports: [

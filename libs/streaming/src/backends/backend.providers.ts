@@ -1,9 +1,10 @@
-import { Inject, Injectable, OnApplicationShutdown, OnModuleInit, Provider } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit, Provider } from '@nestjs/common';
 import { StreamingModuleOptions, StreamingOptions } from '../config/streaming-options.interface';
 import { StreamingConfigError } from '../config/streaming-config.error';
 import { STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS } from '../streaming.module-definition';
 import { LocalBackend } from './local/local.backend';
 import { SqlitePersistence } from './local/sqlite-persistence';
+import { RedisBackend } from './redis/redis.backend';
 import { STREAMING_BACKEND, StreamingBackend } from './streaming-backend.interface';
 
 /** Build the backend the options ask for. */
@@ -13,9 +14,14 @@ export function createStreamingBackend(options: StreamingOptions): StreamingBack
       return new LocalBackend(
         options.historyStore === 'sqlite' ? new SqlitePersistence(options.historyPath) : undefined,
       );
+    case 'redis':
+      return RedisBackend.fromOptions(options, {
+        onError: (err: unknown) =>
+          new Logger('Streaming').warn(`redis: ${err instanceof Error ? err.message : String(err)}`),
+      });
     default:
       throw new StreamingConfigError(
-        `Invalid streaming configuration: backend (backend, FORGE_STREAMING_BACKEND) = "${options.backend}": this build supports only "local" so far`,
+        `Invalid streaming configuration: backend (backend, FORGE_STREAMING_BACKEND) = "${options.backend}": this build supports "local" and "redis"`,
       );
   }
 }

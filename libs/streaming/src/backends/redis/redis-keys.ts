@@ -7,14 +7,20 @@
  * | group | hash tag | keys |
  * | --- | --- | --- |
  * | one room | `{r:<roomId>}` | `room` (hash field -> JSON value), `members` (hash userId -> `<role>\x1f<json>`), `restrictions` (hash `<kind>:<userId>` -> `<untilMs>\x1f<json>`), `invitations` (hash userId -> JSON), `modlog` (list of JSON), `seq` (counter), `hist` (stream `<seq>-0` -> {id, ts}), `msgs` (hash messageId -> message record) |
- * | one user | `{u:<userId>}` | `rooms` (zset roomId -> reservation time), `presence` (string JSON with PX) |
+ * | one user | `{u:<userId>}` | `rooms` (zset roomId -> reservation time), `presence` (string JSON with PX), `nodes` (set of node ids with connections of the user) |
+ * | one node | `{n:<nodeId>}` | `users` (set of user ids with connections on the node) |
  * | the room index | `{rooms}` | `index` (set of room ids) |
  * | one counter | `{c:<key>}` | the counter (string with PX) |
  * | the node registry | `{nodes}` | `info` (hash nodeId -> JSON), `expiry` (zset nodeId -> expiry ms, Redis clock) |
  *
- * Pub/sub channels are `<prefix><topic>`; they are not keys and need no tag
- * (classic PUBLISH reaches every node of a cluster).
+ * Pub/sub channels are `<prefix><topic>`; they are not keys (classic PUBLISH
+ * reaches every node of a cluster). In a cluster, a topic is published through
+ * a script routed by {@link RedisKeys.publishRoute}, so that all publishes on a
+ * topic leave from one node and arrive in order; a room topic routes to the
+ * room's own slot, where appendMessage publishes its messages.
  */
+import { roomTopic, userTopic } from '../streaming-backend.interface';
+
 export interface RoomKeys {
   room: string;
   members: string;
@@ -25,6 +31,9 @@ export interface RoomKeys {
   hist: string;
   msgs: string;
 }
+
+const ROOM_TOPIC_PREFIX = roomTopic('');
+const USER_TOPIC_PREFIX = userTopic('');
 
 export class RedisKeys {
   constructor(readonly prefix: string) {}
@@ -57,6 +66,14 @@ export class RedisKeys {
     return `${this.prefix}{u:${userId}}:presence`;
   }
 
+  userNodes(userId: string): string {
+    return `${this.prefix}{u:${userId}}:nodes`;
+  }
+
+  nodeUsers(nodeId: string): string {
+    return `${this.prefix}{n:${nodeId}}:users`;
+  }
+
   roomIndex(): string {
     return `${this.prefix}{rooms}:index`;
   }
@@ -71,6 +88,14 @@ export class RedisKeys {
 
   nodeExpiry(): string {
     return `${this.prefix}{nodes}:expiry`;
+  }
+
+  /** A key (never written) that routes publishes on `topic` to one cluster node. */
+  publishRoute(topic: string): string {
+    if (topic.startsWith(ROOM_TOPIC_PREFIX)) return this.room(topic.slice(ROOM_TOPIC_PREFIX.length)).seq;
+    if (topic.startsWith(USER_TOPIC_PREFIX))
+      return `${this.prefix}{u:${topic.slice(USER_TOPIC_PREFIX.length)}}:route`;
+    return `${this.prefix}{t:${topic}}:route`;
   }
 
   channel(topic: string): string {

@@ -418,6 +418,18 @@ return tostring(v)
 `,
 );
 
+/**
+ * KEYS: a routing key of the topic (not touched). ARGV: channel, payload.
+ * Cluster only: a keyless PUBLISH goes to a random node, so two publishes on
+ * one topic could overtake each other on their way through the cluster bus.
+ */
+export const PUBLISH_ROUTED = script(
+  'publishRouted',
+  `
+return redis.call('PUBLISH', ARGV[1], ARGV[2])
+`,
+);
+
 /** KEYS: node info, node expiry. ARGV: nodeId, JSON, ttl ms. Expiry by the Redis clock. */
 export const REGISTER_NODE = script(
   'registerNode',

@@ -57,6 +57,7 @@ import {
   LIST_RESTRICTIONS,
   LuaScript,
   OLDEST_SEQ,
+  PUBLISH_ROUTED,
   PRUNE_USER_ROOMS,
   REGISTER_NODE,
   REMOVE_NODE,
@@ -131,8 +132,9 @@ const STALE_RESERVATION_MS = 30_000;
 
 const MAX_COUNT = Number.MAX_SAFE_INTEGER;
 
-/** A finite non-negative integer, clamping infinities (Lua cannot read "Infinity"). */
-const count = (n: number): number => (Number.isNaN(n) ? 0 : Math.max(0, Math.min(Math.floor(n), MAX_COUNT)));
+/** A finite non-negative integer for Lua (which cannot read "Infinity" / "NaN"): Infinity clamps, NaN is 0. */
+const count = (n: number): number =>
+  n === Infinity ? MAX_COUNT : Number.isFinite(n) ? Math.max(0, Math.min(Math.floor(n), MAX_COUNT)) : 0;
 
 /**
  * The Redis backend: rooms, history, presence, counters and the node registry
@@ -163,6 +165,15 @@ const count = (n: number): number => (Number.isNaN(n) ? 0 : Math.max(0, Math.min
  *   (1) is undone.
  * - removeMember / deleteRoom: the room first (the source of truth), then the
  *   indexes. `listRooms` drops index entries whose room is gone.
+ * - addUserNode / removeUserNode: the node's set first on add, the user's set
+ *   first on remove, so `nodeUsers` is always a superset (reaping a dead node
+ *   misses nobody).
+ *
+ * Pub/sub order: appendMessage PUBLISHes inside its script, on the room's
+ * node, so a room's messages reach every subscriber in seq order. In a
+ * cluster, `publish()` also runs as a script routed by the topic (a room topic
+ * routes to the room's slot), because a keyless PUBLISH would go to a random
+ * node and two publishes on one topic could overtake each other.
  *
  * Failures to reach Redis reject quickly with `StreamingError('backend_unavailable')`:
  * commands are never queued while disconnected, a command without a reply
@@ -388,7 +399,13 @@ export class RedisBackend implements StreamingBackend {
   };
 
   async publish(topic: string, payload: string): Promise<void> {
-    await this.exec((c) => c.publish(this.keys.channel(topic), payload));
+    const channel = this.keys.channel(topic);
+    if (this.client.isCluster) {
+      // Per-topic order: every publish on a topic leaves from the node of its routing slot.
+      await this.run(PUBLISH_ROUTED, [this.keys.publishRoute(topic)], [channel, payload]);
+    } else {
+      await this.exec((c) => c.publish(channel, payload));
+    }
   }
 
   async subscribe(topic: string, handler: TopicHandler): Promise<void> {
@@ -767,6 +784,34 @@ export class RedisBackend implements StreamingBackend {
 
   async removePresence(userId: string): Promise<void> {
     await this.exec((c) => c.del(this.keys.presence(userId)));
+  }
+
+  // ------------------------------------------------------------ connection directory
+
+  /*
+   * Two sets on two slots: the node's users and the user's nodes. Adding
+   * writes the node's set first, removing clears the user's set first, so a
+   * failure half-way leaves the user listed under the node only: nodeUsers is
+   * always a superset, and reaping a dead node (nodeUsers, then
+   * removeUserNode for each) never misses a user.
+   */
+
+  async addUserNode(userId: string, nodeId: string): Promise<void> {
+    await this.exec((c) => c.sadd(this.keys.nodeUsers(nodeId), userId));
+    await this.exec((c) => c.sadd(this.keys.userNodes(userId), nodeId));
+  }
+
+  async removeUserNode(userId: string, nodeId: string): Promise<void> {
+    await this.exec((c) => c.srem(this.keys.userNodes(userId), nodeId));
+    await this.exec((c) => c.srem(this.keys.nodeUsers(nodeId), userId));
+  }
+
+  async userNodes(userId: string): Promise<string[]> {
+    return this.exec((c) => c.smembers(this.keys.userNodes(userId)));
+  }
+
+  async nodeUsers(nodeId: string): Promise<string[]> {
+    return this.exec((c) => c.smembers(this.keys.nodeUsers(nodeId)));
   }
 
   // ------------------------------------------------------------ counters
