@@ -45,7 +45,12 @@ export class PresenceAuditService {
 
   @OnPresence()
   onPresence({ userId, presence }: PresenceEvent): void {
-    const entry: PresenceAuditEntry = { at: now(), kind: 'presence', user_id: userId, status: presence.status };
+    const entry: PresenceAuditEntry = {
+      at: now(),
+      kind: 'presence',
+      user_id: userId,
+      status: presence.status,
+    };
     if (presence.custom !== undefined) entry.custom = presence.custom;
     this.record(entry);
     this.logger.log(`${userId} is ${presence.status}`);

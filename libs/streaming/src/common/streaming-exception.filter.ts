@@ -34,14 +34,12 @@ export function sendStreamingError(err: StreamingError, host: ArgumentsHost): vo
   if (err.code === 'rate_limited' && typeof err.details.retry_after_ms === 'number') {
     res.setHeader('Retry-After', String(Math.ceil(err.details.retry_after_ms / 1000)));
   }
-  res
-    .status(status)
-    .json({
-      statusCode: status,
-      error: HTTP_REASONS[status] ?? 'Error',
-      message: err.message,
-      ...err.toData(),
-    });
+  res.status(status).json({
+    statusCode: status,
+    error: HTTP_REASONS[status] ?? 'Error',
+    message: err.message,
+    ...err.toData(),
+  });
 }
 
 /**

@@ -123,6 +123,7 @@ export class FanoutService implements OnModuleDestroy {
   }
 
   private onRoomPayload(roomId: string, payload: string): void {
+    this.metrics.busReceived.inc({ kind: 'room' });
     const { header, envelope } = decodeBusPayload(payload);
     const except = header?.exceptUser;
     const dedupe = header?.dedupe;
@@ -137,6 +138,7 @@ export class FanoutService implements OnModuleDestroy {
   }
 
   private onUserPayload(userId: string, payload: string): void {
+    this.metrics.busReceived.inc({ kind: 'user' });
     const { header, envelope } = decodeBusPayload(payload);
     const run = async (): Promise<void> => {
       if (header?.join) await this.indexUserInRoom(userId, header.join);

@@ -47,6 +47,12 @@ export class StreamingMetrics {
     help: 'Connections dropped because their bounded send queue overflowed',
     registers: [this.registry],
   });
+  readonly busReceived = new Counter({
+    name: 'streaming_bus_received_total',
+    help: 'Payloads this node received from the backend, by topic kind (room, user)',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
   readonly authFailures = new Counter({
     name: 'streaming_auth_failures_total',
     help: 'Refused connection attempts',
