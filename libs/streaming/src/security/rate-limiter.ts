@@ -45,7 +45,8 @@ export const ALLOWED: RateLimitDecision = Object.freeze({ allowed: true, retryAf
 
 /** A refusal with a sane, positive, whole-millisecond `retryAfterMs`. */
 export function refused(retryAfterMs: number): RateLimitDecision {
-  const ms = Number.isFinite(retryAfterMs) ? Math.ceil(retryAfterMs) : 1000;
+  // Shave float noise (1.0000000001 ms is 1 ms), then round up to whole ms.
+  const ms = Number.isFinite(retryAfterMs) ? Math.ceil(retryAfterMs - 1e-6) : 1000;
   return { allowed: false, retryAfterMs: Math.max(1, ms) };
 }
 
@@ -100,12 +101,12 @@ export class TokenBucketRateLimiter implements ScalableRateLimiter {
     if (cost === 0) return ALLOWED;
     cost = Math.min(cost, burst);
     const now = this.now();
+    this.sweep(now);
     const id = budgetKey(key, action, this.opts.keyByAction);
     let b = this.buckets.get(id);
     if (!b) this.buckets.set(id, (b = { tokens: burst, at: now }));
     b.tokens = Math.min(burst, b.tokens + (Math.max(0, now - b.at) / 1000) * rate);
     b.at = Math.max(b.at, now);
-    this.sweep(now);
     if (b.tokens >= cost - 1e-9) {
       b.tokens -= cost;
       return ALLOWED;
