@@ -4,6 +4,8 @@ import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { StreamingHttpErrorFilter, StreamingModule, streamingConfig } from '@nest-streaming/streaming';
 import { AuthController, DEMO_DEFAULT_SECRET } from './auth.controller';
 import { RoomsController } from './rooms.controller';
+import { HelpBotService } from './help-bot.service';
+import { PresenceAuditController, PresenceAuditService } from './presence-audit.service';
 
 @Module({
   imports: [
@@ -20,10 +22,12 @@ import { RoomsController } from './rooms.controller';
       }),
     }),
   ],
-  controllers: [AuthController, RoomsController],
+  controllers: [AuthController, RoomsController, PresenceAuditController],
   providers: [
     { provide: APP_PIPE, useValue: new ValidationPipe({ transform: true }) },
     { provide: APP_FILTER, useClass: StreamingHttpErrorFilter },
+    HelpBotService,
+    PresenceAuditService,
   ],
 })
 export class AppModule {}

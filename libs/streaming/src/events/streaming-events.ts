@@ -53,7 +53,7 @@ type Listener<K extends keyof StreamingEventMap> = (event: StreamingEventMap[K])
 /**
  * In-process hub of server-side events: services emit, handler decorators
  * (`@SubscribeRoom`, `@OnPresence`, ...) listen. Listeners run after the
- * emitting request is done (next microtask), may be async, and their errors
+ * emitting request carried on (a later event-loop turn), may be async, and their errors
  * are logged and harm nothing else.
  */
 @Injectable()
@@ -78,7 +78,8 @@ export class StreamingEvents {
     const set = this.listeners.get(event);
     if (!set || set.size === 0) return;
     for (const listener of set) {
-      queueMicrotask(() => {
+      setImmediate(() => {
+        if (!set.has(listener)) return; // unregistered meanwhile (e.g. shutdown)
         try {
           const r = (listener as Listener<K>)(payload);
           if (r instanceof Promise) r.catch((err: unknown) => this.fail(event, err));
