@@ -1,0 +1,148 @@
+/**
+ * The demo chat page in a real browser (Debian's Chromium driven by
+ * playwright-core): two users chat, see each other's presence and typing,
+ * react and edit, and one of them resumes the messages it missed while its
+ * connection was cut. Screenshots go to test-artifacts/.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { ConnectionRegistry } from '@nest-streaming/streaming';
+import { TestApp, startDemoApp } from './support/app';
+
+jest.setTimeout(120_000);
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
+
+describe('demo chat page in Chromium', () => {
+  let app: TestApp;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(
+        `Chromium not found at ${CHROMIUM}: install it with "apt-get install -y chromium" (or set CHROMIUM_PATH)`,
+      );
+    }
+    // The page is bundled from apps/demo-chat/web by esbuild.
+    const built = spawnSync('node', ['scripts/build-web.mjs'], {
+      cwd: join(__dirname, '..'),
+      stdio: 'inherit',
+    });
+    if (built.status !== 0) throw new Error('building the demo page failed');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    app = await startDemoApp({
+      JWT_SECRET: 'browser-test',
+      FORGE_STREAMING_TYPING_TIMEOUT: '3',
+      FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '1000',
+      FORGE_STREAMING_RATE_LIMIT_BURST_SIZE: '1000',
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  const errors: string[] = [];
+
+  async function userPage(name: string): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 650 } });
+    const page = await context.newPage();
+    page.on('pageerror', (e) => errors.push(`${name}: ${e.message}`));
+    await page.goto(`${app.baseUrl}/`);
+    await page.fill('#username', name);
+    await page.click('#login-button');
+    await page.waitForSelector('#app:not(.hidden)');
+    return page;
+  }
+
+  const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+
+  it('two users chat with presence, typing, reactions, edits, and a resume after a cut connection', async () => {
+    const alice = await userPage('alice');
+    const bob = await userPage('bob');
+
+    // Alice creates a room; Bob finds it in the list and joins.
+    await alice.fill('#new-room-name', 'general');
+    await alice.click('#create-room button');
+    await alice.waitForSelector('#composer:not(.hidden)');
+    await bob.reload();
+    await bob.waitForSelector('#rooms li:has-text("general")');
+    await bob.click('#rooms li:has-text("general")');
+    await bob.click('#join-room');
+    await bob.waitForSelector('#composer:not(.hidden)');
+
+    // Presence: each sees the other online in the member list.
+    await alice.waitForSelector('#member-list li[data-user-id="bob"][data-status="online"]');
+    await bob.waitForSelector('#member-list li[data-user-id="alice"][data-status="online"]');
+
+    // Chat both ways.
+    await alice.fill('#message-input', 'hello bob');
+    await alice.press('#message-input', 'Enter');
+    await bob.waitForSelector('.msg:has-text("hello bob")');
+
+    // Typing indicator, then the message.
+    await bob.type('#message-input', 'hi alice', { delay: 20 });
+    await alice.waitForSelector('#typing:has-text("bob is typing")');
+    await bob.press('#message-input', 'Enter');
+    await alice.waitForSelector('.msg:has-text("hi alice")');
+
+    // Reactions: Alice reacts to Bob's message; Bob sees the count.
+    const bobsMessage = alice.locator('.msg:has-text("hi alice")');
+    await bobsMessage.hover();
+    await bobsMessage.locator('button[title="react 👍"]').click();
+    await bob.waitForSelector('.msg:has-text("hi alice") .reaction:has-text("👍 1")');
+
+    // Edit: Bob edits his own message; Alice sees the new text marked edited.
+    bob.once('dialog', (d) => void d.accept('hi alice, edited'));
+    const own = bob.locator('.msg:has-text("hi alice")');
+    await own.hover();
+    await own.locator('button.edit').click();
+    await alice.waitForSelector('.msg:has-text("hi alice, edited") .edited');
+    await shot(alice, 'alice-chat');
+    await shot(bob, 'bob-chat');
+
+    // Cut Bob's connection while his browser is offline: he misses messages.
+    await bob.context().setOffline(true);
+    const registry = app.app.get(ConnectionRegistry);
+    for (const conn of [...registry.userConnections('bob')]) conn.close(4000, 'cut by the test');
+    await bob.waitForSelector('#banner:has-text("reconnecting")');
+    await shot(bob, 'bob-reconnecting');
+    for (const text of ['missed one', 'missed two', 'missed three']) {
+      await alice.fill('#message-input', text);
+      await alice.press('#message-input', 'Enter');
+      await alice.waitForSelector(`.msg:has-text("${text}")`);
+    }
+    await bob.context().setOffline(false);
+
+    // Bob resumes: the missed messages appear once each, in order, and the banner goes away.
+    await bob.waitForSelector('.msg:has-text("missed three")', { timeout: 20_000 });
+    await bob.waitForSelector('#banner', { state: 'hidden' });
+    const texts = await bob.locator('.msg .text').allTextContents();
+    const missed = texts.filter((t) => t.startsWith('missed'));
+    expect(missed).toEqual(['missed one', 'missed two', 'missed three']);
+    const seqs = await bob
+      .locator('.msg')
+      .evaluateAll((nodes) => nodes.map((n) => Number((n as HTMLElement).dataset.seq)));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    await shot(bob, 'bob-resumed');
+
+    expect(errors).toEqual([]);
+  });
+});
