@@ -67,7 +67,42 @@ export { StreamingAuthService } from './security/auth.service';
 export { StreamingAuthGuard, StreamingUser } from './security/streaming-auth.guard';
 export type { StreamingRequest } from './security/streaming-auth.guard';
 export { STREAMING_RATE_LIMITER, TokenBucketRateLimiter } from './security/rate-limiter';
-export type { RateLimiter, RateLimitDecision } from './security/rate-limiter';
+export type {
+  RateLimiter,
+  RateLimitDecision,
+  ScalableRateLimiter,
+  TokenBucketOptions,
+} from './security/rate-limiter';
+export { BackendCounterStore, MemoryCounterStore } from './security/counter-store';
+export type { CounterStore } from './security/counter-store';
+export {
+  SlidingWindowRateLimiter,
+  DistributedTokenBucketRateLimiter,
+} from './security/sliding-window.rate-limiter';
+export { AdaptiveRateLimiter } from './security/adaptive.rate-limiter';
+export type { AdaptiveRateLimiterOptions } from './security/adaptive.rate-limiter';
+export { MessageRateLimiter, STREAMING_MESSAGE_RATE_LIMITER } from './security/message-rate-limiter';
+export {
+  createRateLimiter,
+  createMessageRateLimiter,
+  createCounterStore,
+} from './security/rate-limiter.factory';
+export { STREAMING_CONTENT_FILTERS, ContentFilterChain, contentFiltered } from './security/content-filter';
+export type { ContentFilter, ContentFilterContext, FilteredContent } from './security/content-filter';
+export {
+  BannedWordsFilter,
+  WhitespaceNormalizer,
+  HtmlSanitizer,
+  UrlFilter,
+} from './security/content-filters';
+export type {
+  BannedWordsOptions,
+  WhitespaceNormalizerOptions,
+  HtmlSanitizerOptions,
+  UrlFilterOptions,
+} from './security/content-filters';
+export { MetadataValidator, createMetadataValidator } from './security/message-validation';
+export type { MetadataValidatorOptions } from './security/message-validation';
 export { streamingHttpsOptions } from './security/tls';
 export {
   StreamingExceptionFilter,

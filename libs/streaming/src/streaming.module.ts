@@ -2,7 +2,7 @@ import { Module, Provider } from '@nestjs/common';
 import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { BackendLifecycle, backendProviders } from './backends/backend.providers';
-import { STREAMING_BACKEND } from './backends/streaming-backend.interface';
+import { STREAMING_BACKEND, StreamingBackend } from './backends/streaming-backend.interface';
 import { NodeRegistryService } from './cluster/node-registry.service';
 import { LoadBalancerService } from './cluster/load-balancer.service';
 import { StreamingExceptionFilter } from './common/streaming-exception.filter';
@@ -27,7 +27,10 @@ import { RoomService } from './rooms/room.service';
 import { StreamingAuthService } from './security/auth.service';
 import { STREAMING_AUTHENTICATOR } from './security/authenticator.interface';
 import { JwtAuthenticator } from './security/jwt.authenticator';
-import { STREAMING_RATE_LIMITER, TokenBucketRateLimiter } from './security/rate-limiter';
+import { STREAMING_RATE_LIMITER } from './security/rate-limiter';
+import { createMessageRateLimiter, createRateLimiter } from './security/rate-limiter.factory';
+import { STREAMING_MESSAGE_RATE_LIMITER } from './security/message-rate-limiter';
+import { STREAMING_CONTENT_FILTERS } from './security/content-filter';
 import { StreamingAuthGuard } from './security/streaming-auth.guard';
 import { StreamingManager } from './streaming-manager.service';
 import {
@@ -51,6 +54,9 @@ const optionsProviders: Provider[] = [
         isGlobal: _g,
         channelAuthorizer: _c,
         channelStore: _s,
+        rateLimiter: _r,
+        messageRateLimiter: _m,
+        contentFilters: _f,
         ...config
       } = raw;
       return resolveStreamingOptions(config);
@@ -74,8 +80,20 @@ const optionsProviders: Provider[] = [
   },
   {
     provide: STREAMING_RATE_LIMITER,
-    inject: [STREAMING_OPTIONS],
-    useFactory: (options: StreamingOptions) => new TokenBucketRateLimiter(options.rateLimit),
+    inject: [STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS, STREAMING_BACKEND],
+    useFactory: (raw: StreamingModuleOptions, options: StreamingOptions, backend: StreamingBackend) =>
+      raw.rateLimiter ?? createRateLimiter(options, backend),
+  },
+  {
+    provide: STREAMING_MESSAGE_RATE_LIMITER,
+    inject: [STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS, STREAMING_BACKEND],
+    useFactory: (raw: StreamingModuleOptions, options: StreamingOptions, backend: StreamingBackend) =>
+      raw.messageRateLimiter ?? createMessageRateLimiter(options, backend),
+  },
+  {
+    provide: STREAMING_CONTENT_FILTERS,
+    inject: [STREAMING_MODULE_OPTIONS],
+    useFactory: (raw: StreamingModuleOptions) => raw.contentFilters ?? [],
   },
 ];
 

@@ -1,6 +1,8 @@
 import type { Authenticator } from '../security/authenticator.interface';
 import type { StreamingBackend } from '../backends/streaming-backend.interface';
 import type { ChannelModuleOptions } from '../channels/channel.providers';
+import type { RateLimiter } from '../security/rate-limiter';
+import type { ContentFilter } from '../security/content-filter';
 
 /** Which backend carries state and fan-out between nodes. */
 export type BackendKind = 'local' | 'redis' | 'nats';
@@ -122,4 +124,10 @@ export interface StreamingModuleOptions extends StreamingOptionsInput, ChannelMo
   authenticator?: Authenticator;
   /** An already built backend (for example one sharing an app's Redis client). */
   backendInstance?: StreamingBackend;
+  /** Replaces the limiter built from `rateLimit` (the seed's `WithRateLimiter`). */
+  rateLimiter?: RateLimiter;
+  /** Replaces the per-user message cap built from `maxMessagesPerSecond`. */
+  messageRateLimiter?: RateLimiter;
+  /** Run in order on `send_message`, `edit_message` and `publish` (the seed's `WithContentFilter`). */
+  contentFilters?: ContentFilter[];
 }

@@ -151,6 +151,9 @@ const PASS_THROUGH = new Set([
   'isGlobal',
   'channelAuthorizer',
   'channelStore',
+  'rateLimiter',
+  'messageRateLimiter',
+  'contentFilters',
 ]);
 
 const isMap = (v: unknown): v is Record<string, unknown> =>

@@ -99,7 +99,8 @@ export class Connection {
 
   /** Hold back live events of a room (during a resume) instead of queueing them. */
   hold(roomId: string): void {
-    (this.held ??= new Map()).set(roomId, []);
+    const held = (this.held ??= new Map());
+    if (!held.has(roomId)) held.set(roomId, []);
   }
 
   /** True (and the envelope kept) when the room's live events are held. */

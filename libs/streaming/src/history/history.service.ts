@@ -37,6 +37,8 @@ export interface ResumePlan {
   rooms: Record<string, number>;
   /** Rooms whose missed messages retention already dropped. */
   gaps: string[];
+  /** Rooms that could not be resumed at all (no longer a member, unknown room): room -> error code. */
+  errors: Record<string, string>;
 }
 
 /**
@@ -295,9 +297,18 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
    */
   async planResume(userId: string, rooms: Record<string, number>): Promise<ResumePlan> {
     this.ensureHistoryEnabled();
-    const plan: ResumePlan = { replay: [], rooms: {}, gaps: [] };
+    const plan: ResumePlan = { replay: [], rooms: {}, gaps: [], errors: {} };
     for (const [roomId, lastSeen] of Object.entries(rooms)) {
-      await this.rooms.requirePermission(roomId, userId, 'read');
+      try {
+        await this.rooms.requirePermission(roomId, userId, 'read');
+      } catch (err) {
+        // One room the user lost (kicked, banned, deleted) does not spoil the others.
+        if (err instanceof StreamingError && err.code !== 'backend_unavailable' && err.code !== 'internal') {
+          plan.errors[roomId] = err.code;
+          continue;
+        }
+        throw err;
+      }
       const latest = await this.backend.latestSeq(roomId);
       plan.rooms[roomId] = latest;
       if (lastSeen >= latest) continue;

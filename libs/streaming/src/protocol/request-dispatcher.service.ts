@@ -13,6 +13,8 @@ import { PublishDto, SubscribeDto, UnsubscribeDto } from '../channels/channel-re
 import { CreateChannelDto, FindChannelsDto } from './requests.dto';
 import { Authenticator, STREAMING_AUTHENTICATOR } from '../security/authenticator.interface';
 import { RateLimiter, STREAMING_RATE_LIMITER } from '../security/rate-limiter';
+import { STREAMING_MESSAGE_RATE_LIMITER } from '../security/message-rate-limiter';
+import { ContentFilter, ContentFilterChain, STREAMING_CONTENT_FILTERS } from '../security/content-filter';
 import { InjectStreamingOptions } from '../streaming.module-definition';
 import { TypingService } from '../typing/typing.service';
 import { ClientEnvelope } from './envelope';
@@ -35,6 +37,7 @@ import {
 } from './requests.dto';
 import { StreamingError, toStreamingError } from './streaming-error';
 import { messageToWire, moderationEntryToWire } from './wire';
+import { resumeConnection } from '../connections/resume-delivery';
 import { encodeEnvelope } from './envelope';
 
 /** Returned by a handler that answered by itself (e.g. `ping` answers with `pong`). */
@@ -60,6 +63,7 @@ const handler = <T extends object>(
 export class RequestDispatcher {
   private readonly logger = new Logger('Streaming');
   private readonly handlers: Record<string, RequestHandler>;
+  private readonly contentFilter: ContentFilterChain;
 
   constructor(
     @InjectStreamingOptions() private readonly options: StreamingOptions,
@@ -72,7 +76,10 @@ export class RequestDispatcher {
     private readonly moderation: ModerationService,
     private readonly channels: ChannelService,
     private readonly metrics: StreamingMetrics,
+    @Inject(STREAMING_MESSAGE_RATE_LIMITER) private readonly messageLimiter: RateLimiter,
+    @Inject(STREAMING_CONTENT_FILTERS) contentFilters: ContentFilter[],
   ) {
+    this.contentFilter = new ContentFilterChain(contentFilters);
     this.handlers = this.buildHandlers();
   }
 
@@ -105,6 +112,12 @@ export class RequestDispatcher {
         if (!verdict.allowed) {
           throw new StreamingError('rate_limited', 'too many requests, slow down', {
             retry_after_ms: verdict.retryAfterMs,
+          });
+        }
+        const msg = await this.messageLimiter.checkLimit(conn.userId, env.type);
+        if (!msg.allowed) {
+          throw new StreamingError('rate_limited', 'too many messages, slow down', {
+            retry_after_ms: msg.retryAfterMs,
           });
         }
       }
@@ -149,18 +162,28 @@ export class RequestDispatcher {
       })),
       join_room: handler(RoomRefDto, async (conn, d) => {
         const ev = await rooms.join(conn.userId, d.room_id);
-        return { room_id: ev.room_id, room: ev.room };
+        return { room_id: ev.room_id, room: ev.room, latest_seq: ev.latest_seq };
       }),
       leave_room: handler(RoomRefDto, async (conn, d) => {
         await rooms.leave(conn.userId, d.room_id);
         return { room_id: d.room_id };
       }),
       send_message: handler(SendMessageDto, async (conn, d) => {
-        const m = await history.send(conn.userId, d.room_id, d.content, d.metadata ?? {});
+        const f = await this.contentFilter.filter(
+          { userId: conn.userId, type: 'send_message', roomId: d.room_id },
+          d.content,
+          d.metadata ?? {},
+        );
+        const m = await history.send(conn.userId, d.room_id, f.content, f.metadata);
         return { message_id: m.id, seq: m.seq };
       }),
       edit_message: handler(EditMessageDto, async (conn, d) => {
-        const m = await history.edit(conn.userId, d.room_id, d.message_id, d.content);
+        const f = await this.contentFilter.filter(
+          { userId: conn.userId, type: 'edit_message', roomId: d.room_id },
+          d.content,
+          {},
+        );
+        const m = await history.edit(conn.userId, d.room_id, d.message_id, f.content);
         return { message: messageToWire(m) };
       }),
       delete_message: handler(MessageRefDto, async (conn, d) => {
@@ -189,23 +212,7 @@ export class RequestDispatcher {
           }
         }
         // Live events of these rooms wait until the replay is queued, so seq order holds.
-        const roomIds = Object.keys(d.rooms);
-        for (const room of roomIds) conn.hold(room);
-        try {
-          const plan = await history.planResume(conn.userId, d.rooms);
-          for (const m of plan.replay) conn.sendEvent('message', m);
-          const resumed: Record<string, unknown> = { rooms: plan.rooms };
-          if (plan.gaps.length > 0) resumed.gaps = plan.gaps;
-          conn.sendEvent('resumed', resumed);
-          for (const room of roomIds) {
-            for (const env of conn.release(room)) {
-              if (!isReplayedMessage(env, plan.rooms[room] ?? 0)) conn.send(env);
-            }
-          }
-          return resumed;
-        } finally {
-          for (const room of roomIds) for (const env of conn.release(room)) conn.send(env);
-        }
+        return resumeConnection(conn, Object.keys(d.rooms), () => history.planResume(conn.userId, d.rooms));
       }),
       start_typing: handler(RoomRefDto, async (conn, d) => {
         await rooms.requirePermission(d.room_id, conn.userId, 'type');
@@ -251,9 +258,14 @@ export class RequestDispatcher {
       unsubscribe: handler(UnsubscribeDto, async (conn, d) => ({
         ...(await channels.unsubscribe(conn, d.channel)),
       })),
-      publish: handler(PublishDto, async (conn, d) => ({
-        ...(await channels.publish(conn.identity, d.channel, d.data, d.metadata)),
-      })),
+      publish: handler(PublishDto, async (conn, d) => {
+        const p = await this.contentFilter.filterPublication(
+          { userId: conn.userId, type: 'publish', channel: d.channel },
+          d.data,
+          d.metadata,
+        );
+        return { ...(await channels.publish(conn.identity, d.channel, p.data, p.metadata)) };
+      }),
       create_channel: handler(CreateChannelDto, async (conn, d) => ({
         channel: await channels.createChannel(conn.identity, {
           name: d.name,
@@ -285,13 +297,6 @@ export class RequestDispatcher {
       }),
     };
   }
-}
-
-/** True for a held `message` envelope whose seq the replay already covered. */
-function isReplayedMessage(envelope: string, latestReplayed: number): boolean {
-  if (!envelope.startsWith('{"type":"message"')) return false;
-  const seq = (JSON.parse(envelope) as { data: { seq: number } }).data.seq;
-  return seq <= latestReplayed;
 }
 
 /** Validate request data against its DTO class; `invalid_message` lists every violation. */

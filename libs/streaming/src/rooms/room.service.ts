@@ -36,6 +36,8 @@ export interface RoomJoinedEvent {
   room: WireRoom;
   members: WireMember[];
   presence: WirePresence[];
+  /** The room's latest seq: a client resumes from here. */
+  latest_seq: number;
 }
 
 /**
@@ -152,6 +154,7 @@ export class RoomService {
       room: roomToWire(room, members.length),
       members: members.map(memberToWire),
       presence: await this.presence.presenceOf(members.map((m) => m.userId)),
+      latest_seq: await this.backend.latestSeq(room.id),
     };
   }
 

@@ -405,8 +405,19 @@ export class LocalBackend implements StreamingBackend {
     return [...(this.nodeUserIndex.get(nodeId) ?? [])];
   }
 
+  private lastSweep = Date.now();
+
+  /** Drop expired counters and presence records now and then, so the maps stay bounded by live keys. */
+  private sweepExpired(now: number): void {
+    if (now - this.lastSweep < 10_000) return;
+    this.lastSweep = now;
+    for (const [k, c] of this.counters) if (c.expires <= now) this.counters.delete(k);
+    for (const [k, p] of this.presence) if (p.expires <= now) this.presence.delete(k);
+  }
+
   async incrementCounter(key: string, by: number, ttlMs: number): Promise<number> {
     const now = Date.now();
+    this.sweepExpired(now);
     let c = this.counters.get(key);
     if (!c || c.expires <= now) this.counters.set(key, (c = { value: 0, expires: now + ttlMs }));
     c.value += by;

@@ -6,8 +6,10 @@ import { Connection, ConnectionTransport } from '../../connections/connection';
 import { StreamingLifecycle } from '../../connections/streaming-lifecycle.service';
 import { HistoryService } from '../../history/history.service';
 import { HTTP_STATUS_BY_CODE } from '../../protocol/error-codes';
+import { HTTP_REASONS } from '../../common/streaming-exception.filter';
 import { toStreamingError } from '../../protocol/streaming-error';
 import { RoomService } from '../../rooms/room.service';
+import { resumeConnection } from '../../connections/resume-delivery';
 import { ChannelService } from '../../channels/channel.service';
 import { InjectStreamingOptions } from '../../streaming.module-definition';
 
@@ -20,6 +22,14 @@ export function envelopeToSse(envelope: string): string {
       ? `id: ${env.data.room_id}:${env.data.seq}\n`
       : '';
   return `${id}event: ${env.type}\ndata: ${data}\n\n`;
+}
+
+/** Merge cursor maps, keeping the highest seq per room. */
+export function mergeCursors(...maps: Array<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of maps)
+    for (const [room, seq] of Object.entries(m)) out[room] = Math.max(out[room] ?? 0, seq);
+  return out;
 }
 
 /** Parse `Last-Event-ID` / `last_event_id`: `room:seq`, several joined by commas. */
@@ -100,11 +110,25 @@ export class SseController implements OnModuleDestroy {
     } catch (err) {
       const e = toStreamingError(err);
       const status = HTTP_STATUS_BY_CODE[e.code] ?? 500;
-      res.status(status).json({ statusCode: status, error: e.code, message: e.message, code: e.code });
+      res.status(status).json({
+        statusCode: status,
+        error: HTTP_REASONS[status] ?? 'Error',
+        message: e.message,
+        code: e.code,
+      });
       return;
     }
     req.on('close', () => void this.lifecycle.closed(conn));
     this.ensureHeartbeat();
+    // Cursors from the Last-Event-ID header and ?last_event_id= (the newest per room wins).
+    const header = req.headers['last-event-id'];
+    const last = mergeCursors(
+      parseLastEventId(Array.isArray(header) ? header[0] : header),
+      parseLastEventId(typeof req.query.last_event_id === 'string' ? req.query.last_event_id : undefined),
+    );
+    const resumeRooms = Object.keys(last);
+    // Hold live events of the resumed rooms from the first moment, so the replay comes first.
+    for (const room of resumeRooms) conn.hold(room);
     await this.lifecycle.open(conn);
 
     for (const roomId of csv(req.query.rooms)) {
@@ -115,21 +139,10 @@ export class SseController implements OnModuleDestroy {
         await this.channels.subscribe(conn, channel).catch((err: unknown) => this.sendError(conn, err));
       }
     }
-    const header = req.headers['last-event-id'];
-    const last = parseLastEventId(
-      (Array.isArray(header) ? header[0] : header) ?? (req.query.last_event_id as string | undefined),
-    );
-    if (Object.keys(last).length > 0) {
-      try {
-        const plan = await this.history.planResume(conn.userId, last);
-        for (const m of plan.replay) conn.sendEvent('message', m);
-        conn.sendEvent(
-          'resumed',
-          plan.gaps.length > 0 ? { rooms: plan.rooms, gaps: plan.gaps } : { rooms: plan.rooms },
-        );
-      } catch (err) {
-        this.sendError(conn, err);
-      }
+    if (resumeRooms.length > 0) {
+      await resumeConnection(conn, resumeRooms, () => this.history.planResume(conn.userId, last)).catch(
+        (err: unknown) => this.sendError(conn, err),
+      );
     }
   }
 

@@ -1,0 +1,29 @@
+import type { ServerEnvelope } from './types';
+
+/**
+ * Split one WebSocket text frame into envelopes: the server may batch several
+ * JSON envelopes in one frame, separated by `\n`. Blank lines and lines that
+ * are not JSON objects with a string `type` are skipped.
+ */
+export function parseFrame(text: string): ServerEnvelope[] {
+  const out: ServerEnvelope[] = [];
+  for (const line of text.split('\n')) {
+    const trimmed = line.trim();
+    if (trimmed.length === 0) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(trimmed);
+    } catch {
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    const env = value as { type?: unknown; id?: unknown; data?: unknown };
+    if (typeof env.type !== 'string') continue;
+    out.push({
+      type: env.type,
+      ...(typeof env.id === 'string' ? { id: env.id } : {}),
+      data: env.data ?? {},
+    });
+  }
+  return out;
+}

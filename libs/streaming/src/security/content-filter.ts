@@ -1,0 +1,94 @@
+import { StreamingError } from '../protocol/streaming-error';
+
+/**
+ * Injection token of the content filters: an array of {@link ContentFilter}, run in
+ * order as a {@link ContentFilterChain} on every `send_message`, `edit_message` and
+ * `publish` (channel `data.content`) before anything is stored or delivered.
+ */
+export const STREAMING_CONTENT_FILTERS = Symbol('STREAMING_CONTENT_FILTERS');
+
+/** Who sends what where. */
+export interface ContentFilterContext {
+  userId: string;
+  /** The request type: `send_message`, `edit_message`, `publish`, ... */
+  type: string;
+  roomId?: string;
+  channel?: string;
+}
+
+/** What a filter passes on. */
+export interface FilteredContent {
+  content: string;
+  metadata: Record<string, unknown>;
+}
+
+/**
+ * A content filter (the seed's `FilterMessage`): return the content and metadata to
+ * pass on (rewritten or not), or throw a {@link StreamingError} to refuse the message:
+ * `content_filtered` (see {@link contentFiltered}) for content, `invalid_message`
+ * for malformed data. Anything else thrown refuses it as `internal`.
+ */
+export interface ContentFilter {
+  filter(
+    ctx: ContentFilterContext,
+    content: string,
+    metadata: Record<string, unknown>,
+  ): Promise<FilteredContent> | FilteredContent;
+}
+
+/** The error a filter throws to refuse a message: `content_filtered` with a human reason. */
+export function contentFiltered(reason: string): StreamingError {
+  return new StreamingError('content_filtered', reason);
+}
+
+/**
+ * Runs filters one after the other, each on the previous one's output; the first
+ * refusal stops the chain. A chain is itself a {@link ContentFilter}.
+ */
+export class ContentFilterChain implements ContentFilter {
+  private readonly filters: readonly ContentFilter[];
+
+  constructor(filters: readonly ContentFilter[] = []) {
+    this.filters = [...filters];
+  }
+
+  /** Number of filters. */
+  get size(): number {
+    return this.filters.length;
+  }
+
+  async filter(
+    ctx: ContentFilterContext,
+    content: string,
+    metadata: Record<string, unknown> = {},
+  ): Promise<FilteredContent> {
+    let current: FilteredContent = { content, metadata };
+    for (const f of this.filters) {
+      const next = await f.filter(ctx, current.content, current.metadata);
+      if (!next || typeof next.content !== 'string' || typeof next.metadata !== 'object' || !next.metadata) {
+        throw new Error(`content filter ${f.constructor.name} returned no {content, metadata}`);
+      }
+      current = next;
+    }
+    return current;
+  }
+
+  /**
+   * Filters a channel publication: `data.content` when it is a string (the seed's
+   * `message.Data["content"]`); other data passes through untouched, though the
+   * filters still see (and may validate or rewrite) `metadata`.
+   */
+  async filterPublication(
+    ctx: ContentFilterContext,
+    data: Record<string, unknown>,
+    metadata?: Record<string, unknown>,
+  ): Promise<{ data: Record<string, unknown>; metadata?: Record<string, unknown> }> {
+    if (this.filters.length === 0) return { data, metadata };
+    const content = data.content;
+    const out = await this.filter(ctx, typeof content === 'string' ? content : '', metadata ?? {});
+    return {
+      data: typeof content === 'string' ? { ...data, content: out.content } : data,
+      metadata: metadata === undefined && Object.keys(out.metadata).length === 0 ? undefined : out.metadata,
+    };
+  }
+}
