@@ -50,7 +50,9 @@ const confLog = path.join(tmp, 'conformance.log');
 run('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
 run('lint', 'npx', ['eslint', '.']);
 run('format', 'npx', ['prettier', '--check', '.']);
-run('unit', 'npx', ['jest', '--selectProjects', 'unit', '--json', `--outputFile=${unitJson}`], { count: jestCounts(unitJson) });
+run('unit', 'npx', ['jest', '--selectProjects', 'unit', '--json', `--outputFile=${unitJson}`], {
+  count: jestCounts(unitJson),
+});
 run('e2e', 'npx', ['jest', '--selectProjects', 'e2e', '--runInBand', '--json', `--outputFile=${e2eJson}`], {
   count: jestCounts(e2eJson),
 });
