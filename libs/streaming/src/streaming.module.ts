@@ -67,7 +67,9 @@ const optionsProviders: Provider[] = [
     inject: [STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS],
     useFactory: (raw: StreamingModuleOptions, options: StreamingOptions) => {
       if (raw.authenticator) return raw.authenticator;
-      const secret = options.auth.jwtSecret;
+      const { jwtSecret: secret, jwtPublicKey, jwksUrl, jwtAlgorithms } = options.auth;
+      if (jwtPublicKey || jwksUrl)
+        return new JwtAuthenticator({ publicKey: jwtPublicKey, jwksUrl, algorithms: jwtAlgorithms });
       if (!secret) {
         if (!options.auth.requireAuth)
           return new JwtAuthenticator('unused-anonymous-mode', options.auth.jwtAlgorithms);

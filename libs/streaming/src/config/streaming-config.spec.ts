@@ -89,6 +89,8 @@ describe('defaults', () => {
       heartbeatInterval: 10,
       nodeTimeout: 30,
       sendQueueSize: 1024,
+      maxConnections: 0,
+      maxAnonymousConnections: 1000,
       historyStore: 'memory',
       historyPath: 'data/streaming.sqlite',
       loadBalancer: 'consistent_hash',
@@ -112,6 +114,8 @@ describe('defaults', () => {
       ...Object.keys(rateLimit).map((k) => `rateLimit.${k}`),
       ...Object.keys(auth).map((k) => `auth.${k}`),
       'auth.jwtSecret',
+      'auth.jwtPublicKey',
+      'auth.jwksUrl',
     ].sort();
     expect(STREAMING_OPTION_TABLE.map((d) => d.path).sort()).toEqual(paths);
   });

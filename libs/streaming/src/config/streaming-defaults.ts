@@ -17,6 +17,8 @@ export function defaultStreamingOptions(): StreamingOptions {
     maxRoomsPerUser: 50,
     maxChannelsPerUser: 100,
     maxMessageSize: 65536,
+    maxConnections: 0,
+    maxAnonymousConnections: 1000,
     maxMessagesPerSecond: 100,
     pingInterval: 30,
     pongTimeout: 10,

@@ -38,6 +38,10 @@ export interface AuthOptions {
   jwtSecret?: string;
   /** Accepted JWT algorithms. Default `['HS256']`. */
   jwtAlgorithms: string[];
+  /** RS/ES/PS public key of the bundled JWT authenticator: a PEM or a path to one. */
+  jwtPublicKey?: string;
+  /** JWKS URL of the bundled JWT authenticator. */
+  jwksUrl?: string;
 }
 
 /**
@@ -62,6 +66,10 @@ export interface StreamingOptions {
   maxChannelsPerUser: number;
   /** Bytes. */
   maxMessageSize: number;
+  /** Connections this node accepts in total (0 = no limit). */
+  maxConnections: number;
+  /** Anonymous connections this node accepts when `auth.requireAuth` is off. */
+  maxAnonymousConnections: number;
   maxMessagesPerSecond: number;
 
   /** Seconds. */

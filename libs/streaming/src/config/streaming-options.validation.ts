@@ -93,6 +93,8 @@ class AuthDto {
   @Bool() validateOnConnect!: boolean;
   @Bool() validateOnMessage!: boolean;
   @IsOptional() @Str() jwtSecret?: string;
+  @IsOptional() @Str() jwtPublicKey?: string;
+  @IsOptional() @Str() jwksUrl?: string;
   @rule(`must be a non-empty array of ${JWT_ALGORITHMS.join(', ')}`, IsArray, ArrayNotEmpty, (o) =>
     IsIn([...JWT_ALGORITHMS], { ...o, each: true }),
   )
@@ -114,6 +116,8 @@ class StreamingOptionsDto {
   @PositiveInt() maxRoomsPerUser!: number;
   @PositiveInt() maxChannelsPerUser!: number;
   @IntAtLeast(64) maxMessageSize!: number;
+  @IntAtLeast(0) maxConnections!: number;
+  @IntAtLeast(0) maxAnonymousConnections!: number;
   @PositiveInt() maxMessagesPerSecond!: number;
   @PositiveNumber() pingInterval!: number;
   @PositiveNumber() pongTimeout!: number;

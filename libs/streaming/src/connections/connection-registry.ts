@@ -11,6 +11,12 @@ export class ConnectionRegistry {
   private readonly byUser = new Map<string, Set<Connection>>();
   private readonly byRoom = new Map<string, Set<Connection>>();
   private readonly byTransport = { ws: 0, sse: 0 };
+  private anonymous = 0;
+
+  /** Live connections of anonymous users (auth.requireAuth off). */
+  get anonymousCount(): number {
+    return this.anonymous;
+  }
 
   get size(): number {
     return this.byId.size;
@@ -28,6 +34,7 @@ export class ConnectionRegistry {
   add(conn: Connection): boolean {
     this.byId.set(conn.id, conn);
     this.byTransport[conn.transport.kind]++;
+    if (conn.identity.anonymous) this.anonymous++;
     let set = this.byUser.get(conn.userId);
     const first = !set;
     if (!set) this.byUser.set(conn.userId, (set = new Set()));
@@ -39,6 +46,7 @@ export class ConnectionRegistry {
   remove(conn: Connection): { removed: boolean; lastOfUser: boolean; emptiedRooms: string[] } {
     if (!this.byId.delete(conn.id)) return { removed: false, lastOfUser: false, emptiedRooms: [] };
     this.byTransport[conn.transport.kind]--;
+    if (conn.identity.anonymous) this.anonymous--;
     const emptiedRooms: string[] = [];
     for (const roomId of conn.rooms) if (this.unindexRoom(roomId, conn)) emptiedRooms.push(roomId);
     const set = this.byUser.get(conn.userId);

@@ -51,7 +51,14 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
   /** Authenticate a connection attempt and check the connection limits. */
   async admit(req: IncomingMessage): Promise<ConnectionIdentity> {
     const identity = await this.auth.authenticate(req);
-    const open = this.fanout.registry.userConnections(identity.userId).size;
+    const registry = this.fanout.registry;
+    if (this.options.maxConnections > 0 && registry.size >= this.options.maxConnections) {
+      throw new StreamingError('limit_exceeded', 'this server accepts no more connections');
+    }
+    if (identity.anonymous && registry.anonymousCount >= this.options.maxAnonymousConnections) {
+      throw new StreamingError('limit_exceeded', 'too many anonymous connections');
+    }
+    const open = registry.userConnections(identity.userId).size;
     if (open >= this.options.maxConnectionsPerUser) {
       throw new StreamingError(
         'limit_exceeded',

@@ -1,22 +1,64 @@
-import { JWTPayload, jwtVerify } from 'jose';
+import { readFileSync } from 'node:fs';
+import {
+  JWTPayload,
+  JWTVerifyGetKey,
+  KeyLike,
+  createRemoteJWKSet,
+  importSPKI,
+  importX509,
+  jwtVerify,
+} from 'jose';
 import { AuthResult, Authenticator } from './authenticator.interface';
 
+/** How the bundled JWT authenticator verifies signatures. */
+export interface JwtAuthenticatorOptions {
+  /** HS256/384/512 shared secret. */
+  secret?: string;
+  /** RS/ES/PS public key: a PEM (SPKI or X.509 certificate) or a path to a PEM file. */
+  publicKey?: string;
+  /** A JWKS URL (keys fetched and cached by `jose`). */
+  jwksUrl?: string;
+  /** Accepted algorithms; anything else is refused. Default `['HS256']`. */
+  algorithms?: string[];
+}
+
 /**
- * The bundled authenticator: verifies an HS256 (by default) JWT and maps its
- * claims: `sub` (required) → user id, `sid` → session id, `name`, `roles`, `exp`.
+ * The bundled authenticator: verifies a JWT (HS256 with a secret by default,
+ * or RS256/ES256/... with a public key or a JWKS URL) and maps its claims:
+ * `sub` (required) → user id, `sid` → session id, `name`, `roles`, `exp`.
  */
 export class JwtAuthenticator implements Authenticator {
-  private readonly key: Uint8Array;
+  private readonly key: Promise<Uint8Array | KeyLike | JWTVerifyGetKey>;
+  private readonly algorithms: string[];
 
-  constructor(
-    secret: string,
-    private readonly algorithms: string[] = ['HS256'],
-  ) {
-    this.key = new TextEncoder().encode(secret);
+  constructor(secretOrOptions: string | JwtAuthenticatorOptions, algorithms: string[] = ['HS256']) {
+    const o: JwtAuthenticatorOptions =
+      typeof secretOrOptions === 'string' ? { secret: secretOrOptions, algorithms } : secretOrOptions;
+    this.algorithms = o.algorithms ?? algorithms;
+    this.key = JwtAuthenticator.resolveKey(o, this.algorithms);
+    this.key.catch(() => undefined); // surfaced on first use
+  }
+
+  private static async resolveKey(
+    o: JwtAuthenticatorOptions,
+    algorithms: string[],
+  ): Promise<Uint8Array | KeyLike | JWTVerifyGetKey> {
+    if (o.jwksUrl) return createRemoteJWKSet(new URL(o.jwksUrl));
+    if (o.publicKey) {
+      const pem = o.publicKey.includes('-----BEGIN') ? o.publicKey : readFileSync(o.publicKey, 'utf8');
+      const alg = algorithms.find((a) => !a.startsWith('HS')) ?? 'RS256';
+      return pem.includes('CERTIFICATE') ? importX509(pem, alg) : importSPKI(pem, alg);
+    }
+    if (o.secret) return new TextEncoder().encode(o.secret);
+    throw new Error('JwtAuthenticator needs a secret, a public key or a JWKS URL');
   }
 
   async authenticateConnection(token: string): Promise<AuthResult> {
-    const { payload } = await jwtVerify(token, this.key, { algorithms: this.algorithms });
+    const key = await this.key;
+    const { payload } =
+      typeof key === 'function'
+        ? await jwtVerify(token, key, { algorithms: this.algorithms })
+        : await jwtVerify(token, key, { algorithms: this.algorithms });
     return claimsToAuthResult(payload);
   }
 }
