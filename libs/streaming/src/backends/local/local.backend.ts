@@ -279,6 +279,7 @@ export class LocalBackend implements StreamingBackend {
   }
 
   async getModerationLog(roomId: string, limit: number): Promise<ModerationLogEntry[]> {
+    if (limit <= 0) return [];
     return (this.room(roomId)?.modLog.slice(-limit) ?? []).map(clone);
   }
 

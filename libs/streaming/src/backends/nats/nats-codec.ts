@@ -78,6 +78,8 @@ export interface RoomValue {
   inc: string;
   /** Number of members (kept with the room so that `maxMembers` is checked in the same compare-and-swap). */
   n: number;
+  /** Set (epoch ms) while deleteRoom removes the room's data: the room reads as absent. */
+  d?: number;
 }
 
 /**

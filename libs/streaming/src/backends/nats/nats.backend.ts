@@ -333,7 +333,7 @@ export class NatsBackend implements StreamingBackend {
         const opts: Partial<KvOptions> = { ...base };
         if (EXPIRING_BUCKETS.includes(id)) opts.ttl = maxTtlMs;
         if (id === 'seqs') opts.republish = republish;
-        return [id, await js.views.kv(this.names.bucket(id), opts)];
+        return [id, await this.bucket(js, id, opts)];
       }),
     );
     // A seqs bucket made without republish (by hand, or by an older version) gets it now:
@@ -347,6 +347,22 @@ export class NatsBackend implements StreamingBackend {
     return Object.fromEntries(entries) as Record<BucketId, KV>;
   }
 
+  /**
+   * Create or bind one bucket. Nodes starting together race to create it; the
+   * losers get an error from the server (e.g. "subjects overlap") and bind to
+   * the winner's stream on the next attempt.
+   */
+  private async bucket(js: JetStreamClient, id: BucketId, opts: Partial<KvOptions>): Promise<KV> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await js.views.kv(this.names.bucket(id), opts);
+      } catch (err) {
+        if (attempt >= 5 || isUnavailableError(err)) throw err;
+        await casBackoff(attempt + 2);
+      }
+    }
+  }
+
   private watchStatus(nc: NatsConnection): void {
     const it = nc.status() as AsyncIterable<Status> & { stop?: () => void };
     this.statusIterator = it;
@@ -355,7 +371,9 @@ export class NatsBackend implements StreamingBackend {
         if (this.session?.nc !== nc) break;
         if (s.type === Events.Disconnect) {
           this.connected = false;
-          this.rejectLost(this.unavailable(new Error(`disconnected from ${String(s.data)}`)));
+          this.rejectLost(
+            this.unavailable(new Error(`disconnected from ${typeof s.data === 'string' ? s.data : 'NATS'}`)),
+          );
           this.resetLost();
         } else if (s.type === Events.Reconnect) {
           this.connected = true;
@@ -441,7 +459,8 @@ export class NatsBackend implements StreamingBackend {
 
   /** Run a clean-up after the current call returns; failures are reported, close() waits for it. */
   private later(task: () => Promise<void>): void {
-    const p: Promise<void> = task()
+    // Raced with the connection like a call, so that close() never waits for a request timeout.
+    const p: Promise<void> = Promise.race([task(), this.lost])
       .catch((err) => this.onError(err))
       .finally(() => this.background.delete(p));
     this.background.add(p);
@@ -646,7 +665,7 @@ export class NatsBackend implements StreamingBackend {
 
   /** The room value when the room exists and is not being deleted. */
   private async liveRoom(s: Session, roomId: string): Promise<RoomValue | null> {
-    const v = await this.value<RoomValue & { d?: boolean }>(s.kv.rooms, this.names.room(roomId));
+    const v = await this.value<RoomValue>(s.kv.rooms, this.names.room(roomId));
     return v && !v.d ? v : null;
   }
 
@@ -654,10 +673,20 @@ export class NatsBackend implements StreamingBackend {
     await this.exec(async (s) => {
       const inc = randomUUID();
       const value: RoomValue = { r: room, inc, n: 1 };
-      const created = await this.cas<RoomValue, boolean>(s, 'rooms', this.names.room(room.id), (cur) =>
-        cur ? { result: false } : { result: true, next: value },
-      );
-      if (!created) throw new Error(`room ${room.id} already exists`);
+      const key = this.names.room(room.id);
+      const create = (): Promise<'created' | 'exists' | { stranded: string }> =>
+        this.cas<RoomValue, 'created' | 'exists' | { stranded: string }>(s, 'rooms', key, (cur) => {
+          if (!cur) return { result: 'created', next: value };
+          // A deletion that a node gave up half-way through: finish it, then create.
+          if (cur.d && cur.d <= Date.now() - STALE_RESERVATION_MS) return { result: { stranded: cur.inc } };
+          return { result: 'exists' };
+        });
+      let created = await create();
+      if (typeof created === 'object') {
+        await this.finishDelete(s, room.id, created.stranded);
+        created = await create();
+      }
+      if (created !== 'created') throw new Error(`room ${room.id} already exists`);
       try {
         await Promise.all([
           s.kv.seqs.put(this.names.roomLog(room.id), utf8(encodeRoomLog({ seq: 0, floor: 1, inc }))),
@@ -693,7 +722,7 @@ export class NatsBackend implements StreamingBackend {
 
   async updateRoom(roomId: string, patch: Partial<Omit<RoomRecord, 'id'>>): Promise<RoomRecord | null> {
     return this.exec((s) =>
-      this.cas<RoomValue & { d?: boolean }, RoomRecord | null>(s, 'rooms', this.names.room(roomId), (cur) => {
+      this.cas<RoomValue, RoomRecord | null>(s, 'rooms', this.names.room(roomId), (cur) => {
         if (!cur || cur.d) return { result: null };
         const r: RoomRecord = { ...cur.r };
         for (const [k, v] of Object.entries(patch)) {
@@ -708,43 +737,45 @@ export class NatsBackend implements StreamingBackend {
 
   async deleteRoom(roomId: string): Promise<boolean> {
     return this.exec(async (s) => {
-      const key = this.names.room(roomId);
       // Phase 1: mark the room as being deleted. From now on it reads as absent,
       // joins answer no_room, and its id cannot be re-created until phase 3.
-      const marked = await this.cas<RoomValue & { d?: boolean }, { inc: string; first: boolean } | null>(
+      const marked = await this.cas<RoomValue, { inc: string; first: boolean } | null>(
         s,
         'rooms',
-        key,
+        this.names.room(roomId),
         (cur) => {
           if (!cur) return { result: null };
-          if (cur.d) return { result: { inc: cur.inc, first: false } }; // a deletion in progress (or stranded): finish it
-          return { result: { inc: cur.inc, first: true }, next: { ...cur, d: true } };
+          if (cur.d) return { result: { inc: cur.inc, first: false } }; // in progress (or stranded): finish it
+          return { result: { inc: cur.inc, first: true }, next: { ...cur, d: Date.now() } };
         },
       );
       if (!marked) return false;
-      // Phase 2: the memberships' user indexes, then everything of the room.
-      const members = await this.listKeys(s.kv.members, this.names.membersOf(roomId));
-      const users = members.map((k) => decodeToken(k.slice(k.lastIndexOf('.') + 1)));
-      await batched(users, (u) => this.releaseUserRoom(s, u, roomId));
-      await Promise.all([
-        this.purge(s, 'members', this.names.membersOf(roomId)),
-        this.purge(s, 'restrictions', this.names.roomScope(roomId)),
-        this.purge(s, 'invitations', this.names.roomScope(roomId)),
-        this.purge(s, 'modlog', this.names.modlog(roomId)),
-        this.purge(s, 'messages', this.names.roomScope(roomId)),
-        this.purge(s, 'seqs', this.names.roomLog(roomId)),
-      ]);
-      // Phase 3: the room itself.
-      await this.cas<RoomValue & { d?: boolean }, void>(s, 'rooms', key, (cur) =>
-        cur?.d && cur.inc === marked.inc ? { result: undefined, next: DELETE } : { result: undefined },
-      );
+      await this.finishDelete(s, roomId, marked.inc);
       return marked.first;
     });
   }
 
+  /** Phases 2 and 3 of deleteRoom: the room's data and indexes, then the room itself. */
+  private async finishDelete(s: Session, roomId: string, inc: string): Promise<void> {
+    const members = await this.listKeys(s.kv.members, this.names.membersOf(roomId));
+    const users = members.map((k) => decodeToken(k.slice(k.lastIndexOf('.') + 1)));
+    await batched(users, (u) => this.releaseUserRoom(s, u, roomId));
+    await Promise.all([
+      this.purge(s, 'members', this.names.membersOf(roomId)),
+      this.purge(s, 'restrictions', this.names.roomScope(roomId)),
+      this.purge(s, 'invitations', this.names.roomScope(roomId)),
+      this.purge(s, 'modlog', this.names.modlog(roomId)),
+      this.purge(s, 'messages', this.names.roomScope(roomId)),
+      this.purge(s, 'seqs', this.names.roomLog(roomId)),
+    ]);
+    await this.cas<RoomValue, void>(s, 'rooms', this.names.room(roomId), (cur) =>
+      cur?.d && cur.inc === inc ? { result: undefined, next: DELETE } : { result: undefined },
+    );
+  }
+
   async listRooms(): Promise<RoomRecord[]> {
     return this.exec(async (s) => {
-      const entries = await this.listValues<RoomValue & { d?: boolean }>(s.kv.rooms, '>');
+      const entries = await this.listValues<RoomValue>(s.kv.rooms, '>');
       return entries
         .filter((e) => !e.value.d)
         .map((e) => e.value.r)
@@ -783,7 +814,7 @@ export class NatsBackend implements StreamingBackend {
       if (reserved === 'user_limit') return 'user_limit';
 
       // Step 2, the room: take a place (checks maxMembers atomically).
-      const placed = await this.cas<RoomValue & { d?: boolean }, 'ok' | 'no_room' | 'full'>(
+      const placed = await this.cas<RoomValue, 'ok' | 'no_room' | 'full'>(
         s,
         'rooms',
         this.names.room(roomId),
@@ -822,7 +853,7 @@ export class NatsBackend implements StreamingBackend {
   }
 
   private adjustMemberCount(s: Session, roomId: string, inc: string, by: number): Promise<void> {
-    return this.cas<RoomValue & { d?: boolean }, void>(s, 'rooms', this.names.room(roomId), (cur) =>
+    return this.cas<RoomValue, void>(s, 'rooms', this.names.room(roomId), (cur) =>
       cur && cur.inc === inc
         ? { result: undefined, next: { ...cur, n: Math.max(0, cur.n + by) } }
         : { result: undefined },
@@ -1210,8 +1241,8 @@ export class NatsBackend implements StreamingBackend {
       // History is the contiguous range floor..seq; intersect with (after, before).
       let lo = log.entry.floor;
       let hi = log.entry.seq;
-      if (after !== undefined) lo = Math.max(lo, after === -Infinity ? lo : Math.floor(after) + 1);
-      if (before !== undefined) hi = Math.min(hi, before === Infinity ? hi : Math.ceil(before) - 1);
+      if (after !== undefined) lo = Math.max(lo, Math.floor(after) + 1);
+      if (before !== undefined) hi = Math.min(hi, Math.ceil(before) - 1);
       const page = pageRange(lo, hi, limit, after !== undefined);
       if (!page) return [];
       return this.records(s, roomId, log.entry.inc, page.first, page.last);
