@@ -18,6 +18,8 @@ export { SqlitePersistence } from './backends/local/sqlite-persistence';
 export type { LocalPersistence, PersistedRoom } from './backends/local/local-persistence.interface';
 export { createStreamingBackend } from './backends/backend.providers';
 export { RedisBackend } from './backends/redis/redis.backend';
+export { NatsBackend } from './backends/nats/nats.backend';
+export type { NatsBackendOptions, NatsStreamingOptions } from './backends/nats/nats.backend';
 export type { RedisBackendOptions, RedisClient, RedisStreamingOptions } from './backends/redis/redis.backend';
 
 export { ERROR_CODES, HTTP_STATUS_BY_CODE } from './protocol/error-codes';

@@ -5,6 +5,7 @@ import { STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS } from '../streaming.module
 import { LocalBackend } from './local/local.backend';
 import { SqlitePersistence } from './local/sqlite-persistence';
 import { RedisBackend } from './redis/redis.backend';
+import { NatsBackend } from './nats/nats.backend';
 import { STREAMING_BACKEND, StreamingBackend } from './streaming-backend.interface';
 
 /** Build the backend the options ask for. */
@@ -19,9 +20,14 @@ export function createStreamingBackend(options: StreamingOptions): StreamingBack
         onError: (err: unknown) =>
           new Logger('Streaming').warn(`redis: ${err instanceof Error ? err.message : String(err)}`),
       });
+    case 'nats':
+      return NatsBackend.fromOptions(options, {
+        onError: (err: unknown) =>
+          new Logger('Streaming').warn(`nats: ${err instanceof Error ? err.message : String(err)}`),
+      });
     default:
       throw new StreamingConfigError(
-        `Invalid streaming configuration: backend (backend, FORGE_STREAMING_BACKEND) = "${options.backend}": this build supports "local" and "redis"`,
+        `Invalid streaming configuration: backend (backend, FORGE_STREAMING_BACKEND) = "${String(options.backend)}": this build supports "local", "redis" and "nats"`,
       );
   }
 }

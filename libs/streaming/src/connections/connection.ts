@@ -45,6 +45,8 @@ export class Connection {
   /** Set while the peer answered the last transport-level ping. */
   alive = true;
   closed = false;
+  /** False until `connected` is queued: events that arrive while the connection is set up wait behind it. */
+  private ready = false;
   private queue: string[] = [];
   /** Rooms whose live events are held back while a resume replays their history. */
   private held: Map<string, string[]> | null = null;
@@ -82,8 +84,16 @@ export class Connection {
       return false;
     }
     this.queue.push(frame);
-    if (this.queue.length === 1) this.scheduler.markDirty(this);
+    if (this.ready && this.queue.length === 1) this.scheduler.markDirty(this);
     return true;
+  }
+
+  /** Queue the first envelope (`connected`) ahead of anything that arrived during set-up, and start writing. */
+  sendFirst(frame: string): void {
+    if (this.closed) return;
+    this.queue.unshift(frame);
+    this.ready = true;
+    this.scheduler.markDirty(this);
   }
 
   private recent: string[] | null = null;

@@ -23,6 +23,8 @@ export interface BusHeader {
   leave?: string;
   /** The same event published on several room topics: each connection gets it once. */
   dedupe?: string;
+  /** Node that published it (and delivered it to its own connections already). */
+  origin?: string;
 }
 
 /** Bus payload: an envelope, optionally preceded by `#<header JSON>\n`. */
@@ -101,14 +103,34 @@ export class FanoutService implements OnModuleDestroy {
     if (emptied) await this.safeUnsubscribe(roomTopic(roomId));
   }
 
-  /** Publish an event to every member connection of a room, on every node. */
+  /**
+   * Publish an event to every member connection of a room, on every node.
+   * This node's own connections get it at once (so a request's events reach
+   * local peers before its ack); other nodes through the backend, which skips
+   * the echo back to this node. Chat messages do not come this way: they are
+   * published by the backend in the same step that gives them their seq.
+   */
   async publishToRoom(roomId: string, type: string, data: unknown, header?: BusHeader): Promise<void> {
-    await this.backend.publish(roomTopic(roomId), encodeBusPayload(encodeEnvelope(type, data), header));
+    const envelope = encodeEnvelope(type, data);
+    this.deliverRoom(roomId, envelope, header);
+    if (this.backend.distributed) {
+      await this.backend.publish(
+        roomTopic(roomId),
+        encodeBusPayload(envelope, { ...header, origin: this.options.nodeId }),
+      );
+    }
   }
 
-  /** Publish an event to every connection of a user, on every node. */
+  /** Publish an event to every connection of a user, on every node (local ones first, as above). */
   async publishToUser(userId: string, type: string, data: unknown, header?: BusHeader): Promise<void> {
-    await this.backend.publish(userTopic(userId), encodeBusPayload(encodeEnvelope(type, data), header));
+    const envelope = encodeEnvelope(type, data);
+    await this.deliverUser(userId, envelope, header);
+    if (this.backend.distributed) {
+      await this.backend.publish(
+        userTopic(userId),
+        encodeBusPayload(envelope, { ...header, origin: this.options.nodeId }),
+      );
+    }
   }
 
   /** Deliver one serialized envelope to a set of local connections. */
@@ -122,9 +144,8 @@ export class FanoutService implements OnModuleDestroy {
     return n;
   }
 
-  private onRoomPayload(roomId: string, payload: string): void {
-    this.metrics.busReceived.inc({ kind: 'room' });
-    const { header, envelope } = decodeBusPayload(payload);
+  /** Deliver a room event to this node's member connections (serialized once, written as is). */
+  private deliverRoom(roomId: string, envelope: string, header?: BusHeader): void {
     const except = header?.exceptUser;
     const dedupe = header?.dedupe;
     let n = 0;
@@ -137,19 +158,27 @@ export class FanoutService implements OnModuleDestroy {
     if (n > 0) this.metrics.messagesOut.inc(n);
   }
 
+  /** Deliver a user event to this node's connections of the user, applying its membership change. */
+  private async deliverUser(userId: string, envelope: string, header?: BusHeader): Promise<void> {
+    if (header?.join) await this.indexUserInRoom(userId, header.join);
+    this.deliver(this.registry.userConnections(userId), envelope);
+    if (header?.leave) await this.unindexUserFromRoom(userId, header.leave);
+  }
+
+  private onRoomPayload(roomId: string, payload: string): void {
+    this.metrics.busReceived.inc({ kind: 'room' });
+    const { header, envelope } = decodeBusPayload(payload);
+    if (header?.origin === this.options.nodeId) return; // delivered locally when published
+    this.deliverRoom(roomId, envelope, header);
+  }
+
   private onUserPayload(userId: string, payload: string): void {
     this.metrics.busReceived.inc({ kind: 'user' });
     const { header, envelope } = decodeBusPayload(payload);
-    const run = async (): Promise<void> => {
-      if (header?.join) await this.indexUserInRoom(userId, header.join);
-      this.deliver(this.registry.userConnections(userId), envelope);
-      if (header?.leave) await this.unindexUserFromRoom(userId, header.leave);
-    };
-    if (header?.join || header?.leave) {
-      run().catch((err: unknown) => this.logger.error(`user event for ${userId} failed: ${String(err)}`));
-    } else {
-      this.deliver(this.registry.userConnections(userId), envelope);
-    }
+    if (header?.origin === this.options.nodeId) return;
+    this.deliverUser(userId, envelope, header).catch((err: unknown) =>
+      this.logger.error(`user event for ${userId} failed: ${String(err)}`),
+    );
   }
 
   private async safeSubscribe(topic: string, handler: (payload: string) => void): Promise<void> {

@@ -8,6 +8,7 @@ import { StreamingAuthService } from '../security/auth.service';
 import { InjectStreamingOptions } from '../streaming.module-definition';
 import { TypingService } from '../typing/typing.service';
 import { Connection, ConnectionIdentity, ConnectionTransport } from './connection';
+import { encodeEnvelope } from '../protocol/envelope';
 import { FanoutService } from './fanout.service';
 import { ChannelService } from '../channels/channel.service';
 import { ConnectionEvent, StreamingEvents } from '../events/streaming-events';
@@ -76,15 +77,18 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
 
   /** Send `connected`, index the connection under its user's rooms, mark the user online. */
   async open(conn: Connection): Promise<void> {
-    conn.sendEvent('connected', {
-      connection_id: conn.id,
-      user_id: conn.userId,
-      session_id: conn.sessionId,
-      node_id: this.options.nodeId,
-      ping_interval_ms: this.options.pingInterval * 1000,
-      transport: conn.transport.kind,
-    });
+    // Subscribed to the user's rooms first: nothing published after `connected` can be missed.
     await this.fanout.attach(conn);
+    conn.sendFirst(
+      encodeEnvelope('connected', {
+        connection_id: conn.id,
+        user_id: conn.userId,
+        session_id: conn.sessionId,
+        node_id: this.options.nodeId,
+        ping_interval_ms: this.options.pingInterval * 1000,
+        transport: conn.transport.kind,
+      }),
+    );
     if (conn.closed) {
       await this.closed(conn);
       return;

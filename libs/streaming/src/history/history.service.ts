@@ -100,6 +100,14 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
+  /** A banned user hears `banned` (not `not_room_member`: the ban removed the membership). */
+  private async ensureNotBanned(roomId: string, userId: string): Promise<void> {
+    await this.rooms.require(roomId);
+    if (await this.backend.getRestriction(roomId, 'ban', userId)) {
+      throw new StreamingError('banned', `you are banned from room ${roomId}`);
+    }
+  }
+
   private async ensureMayWrite(roomId: string, userId: string): Promise<void> {
     if (await this.backend.getRestriction(roomId, 'ban', userId)) {
       throw new StreamingError('banned', `you are banned from room ${roomId}`);
@@ -121,8 +129,24 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     content: string,
     metadata: Record<string, unknown> = {},
   ): Promise<StoredMessage> {
-    await this.rooms.requirePermission(roomId, userId, 'send');
-    await this.ensureMayWrite(roomId, userId);
+    // The hot path: one look-up of the room, then ban, membership and mute together.
+    await this.rooms.require(roomId);
+    const [ban, member, mute] = await Promise.all([
+      this.backend.getRestriction(roomId, 'ban', userId),
+      this.backend.getMember(roomId, userId),
+      this.backend.getRestriction(roomId, 'mute', userId),
+    ]);
+    if (ban) throw new StreamingError('banned', `you are banned from room ${roomId}`);
+    if (!member) throw new StreamingError('not_room_member', `you are not a member of room ${roomId}`);
+    if (!roleHas(member.role, 'send'))
+      throw new StreamingError('forbidden', `role ${member.role} may not send here`);
+    if (mute) {
+      throw new StreamingError(
+        'muted',
+        `you are muted in room ${roomId}`,
+        mute.until ? { until: new Date(mute.until).toISOString() } : {},
+      );
+    }
     return this.save(roomId, userId, content, metadata);
   }
 
@@ -244,6 +268,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     reaction: string,
     add: boolean,
   ): Promise<StoredMessage> {
+    await this.ensureNotBanned(roomId, userId);
     await this.rooms.requirePermission(roomId, userId, 'react');
     await this.ensureMayWrite(roomId, userId);
     return this.commitReaction(roomId, messageId, reaction, userId, add);

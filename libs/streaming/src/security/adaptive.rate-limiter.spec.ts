@@ -131,7 +131,8 @@ describe('AdaptiveRateLimiter', () => {
     expect(await send(rl, 5)).toBe(4);
     const d = await rl.checkLimit('u', 'x');
     expect(d.allowed).toBe(false);
-    expect(d.retryAfterMs).toBe(250); // 4 per second at level 1
+    // This second strike in the window raises the level to 2 (2 per second): the retry says so.
+    expect(d.retryAfterMs).toBe(500);
   });
 
   it('does nothing when the base rate is already at the floor', async () => {

@@ -101,7 +101,10 @@ export class AdaptiveRateLimiter implements ScalableRateLimiter {
     let level = this.clamp(await this.opts.store.get(this.levelKey(key)));
     if (level > 0) level = await this.relax(key, period, level);
     const decision = await this.opts.base.checkLimit(key, action, this.scaleFor(level) * (scale ?? 1));
-    if (!decision.allowed) await this.recordRefusal(key, t, period);
+    if (!decision.allowed && (await this.recordRefusal(key, t, period))) {
+      // This refusal halved the limit: the earliest retry is twice as far as the old rate said.
+      return { allowed: false, retryAfterMs: decision.retryAfterMs * 2 };
+    }
     return decision;
   }
 
@@ -156,16 +159,21 @@ export class AdaptiveRateLimiter implements ScalableRateLimiter {
   }
 
   /** Count a refusal; the threshold-crossing refusal of a violation window raises the level. */
-  private async recordRefusal(key: string, t: number, period: number): Promise<void> {
+  /** Count a refusal; returns true when it raised the penalty level. */
+  private async recordRefusal(key: string, t: number, period: number): Promise<boolean> {
     const { store } = this.opts;
     const win = Math.floor(t / this.violationWindowMs);
     const [, strikes] = await Promise.all([
       store.increment(this.refusalsKey(period, key), 1, this.periodTtlMs),
       store.increment(`${this.prefix}:s:${win}:${key}`, 1, 2 * this.violationWindowMs + 1000),
     ]);
-    if (strikes !== this.threshold || this.maxLevel === 0) return;
+    if (strikes !== this.threshold || this.maxLevel === 0) return false;
     const v = await store.increment(this.levelKey(key), 1, this.stateTtlMs);
     // Already at the top: give our step back (each racer gives back its own).
-    if (v > this.maxLevel) await store.increment(this.levelKey(key), -1, this.stateTtlMs);
+    if (v > this.maxLevel) {
+      await store.increment(this.levelKey(key), -1, this.stateTtlMs);
+      return false;
+    }
+    return true;
   }
 }

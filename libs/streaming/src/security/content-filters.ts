@@ -178,6 +178,28 @@ export interface UrlFilterOptions {
 }
 
 /** `scheme://` or `scheme:\\` links (any scheme). */
+const NAMED_ENTITIES: Record<string, string> = {
+  quot: '"',
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  apos: "'",
+  nbsp: ' ',
+};
+
+/** Decode the HTML entities a sanitizer or a sender may have put in a text. */
+export function decodeHtmlEntities(text: string): string {
+  if (!text.includes('&')) return text;
+  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/giu, (whole, body: string) => {
+    if (body[0] === '#') {
+      const code =
+        body[1] === 'x' || body[1] === 'X' ? parseInt(body.slice(2), 16) : parseInt(body.slice(1), 10);
+      return Number.isFinite(code) && code >= 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
+    }
+    return NAMED_ENTITIES[body.toLowerCase()] ?? whole;
+  });
+}
+
 const SCHEME_URL = String.raw`[a-z][a-z0-9+.\-]*:[\/\\]{2}[^\s<>"'\x60]+`;
 /** Protocol-relative `//host...` links. */
 const RELATIVE_URL = String.raw`(?<![\p{L}\p{N}:\/\\])\/\/[^\s<>"'\x60\/\\]+[^\s<>"'\x60]*`;
@@ -232,7 +254,8 @@ export class UrlFilter implements ContentFilter {
   /** Hosts of the links in `content` (`null` for a link that cannot be parsed). */
   hostsIn(content: string): (string | null)[] {
     const hosts: (string | null)[] = [];
-    for (const m of content.matchAll(this.regex)) {
+    // Links hidden behind HTML entities (an earlier HtmlSanitizer, or a sender) are checked as plain text.
+    for (const m of decodeHtmlEntities(content).matchAll(this.regex)) {
       let candidate = m[0].replace(/[.,;:!?)\]}'"»”’>]+$/u, '');
       if (candidate.startsWith('//')) candidate = `http:${candidate}`;
       else if (!/^[a-z][a-z0-9+.-]*:[/\\]{2}/i.test(candidate)) candidate = `http://${candidate}`;

@@ -192,11 +192,24 @@ interface ModlogValue {
  * is ever lost or reused, and a record is in history before its seq is given
  * out. Records of a deleted room (older incarnation) are discarded instead.
  *
+ * In a NATS cluster the room log keeps its order (one stream leader
+ * republishes), but a plain publish from another server may overtake a
+ * republished entry: only appended messages are ordered among themselves.
+ *
+ * Rooms: deleteRoom first marks the room (it reads as absent, joins answer
+ * no_room, its id cannot be re-created), then purges its keys and indexes,
+ * then removes the mark; a deletion a node gave up half-way is finished by
+ * the next deleteRoom, or by createRoom once the mark is 30 s old. Writes of
+ * room-scoped keys check the room again after writing and undo themselves if
+ * a deletion raced them, so a re-created room starts clean.
+ *
  * Limits: membership counts live in the room value so that `maxMembers` is
  * checked in the same compare-and-swap; the member key is written next. A
  * node dying between the two leaves the count one too high (not repaired).
  * User-index reservations stranded that way are pruned after 30 s, as in the
- * Redis backend.
+ * Redis backend. Payloads and values travel as UTF-8 (JSON escapes lone
+ * surrogates; a raw one in a plain `publish()` payload becomes U+FFFD). Message
+ * ids are not checked for uniqueness within a room (the callers generate UUIDs).
  *
  * Failures to reach NATS reject quickly with `StreamingError('backend_unavailable')`:
  * while disconnected every call fails at once, calls in flight when the
@@ -336,13 +349,24 @@ export class NatsBackend implements StreamingBackend {
         return [id, await this.bucket(js, id, opts)];
       }),
     );
-    // A seqs bucket made without republish (by hand, or by an older version) gets it now:
-    // the room log's fan-out depends on it.
+    // A seqs bucket made without republish (by hand, or by an older version) needs it:
+    // the room log's fan-out depends on it. Servers before 2.10 cannot add it to an
+    // existing stream; then fail loudly rather than run without ordered delivery.
     const stream = this.names.stream('seqs');
     const info = await jsm.streams.info(stream);
     const rp = info.config.republish;
     if (!rp || rp.src !== republish.src || rp.dest !== republish.dest || rp.headers_only) {
-      await jsm.streams.update(stream, { ...info.config, republish });
+      try {
+        await jsm.streams.update(stream, { ...info.config, republish });
+      } catch (err) {
+        if (isUnavailableError(err)) throw err;
+        const why = err instanceof Error ? err.message : String(err);
+        throw new Error(
+          `NATS stream ${stream} exists without republish ${republish.src} -> ${republish.dest} and the server ` +
+            `refused to add it (${why}): remove that bucket (its room sequences are lost) or use another prefix`,
+          { cause: err },
+        );
+      }
     }
     return Object.fromEntries(entries) as Record<BucketId, KV>;
   }

@@ -292,6 +292,13 @@ export class RedisBackend implements StreamingBackend {
   async connect(): Promise<void> {
     if (!this.listening) {
       this.subscriber.on('message', this.onMessage);
+      // Belt and braces next to ioredis' autoResubscribe: after any reconnect, (re)subscribe
+      // every topic this node wants, including ones whose SUBSCRIBE failed during an outage.
+      this.subscriber.on('ready', () => {
+        const channels = [...this.handlers.keys()];
+        if (channels.length > 0)
+          this.subscriber.subscribe(...channels).catch((err: unknown) => this.onError(err));
+      });
       this.listening = true;
     }
     try {
@@ -411,13 +418,20 @@ export class RedisBackend implements StreamingBackend {
   async subscribe(topic: string, handler: TopicHandler): Promise<void> {
     const channel = this.keys.channel(topic);
     const sub = this.subscriber;
-    if (sub.status !== 'ready') throw this.unavailable(new Error(`Redis subscriber is ${sub.status}`));
+    // Kept even when Redis is down: the subscription is made when the subscriber is ready again.
     this.handlers.set(channel, handler);
+    if (sub.status !== 'ready') throw this.unavailable(new Error(`Redis subscriber is ${sub.status}`));
     try {
       await sub.subscribe(channel);
     } catch (err) {
-      if (this.handlers.get(channel) === handler) this.handlers.delete(channel);
-      throw this.mapError(err);
+      const mapped = this.mapError(err);
+      if (
+        !(mapped instanceof StreamingError && mapped.code === 'backend_unavailable') &&
+        this.handlers.get(channel) === handler
+      ) {
+        this.handlers.delete(channel);
+      }
+      throw mapped;
     }
   }
 
