@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Runs every check and every test of the project, in order:
 // typecheck, lint, format check, unit tests, end-to-end tests (real redis-server /
-// nats-server processes started by the tests themselves), the black-box
-// conformance suite against the demo app. Prints one summary line at the end:
+// nats-server processes and Chromium started by the tests themselves), the
+// black-box conformance suite against the demo app on the local backend, then
+// on the redis and nats backends. Prints one summary line at the end:
 // "N passed, M failed". Exit code 0 only when everything passed.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -42,6 +43,13 @@ function jestCounts(file) {
   };
 }
 
+/** "N passed, M failed" from the last line of a log. */
+function lastLineCounts(file) {
+  const last = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').pop() : '';
+  const m = /^(\d+) passed, (\d+) failed/.exec(last ?? '');
+  return m ? { passed: Number(m[1]), failed: Number(m[2]) } : null;
+}
+
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nest-streaming-tests-'));
 const unitJson = path.join(tmp, 'unit.json');
 const e2eJson = path.join(tmp, 'e2e.json');
@@ -57,12 +65,18 @@ run('e2e', 'npx', ['jest', '--selectProjects', 'e2e', '--runInBand', '--json', `
   count: jestCounts(e2eJson),
 });
 run('conformance', 'bash', ['-c', `set -o pipefail; scripts/conformance.sh 2>&1 | tee ${confLog}`], {
-  count: () => {
-    const last = fs.existsSync(confLog) ? fs.readFileSync(confLog, 'utf8').trim().split('\n').pop() : '';
-    const m = /^(\d+) passed, (\d+) failed/.exec(last ?? '');
-    return m ? { passed: Number(m[1]), failed: Number(m[2]) } : null;
-  },
+  count: () => lastLineCounts(confLog),
 });
+
+const backendsLog = path.join(tmp, 'conformance-backends.log');
+run(
+  'conformance-backends',
+  'bash',
+  ['-c', `set -o pipefail; node scripts/conformance-backends.mjs 2>&1 | tee ${backendsLog}`],
+  {
+    count: () => lastLineCounts(backendsLog),
+  },
+);
 
 console.log(`\nfailed steps: ${failures.length ? failures.join(', ') : 'none'}`);
 console.log(`${passed} passed, ${failed} failed`);
