@@ -27,7 +27,7 @@ class MemoryTransport implements ConnectionTransport {
 }
 
 /** Flushing is driven by the test (`received`). */
-const manualScheduler: FlushScheduler = { markDirty: () => undefined };
+const manualScheduler: FlushScheduler = { markDirty: () => undefined, afterFlush: (fn: () => void) => fn() };
 
 interface Envelope {
   type: string;

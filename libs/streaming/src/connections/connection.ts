@@ -29,6 +29,8 @@ export type SlowConsumerHandler = (conn: Connection) => void;
 /** Schedules the flush of connections with queued frames (one write per socket per tick). */
 export interface FlushScheduler {
   markDirty(conn: Connection): void;
+  /** Run `fn` right after the next flush has written every queued frame. */
+  afterFlush(fn: () => void): void;
 }
 
 /**
@@ -131,6 +133,15 @@ export class Connection {
     this.held?.delete(roomId);
     if (this.held?.size === 0) this.held = null;
     return buf;
+  }
+
+  /**
+   * Queue a frame once everything queued so far, on every connection, has been
+   * written: a request's ack reaches its sender after the events it caused
+   * reached the other sockets, without holding up the sender's next request.
+   */
+  sendAfterFlush(frame: string): void {
+    this.scheduler.afterFlush(() => this.send(frame));
   }
 
   /** Serialize and queue one envelope (for frames addressed to this connection only). */

@@ -7,6 +7,7 @@ import { Connection, FlushScheduler } from './connection';
  */
 export class TickFlushScheduler implements FlushScheduler {
   private dirty = new Set<Connection>();
+  private after: Array<() => void> = [];
   private scheduled = false;
   private retryTimer: NodeJS.Timeout | null = null;
 
@@ -18,6 +19,15 @@ export class TickFlushScheduler implements FlushScheduler {
 
   markDirty(conn: Connection): void {
     this.dirty.add(conn);
+    this.schedule();
+  }
+
+  afterFlush(fn: () => void): void {
+    this.after.push(fn);
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);
@@ -36,6 +46,11 @@ export class TickFlushScheduler implements FlushScheduler {
         congested = true;
       }
     }
+    if (this.after.length > 0) {
+      const callbacks = this.after;
+      this.after = [];
+      for (const fn of callbacks) fn(); // frames they queue go out with the next flush
+    }
     if (congested && !this.retryTimer) {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = null;
@@ -49,5 +64,6 @@ export class TickFlushScheduler implements FlushScheduler {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.dirty.clear();
+    this.after = [];
   }
 }

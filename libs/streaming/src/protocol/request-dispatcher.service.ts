@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { validateSync } from 'class-validator';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { Connection } from '../connections/connection';
@@ -125,10 +124,9 @@ export class RequestDispatcher {
       if (this.authenticator.authorizeMessage) await this.authenticator.authorizeMessage(conn.identity, env);
       const result = await h.run(conn, data, env.id);
       if (result !== NO_ACK && env.id !== undefined) {
-        // One event-loop turn later: the events this request caused are written to
-        // every other socket before the requester reads its ack.
-        await nextTurn();
-        conn.sendEvent('ack', result, env.id);
+        // After the next flush: the events this request caused are written to every
+        // other socket before the requester reads its ack (and the next request runs now).
+        conn.sendAfterFlush(encodeEnvelope('ack', result, env.id));
       }
     } catch (err) {
       const e = toStreamingError(err);

@@ -4,7 +4,7 @@ import { Logger, OnApplicationShutdown, BeforeApplicationShutdown } from '@nestj
 import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { Server, WebSocket, RawData, VerifyClientCallbackAsync } from 'ws';
 import { StreamingOptions } from '../../config/streaming-options.interface';
-import { ConnectionIdentity, ConnectionTransport } from '../../connections/connection';
+import { Connection, ConnectionIdentity, ConnectionTransport } from '../../connections/connection';
 import { StreamingLifecycle } from '../../connections/streaming-lifecycle.service';
 import { decodeFrame, idsOfOversizedFrame } from '../../protocol/codec';
 import { RequestDispatcher } from '../../protocol/request-dispatcher.service';
@@ -107,21 +107,24 @@ export class StreamingGateway
     this.heartbeat.unref();
   }
 
-  /** Terminate peers that did not answer the previous ping within `pong_timeout`, ping the rest. */
+  /**
+   * Ping every WebSocket peer; one shared timer per sweep (not one per
+   * connection) terminates those that stayed silent for `pong_timeout`.
+   */
   private checkPeers(): void {
+    const pinged: Connection[] = [];
     for (const conn of this.lifecycle.connections('ws')) {
-      const socket = (conn.transport as WsTransport).socket;
-      if (!conn.alive) {
-        socket.terminate();
-        continue;
-      }
       conn.alive = false;
-      socket.ping();
-      const timer = setTimeout(() => {
-        if (!conn.alive && !conn.closed) socket.terminate();
-      }, this.options.pongTimeout * 1000);
-      timer.unref();
+      (conn.transport as WsTransport).socket.ping();
+      pinged.push(conn);
     }
+    if (pinged.length === 0) return;
+    const timer = setTimeout(() => {
+      for (const conn of pinged) {
+        if (!conn.alive && !conn.closed) (conn.transport as WsTransport).socket.terminate();
+      }
+    }, this.options.pongTimeout * 1000);
+    timer.unref();
   }
 
   handleConnection(socket: WebSocket, req: AuthedRequest): void {
