@@ -63,3 +63,69 @@ describe('URL helpers', () => {
     expect(toHttpBase('http://h:3000/')).toBe('http://h:3000');
   });
 });
+
+describe('routing through GET /_/streaming/route', () => {
+  it('connects to the address the server names for the room, and to url when it names none', async () => {
+    const { StreamingClient } = await import('./client');
+    const opened: string[] = [];
+    class FakeWs {
+      onopen?: () => void;
+      onmessage?: (ev: { data: unknown }) => void;
+      onclose?: (ev: { code: number; reason: string }) => void;
+      onerror?: (ev: unknown) => void;
+      readyState = 0;
+      constructor(url: string) {
+        opened.push(url);
+        setTimeout(() => {
+          this.readyState = 1;
+          this.onopen?.();
+          this.onmessage?.({
+            data: JSON.stringify({
+              type: 'connected',
+              data: {
+                connection_id: 'c',
+                user_id: 'u',
+                session_id: 's',
+                node_id: 'n',
+                ping_interval_ms: 1000,
+              },
+            }),
+          });
+        }, 0);
+      }
+      send(): void {}
+      close(): void {}
+    }
+    const asked: string[] = [];
+    const fetchRoute = (address: string | null) => (input: string) => {
+      asked.push(input);
+      return Promise.resolve({
+        ok: true,
+        status: 200,
+        text: () => Promise.resolve(JSON.stringify({ node_id: 'n2', address })),
+      });
+    };
+    const routed = new StreamingClient({
+      url: 'ws://node-a.test:3000/ws',
+      token: 't',
+      WebSocket: FakeWs as never,
+      fetch: fetchRoute('http://node-b.test:3001'),
+      route: { room: 'general' },
+    });
+    await routed.connect();
+    routed.close();
+    expect(asked[0]).toBe('http://node-a.test:3000/_/streaming/route?room=general');
+    expect(opened[0]).toBe('ws://node-b.test:3001/ws?token=t');
+
+    const plain = new StreamingClient({
+      url: 'ws://node-a.test:3000/ws',
+      token: 't',
+      WebSocket: FakeWs as never,
+      fetch: fetchRoute(null),
+      route: { user: 'u' },
+    });
+    await plain.connect();
+    plain.close();
+    expect(opened[1]).toBe('ws://node-a.test:3000/ws?token=t');
+  });
+});

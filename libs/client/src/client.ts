@@ -107,6 +107,13 @@ export interface StreamingClientOptions {
   heartbeatIntervalMs?: number;
   /** SSE only: rooms to join (`rooms=`), channels to subscribe (`channels=`), extra event names to listen to. */
   sse?: { rooms?: string[]; channels?: string[]; eventTypes?: string[] };
+  /**
+   * Ask the server which node to use before each (re)connection
+   * (`GET /_/streaming/route`): consistent hashing by room or user, or the
+   * server's configured strategy. The answer's `address` (a node's advertised
+   * URL) replaces `url` for the WebSocket; without one, `url` is used.
+   */
+  route?: { room?: string; user?: string; region?: string };
   /** Random source in [0, 1) for the jitter (tests). Default Math.random. */
   random?: () => number;
 }
@@ -322,6 +329,9 @@ export class StreamingClient {
   private authExpired = false;
   private _connected: Connected | null = null;
 
+  /** The node address `GET /_/streaming/route` named for the current attempt. */
+  private routedUrl: string | undefined;
+
   constructor(private readonly options: StreamingClientOptions) {
     const r = options.reconnect ?? {};
     this.opts = {
@@ -447,6 +457,32 @@ export class StreamingClient {
     return this.options.token;
   }
 
+  /** The node `GET /_/streaming/route` names, or undefined (then `url` is used). Never throws. */
+  private async lookUpRoute(token: string | undefined): Promise<string | undefined> {
+    const f = this.options.fetch ?? (globalThis as { fetch?: FetchLike }).fetch;
+    const route = this.options.route;
+    if (!f || !route) return undefined;
+    const params = Object.entries(route)
+      .filter(([, v]) => typeof v === 'string' && v !== '')
+      .map(([k, v]) => `${k}=${encodeURIComponent(v)}`);
+    try {
+      const headers: Record<string, string> = { Accept: 'application/json' };
+      if (token !== undefined) headers.Authorization = `Bearer ${token}`;
+      const res = await f(
+        `${this.httpBase}/_/streaming/route${params.length ? `?${params.join('&')}` : ''}`,
+        {
+          method: 'GET',
+          headers,
+        },
+      );
+      if (!res.ok) return undefined;
+      const body = JSON.parse(await res.text()) as { address?: unknown };
+      return typeof body.address === 'string' && body.address !== '' ? body.address : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private get httpBase(): string {
     return toHttpBase(this.options.httpUrl ?? this.options.url);
   }
@@ -473,6 +509,10 @@ export class StreamingClient {
       return;
     }
     if (gen !== this.generation) return;
+    if (this.options.route && this.opts.transport !== 'sse') {
+      this.routedUrl = await this.lookUpRoute(token);
+      if (gen !== this.generation) return;
+    }
     try {
       if (this.opts.transport === 'sse') this.openSse(attempt, token);
       else this.openWs(attempt, token);
@@ -511,7 +551,7 @@ export class StreamingClient {
         'no WebSocket implementation: pass the `WebSocket` option (e.g. the ws package in Node)',
       );
     }
-    const url = toWsUrl(this.options.url);
+    const url = toWsUrl(this.routedUrl ?? this.options.url);
     if (token !== undefined) url.searchParams.set('token', token);
     const socket = new Ctor(url.toString());
     this.socket = socket;

@@ -1,8 +1,26 @@
 import { randomUUID } from 'node:crypto';
-import { Controller, Get, Logger, OnModuleDestroy, Req, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Logger,
+  OnModuleDestroy,
+  Param,
+  Post,
+  Req,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
+import { ConnectionRegistry } from '../../connections/connection-registry';
+import { StreamingError } from '../../protocol/streaming-error';
+import { validateDto } from '../../protocol/request-dispatcher.service';
+import { SubscribeDto, UnsubscribeDto } from '../../channels/channel-requests.dto';
+import { StreamingAuthGuard, StreamingUser } from '../../security/streaming-auth.guard';
+import { SubscribeResult, UnsubscribeResult } from '../../channels/channel.service';
 import type { Request, Response } from 'express';
 import { StreamingOptions } from '../../config/streaming-options.interface';
-import { Connection, ConnectionTransport } from '../../connections/connection';
+import { Connection, ConnectionIdentity, ConnectionTransport } from '../../connections/connection';
 import { StreamingLifecycle } from '../../connections/streaming-lifecycle.service';
 import { HistoryService } from '../../history/history.service';
 import { HTTP_STATUS_BY_CODE } from '../../protocol/error-codes';
@@ -87,6 +105,7 @@ export class SseController implements OnModuleDestroy {
     private readonly rooms: RoomService,
     private readonly history: HistoryService,
     private readonly channels: ChannelService,
+    private readonly registry: ConnectionRegistry,
   ) {}
 
   onModuleDestroy(): void {
@@ -144,6 +163,43 @@ export class SseController implements OnModuleDestroy {
         (err: unknown) => this.sendError(conn, err),
       );
     }
+  }
+
+  /** The caller's own open SSE stream on this node (its id is in the stream's `connected` event). */
+  private ownStream(identity: ConnectionIdentity, connectionId: string): Connection {
+    const conn = this.registry.get(connectionId);
+    if (!conn || conn.transport.kind !== 'sse') {
+      throw new StreamingError('invalid_message', `no open SSE stream ${connectionId} on this node`);
+    }
+    if (conn.userId !== identity.userId)
+      throw new StreamingError('forbidden', 'that stream belongs to another user');
+    return conn;
+  }
+
+  /** Subscribe an open SSE stream to a channel or pattern: `POST /sse/:connectionId/subscriptions {channel, filters?}`. */
+  @Post('sse/:connectionId/subscriptions')
+  @HttpCode(200)
+  @UseGuards(StreamingAuthGuard)
+  subscribe(
+    @StreamingUser() user: ConnectionIdentity,
+    @Param('connectionId') connectionId: string,
+    @Body() body: Record<string, unknown>,
+  ): Promise<SubscribeResult> {
+    const d = validateDto(SubscribeDto, body ?? {});
+    return this.channels.subscribe(this.ownStream(user, connectionId), d.channel, d.filters);
+  }
+
+  /** Unsubscribe an open SSE stream: `POST /sse/:connectionId/unsubscribe {channel}`. */
+  @Post('sse/:connectionId/unsubscribe')
+  @HttpCode(200)
+  @UseGuards(StreamingAuthGuard)
+  unsubscribe(
+    @StreamingUser() user: ConnectionIdentity,
+    @Param('connectionId') connectionId: string,
+    @Body() body: Record<string, unknown>,
+  ): Promise<UnsubscribeResult> {
+    const d = validateDto(UnsubscribeDto, body ?? {});
+    return this.channels.unsubscribe(this.ownStream(user, connectionId), d.channel);
   }
 
   private sendError(conn: Connection, err: unknown): void {
