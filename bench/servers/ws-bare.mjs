@@ -1,0 +1,63 @@
+// (a) The bare `ws` broadcast loop: the floor we compare against.
+// Same request/event shapes as nest-streaming (join_room, send_message ->
+// `message` to every member + ack), no auth, no history, no batching:
+// JSON.stringify once per broadcast, then ws.send(sameString) to each member.
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { WebSocketServer } from 'ws';
+
+const port = Number(process.env.PORT ?? 3000);
+const server = http.createServer((_req, res) => {
+  res.writeHead(404).end();
+});
+const wss = new WebSocketServer({ server, perMessageDeflate: false });
+/** room id -> { seq, members: Set<WebSocket> } */
+const rooms = new Map();
+
+function room(id) {
+  let r = rooms.get(id);
+  if (!r) rooms.set(id, (r = { seq: 0, members: new Set() }));
+  return r;
+}
+
+wss.on('connection', (ws) => {
+  const joined = new Set();
+  ws.send('{"type":"connected","data":{}}');
+  ws.on('message', (raw) => {
+    let env;
+    try {
+      env = JSON.parse(raw.toString());
+    } catch {
+      ws.send('{"type":"error","data":{"code":"invalid_message","message":"bad json"}}');
+      return;
+    }
+    const d = env.data ?? {};
+    if (env.type === 'join_room') {
+      room(d.room_id).members.add(ws);
+      joined.add(d.room_id);
+      ws.send(JSON.stringify({ type: 'ack', id: env.id, data: { room_id: d.room_id } }));
+    } else if (env.type === 'send_message') {
+      const r = room(d.room_id);
+      const message = {
+        id: randomUUID(),
+        seq: ++r.seq,
+        room_id: d.room_id,
+        user_id: 'sender',
+        content: d.content,
+        metadata: d.metadata ?? {},
+        timestamp: new Date().toISOString(),
+        reactions: {},
+      };
+      const frame = JSON.stringify({ type: 'message', data: message });
+      for (const member of r.members) member.send(frame);
+      ws.send(
+        JSON.stringify({ type: 'ack', id: env.id, data: { message_id: message.id, seq: message.seq } }),
+      );
+    }
+  });
+  ws.on('close', () => {
+    for (const id of joined) rooms.get(id)?.members.delete(ws);
+  });
+});
+
+server.listen(port, '127.0.0.1', () => console.log(`ws-bare listening on ${port}`));
