@@ -6,7 +6,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
@@ -19,18 +18,9 @@ export function buildDemoApp(): void {
   if (!existsSync(DEMO_MAIN)) throw new Error(`${DEMO_MAIN} missing after npm run build`);
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.on('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => ok(port));
-    });
-  });
-}
+/** A TCP port that was free a moment ago on 127.0.0.1 (shared with the Redis helper). */
+import { freePort } from './redis-server';
+export { freePort };
 
 /** Servers still running: killed if the test process exits without stopping them. */
 const live = new Set<ChildProcess>();
