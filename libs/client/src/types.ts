@@ -54,7 +54,7 @@ export interface WirePresence {
   user_id: string;
   status: PresenceStatus;
   custom?: string;
-  last_seen: string;
+  last_seen: string | null;
 }
 
 /** Client to server envelope. */

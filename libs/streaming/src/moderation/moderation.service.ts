@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import {
   InjectStreamingBackend,
   ModerationLogEntry,
@@ -49,7 +49,7 @@ const EVENT: Record<ModerationAction, string> = {
  * Timed mutes and bans lift themselves; this node announces the ones it set.
  */
 @Injectable()
-export class ModerationService implements OnModuleDestroy {
+export class ModerationService implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Streaming');
   private readonly expiries = new Map<string, NodeJS.Timeout>();
 
@@ -59,6 +59,19 @@ export class ModerationService implements OnModuleDestroy {
     private readonly fanout: FanoutService,
     private readonly typing: TypingService,
   ) {}
+
+  /** Re-arm the announcements of timed mutes and bans that outlived a restart. */
+  async onApplicationBootstrap(): Promise<void> {
+    try {
+      for (const room of await this.backend.listRooms()) {
+        for (const r of await this.backend.listRestrictions(room.id)) {
+          if (r.until !== null) this.scheduleExpiry(room.id, r.kind, r.userId, r.until);
+        }
+      }
+    } catch (err) {
+      this.logger.warn(`re-arming timed restrictions failed: ${String(err)}`);
+    }
+  }
 
   onModuleDestroy(): void {
     for (const t of this.expiries.values()) clearTimeout(t);
@@ -196,7 +209,8 @@ export class ModerationService implements OnModuleDestroy {
         this.expiries.delete(k);
         void this.expired(roomId, kind, userId, until);
       },
-      Math.max(0, until - Date.now()),
+      // A few ms late: timers may fire just before Date.now() reaches `until`.
+      Math.max(0, until - Date.now()) + 5,
     );
     t.unref();
     this.expiries.set(k, t);
@@ -210,7 +224,11 @@ export class ModerationService implements OnModuleDestroy {
   ): Promise<void> {
     try {
       const current = await this.backend.getRestriction(roomId, kind, userId);
-      if (current) return; // renewed meanwhile
+      if (current) {
+        // Same restriction, timer early: try again at its end; a different `until` means it was renewed.
+        if (current.until === until) this.scheduleExpiry(roomId, kind, userId, until);
+        return;
+      }
       const previous = until;
       const event = {
         room_id: roomId,

@@ -89,9 +89,10 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
   async presenceOf(userIds: string[]): Promise<WirePresence[]> {
     if (!this.options.enablePresence || userIds.length === 0) return [];
     const found = new Map((await this.backend.getPresence(userIds)).map((p) => [p.userId, p]));
-    return userIds.map((id) =>
-      presenceToWire(found.get(id) ?? { userId: id, status: 'offline', lastSeen: '' }),
-    );
+    return userIds.map((id) => {
+      const p = found.get(id);
+      return p ? presenceToWire(p) : { user_id: id, status: 'offline' as const, last_seen: null };
+    });
   }
 
   /** `set_presence`: a status the user chose (not overridden by activity), with an optional custom text. */
@@ -145,7 +146,8 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
     }
     const mine = this.local.get(userId);
     if (mine) {
-      mine.lastActivity = Date.now();
+      // A new connection is activity: it ends an automatic away.
+      this.touch(userId);
       return;
     }
     this.local.set(userId, { status: 'online', manual: false, lastActivity: Date.now() });

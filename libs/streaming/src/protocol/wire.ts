@@ -46,7 +46,8 @@ export interface WirePresence {
   user_id: string;
   status: PresenceRecord['status'];
   custom?: string;
-  last_seen: string;
+  /** Null for a user never seen. */
+  last_seen: string | null;
 }
 
 export function messageToWire(m: StoredMessage): WireMessage {
