@@ -3,6 +3,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import {
   InjectStreamingBackend,
   MessageMutation,
+  Restriction,
   StoredMessage,
   StreamingBackend,
   roomTopic,
@@ -17,6 +18,15 @@ import { InjectStreamingOptions } from '../streaming.module-definition';
 import { StreamingStats } from '../metrics/streaming-stats.service';
 import { StreamingEvents } from '../events/streaming-events';
 import { StreamingMetrics } from '../metrics/streaming-metrics.service';
+
+/** The `muted` error of a live mute (with its end, when timed). */
+function mutedError(roomId: string, mute: Restriction): StreamingError {
+  return new StreamingError(
+    'muted',
+    `you are muted in room ${roomId}`,
+    mute.until ? { until: new Date(mute.until).toISOString() } : {},
+  );
+}
 
 /** Default and largest page of `get_history`. */
 export const DEFAULT_HISTORY_LIMIT = 50;
@@ -112,14 +122,12 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     if (await this.backend.getRestriction(roomId, 'ban', userId)) {
       throw new StreamingError('banned', `you are banned from room ${roomId}`);
     }
+    await this.ensureNotMuted(roomId, userId);
+  }
+
+  private async ensureNotMuted(roomId: string, userId: string): Promise<void> {
     const mute = await this.backend.getRestriction(roomId, 'mute', userId);
-    if (mute) {
-      throw new StreamingError(
-        'muted',
-        `you are muted in room ${roomId}`,
-        mute.until ? { until: new Date(mute.until).toISOString() } : {},
-      );
-    }
+    if (mute) throw mutedError(roomId, mute);
   }
 
   /** Store a message, give it the room's next seq and deliver it to every member connection. */
@@ -140,13 +148,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     if (!member) throw new StreamingError('not_room_member', `you are not a member of room ${roomId}`);
     if (!roleHas(member.role, 'send'))
       throw new StreamingError('forbidden', `role ${member.role} may not send here`);
-    if (mute) {
-      throw new StreamingError(
-        'muted',
-        `you are muted in room ${roomId}`,
-        mute.until ? { until: new Date(mute.until).toISOString() } : {},
-      );
-    }
+    if (mute) throw mutedError(roomId, mute);
     return this.save(roomId, userId, content, metadata);
   }
 
@@ -270,7 +272,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
   ): Promise<StoredMessage> {
     await this.ensureNotBanned(roomId, userId);
     await this.rooms.requirePermission(roomId, userId, 'react');
-    await this.ensureMayWrite(roomId, userId);
+    await this.ensureNotMuted(roomId, userId);
     return this.commitReaction(roomId, messageId, reaction, userId, add);
   }
 
