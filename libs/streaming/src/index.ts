@@ -42,7 +42,7 @@ export type { CreateRoomInput, RoomDetails, RoomJoinedEvent } from './rooms/room
 export { ROLE_PERMISSIONS, ROLE_RANK, roleHas, outranks } from './rooms/room-permissions';
 export type { RoomPermission } from './rooms/room-permissions';
 export { HistoryService, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT } from './history/history.service';
-export type { HistoryPage, ResumePlan } from './history/history.service';
+export type { HistoryPage, ResumePlan, ResumeTarget } from './history/history.service';
 export { ModerationService, MODERATION_LOG_SIZE } from './moderation/moderation.service';
 export type { ModerationAction, ModerationRequest } from './moderation/moderation.service';
 export { PresenceService } from './presence/presence.service';

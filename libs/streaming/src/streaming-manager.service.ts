@@ -63,24 +63,33 @@ export class StreamingManager {
     };
   }
 
-  /** Send an event to every member connection of a room, on every node. */
-  broadcastToRoom(roomId: string, type: string, data: unknown): Promise<void> {
-    return this.fanout.publishToRoom(roomId, type, data);
+  /**
+   * Send an event to every member connection of a room, on every node. Like
+   * every sending method here, it settles once this node's readers of the
+   * room have room again, so a loop of sends is paced by them instead of
+   * overrunning their budget.
+   */
+  async broadcastToRoom(roomId: string, type: string, data: unknown): Promise<void> {
+    await this.fanout.publishToRoom(roomId, type, data);
+    await this.fanout.roomWritable(roomId);
   }
 
-  /** Send an event to every connection of a user, on every node. */
-  sendToUser(userId: string, type: string, data: unknown): Promise<void> {
-    return this.fanout.publishToUser(userId, type, data);
+  /** Send an event to every connection of a user, on every node (paced like {@link broadcastToRoom}). */
+  async sendToUser(userId: string, type: string, data: unknown): Promise<void> {
+    await this.fanout.publishToUser(userId, type, data);
+    await this.fanout.writable(this.fanout.registry.userConnections(userId));
   }
 
-  /** Store and deliver a message as `userId` (no membership checks). */
-  saveMessage(
+  /** Store and deliver a message as `userId` (no membership checks; paced like {@link broadcastToRoom}). */
+  async saveMessage(
     roomId: string,
     userId: string,
     content: string,
     metadata?: Record<string, unknown>,
   ): Promise<StoredMessage> {
-    return this.history.save(roomId, userId, content, metadata);
+    const message = await this.history.save(roomId, userId, content, metadata);
+    await this.fanout.roomWritable(roomId);
+    return message;
   }
 
   /** Edit a message as `by` (no permission checks). */
@@ -165,6 +174,7 @@ export class StreamingManager {
     metadata?: Record<string, unknown>,
   ): Promise<void> {
     await this.channels.publish(null, channel, data, metadata);
+    await this.fanout.writable([]); // one write per turn for a loop of publishes
   }
 
   /** A page of a room's history, oldest first. */

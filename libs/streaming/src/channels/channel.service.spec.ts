@@ -27,7 +27,12 @@ class MemoryTransport implements ConnectionTransport {
 }
 
 /** Flushing is driven by the test (`received`). */
-const manualScheduler: FlushScheduler = { markDirty: () => undefined, afterFlush: (fn: () => void) => fn() };
+const manualScheduler: FlushScheduler = {
+  markDirty: () => undefined,
+  markWrote: () => undefined,
+  watch: () => undefined,
+  afterFlush: (fn: () => void) => fn(),
+};
 
 interface Envelope {
   type: string;
@@ -80,7 +85,7 @@ function node(
       { userId, sessionId: `s-${n}`, roles: [], anonymous: false, metadata: {} },
       transport,
       manualScheduler,
-      1000,
+      { budgetBytes: 1 << 20, hardCapBytes: 4 << 20, writeTimeoutMs: 10_000 },
       () => undefined,
     );
     registry.add(conn);

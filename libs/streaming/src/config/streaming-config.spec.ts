@@ -89,6 +89,7 @@ describe('defaults', () => {
       heartbeatInterval: 10,
       nodeTimeout: 30,
       sendQueueSize: 1024,
+      sendQueueBytes: 0,
       maxConnections: 0,
       maxAnonymousConnections: 1000,
       historyStore: 'memory',

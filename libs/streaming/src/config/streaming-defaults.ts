@@ -53,6 +53,7 @@ export function defaultStreamingOptions(): StreamingOptions {
       jwtAlgorithms: ['HS256'],
     },
     sendQueueSize: 1024,
+    sendQueueBytes: 0,
     historyStore: 'memory',
     historyPath: 'data/streaming.sqlite',
     loadBalancer: 'consistent_hash',

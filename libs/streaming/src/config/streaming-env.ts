@@ -87,6 +87,7 @@ export const STREAMING_OPTION_TABLE: readonly OptionDescriptor[] = [
   describe('tls_key_file', 'string'),
   describe('tls_ca_file', 'string'),
   describe('send_queue_size', 'integer'),
+  describe('send_queue_bytes', 'integer'),
   describe('history_store', 'enum', HISTORY_STORES),
   describe('max_connections', 'integer'),
   describe('max_anonymous_connections', 'integer'),

@@ -75,6 +75,7 @@ export interface StreamingOptions {
   /** Seconds. */
   pingInterval: number;
   pongTimeout: number;
+  /** A reader that takes nothing, or stays over `sendQueueBytes`, this long is closed with 1013. */
   writeTimeout: number;
   readTimeout: number;
 
@@ -104,8 +105,17 @@ export interface StreamingOptions {
   rateLimit: RateLimitOptions;
   auth: AuthOptions;
 
-  /** Outbound frames queued per connection before it counts as a slow consumer (closed with 1013). */
+  /**
+   * Kept for the seed's `send_queue_size`: when `sendQueueBytes` is 0, the
+   * byte budget is this many KiB (1024 → 1 MiB).
+   */
   sendQueueSize: number;
+  /**
+   * Bytes a connection may leave unread (queued plus its socket's buffer). A
+   * reader over this budget for `writeTimeout`, or past four times it at any
+   * moment, is closed with 1013. 0 = `sendQueueSize` KiB.
+   */
+  sendQueueBytes: number;
   /** Where the local backend keeps rooms and history: `memory`, or `sqlite` (durable across restarts). */
   historyStore: 'memory' | 'sqlite';
   /** SQLite file of the `sqlite` history store. */

@@ -140,6 +140,7 @@ class StreamingOptionsDto {
   @Nested() @Type(() => RateLimitDto) rateLimit!: RateLimitDto;
   @Nested() @Type(() => AuthDto) auth!: AuthDto;
   @PositiveInt() sendQueueSize!: number;
+  @IntAtLeast(0) sendQueueBytes!: number;
   @OneOf(HISTORY_STORES) historyStore!: 'memory' | 'sqlite';
   @Str() historyPath!: string;
   @OneOf(LOAD_BALANCERS) loadBalancer!:

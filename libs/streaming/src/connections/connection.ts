@@ -3,7 +3,7 @@ import { encodeEnvelope } from '../protocol/envelope';
 /** The two ends a connection can have. Services never see them. */
 export interface ConnectionTransport {
   readonly kind: 'ws' | 'sse';
-  /** Write the frames of one tick (already serialized envelopes, oldest first). */
+  /** Write frames (already serialized envelopes, oldest first) as one write. */
   write(frames: readonly string[]): void;
   /** Bytes written but not yet handed to the kernel. */
   bufferedAmount(): number;
@@ -23,19 +23,43 @@ export interface ConnectionIdentity {
   metadata: Record<string, unknown>;
 }
 
-/** Called by a connection whose bounded queue overflowed or whose writes stalled. */
-export type SlowConsumerHandler = (conn: Connection) => void;
+/** Called, with the reason, by a connection whose reader stayed behind its budget. */
+export type SlowConsumerHandler = (conn: Connection, reason: string) => void;
 
-/** Schedules the flush of connections with queued frames (one write per socket per tick). */
+/** Outbound flow control of one connection (from `send_queue_bytes` and `write_timeout`). */
+export interface SendLimits {
+  /** Unread bytes (queued here plus the socket's buffer) a reader may hold without a clock running. */
+  budgetBytes: number;
+  /** Unread bytes past which the connection is closed at once. */
+  hardCapBytes: number;
+  /** Milliseconds a reader may stay over its budget, or take nothing, before it is closed. */
+  writeTimeoutMs: number;
+}
+
+/** Flush scheduling shared by the connections of a node (see `TickFlushScheduler`). */
 export interface FlushScheduler {
+  /** The connection has queued frames: write them at the end of this event-loop turn. */
   markDirty(conn: Connection): void;
+  /** The connection wrote at once: batch what else it gets this turn. */
+  markWrote(conn: Connection): void;
+  /** Check the connection's reader periodically until it has taken everything. */
+  watch(conn: Connection): void;
   /** Run `fn` right after the next flush has written every queued frame. */
   afterFlush(fn: () => void): void;
 }
 
+const NEWLINE_BYTES = 1;
+
 /**
  * One live client connection, independent of its transport: identity, the
- * rooms and channels it receives, and a bounded outbound queue.
+ * rooms it receives, and outbound flow control.
+ *
+ * Outbound: a frame is written at once when the socket is idle; what arrives
+ * while a write of this turn is pending is batched into one write at the end
+ * of the turn. A reader is slow (closed with 1013) when the bytes it has not
+ * taken stay above its budget for `write_timeout`, when it takes nothing for
+ * `write_timeout`, or at once past the hard cap. A burst the server produced
+ * in one turn is not, by itself, a slow reader.
  */
 export class Connection {
   /** Rooms whose events this connection receives (the user's rooms). */
@@ -46,19 +70,36 @@ export class Connection {
   lastActivity = Date.now();
   /** Set while the peer answered the last transport-level ping. */
   alive = true;
+  /** Set while the transport stopped reading the peer's requests (inbound backpressure). */
+  readPaused = false;
   closed = false;
+  /** Set by the scheduler while this connection wrote during the current turn (further frames batch). */
+  writing = false;
+  /** Set while the scheduler checks this connection's reader on its timer. */
+  watched = false;
   /** False until `connected` is queued: events that arrive while the connection is set up wait behind it. */
   private ready = false;
   private queue: string[] = [];
+  private queuedBytes = 0;
   /** Rooms whose live events are held back while a resume replays their history. */
   private held: Map<string, string[]> | null = null;
+  private heldBytes = 0;
+  /** Bytes handed to the transport so far; minus its buffer, what the kernel took. */
+  private written = 0;
+  private taken = 0;
+  /** When the reader last took bytes, or when it last had nothing unread (epoch ms). */
+  private progressAt = 0;
+  /** Since when the unread bytes are over the budget (0 when they are not). */
+  private overSince = 0;
+  private waiters: Array<() => void> | null = null;
+  private recent: string[] | null = null;
 
   constructor(
     readonly id: string,
     readonly identity: ConnectionIdentity,
     readonly transport: ConnectionTransport,
     private readonly scheduler: FlushScheduler,
-    private readonly maxQueue: number,
+    private readonly limits: SendLimits,
     private readonly onSlowConsumer: SlowConsumerHandler,
   ) {}
 
@@ -75,17 +116,29 @@ export class Connection {
     return this.queue.length;
   }
 
+  /** Bytes the reader has not taken yet: queued, held back, and in the socket's buffer. */
+  unread(): number {
+    return this.queuedBytes + this.heldBytes + this.transport.bufferedAmount();
+  }
+
   /**
-   * Queue one serialized envelope. Returns false (and reports a slow consumer)
-   * when the bounded queue is full; the frame is then dropped.
+   * Send one serialized envelope of `bytes` bytes (pass the size when the same
+   * envelope goes to many connections: it is measured once). Returns false
+   * when the connection is closed, or is closed now for being past its hard cap.
    */
-  send(frame: string): boolean {
+  send(frame: string, bytes = Buffer.byteLength(frame)): boolean {
     if (this.closed) return false;
-    if (this.queue.length >= this.maxQueue) {
-      this.onSlowConsumer(this);
-      return false;
+    if (this.queue.length === 0 && this.ready && !this.writing && this.transport.bufferedAmount() === 0) {
+      // Idle socket: write at once; what follows this turn is batched behind it.
+      this.transport.write([frame]);
+      this.written += bytes;
+      this.writing = true;
+      this.scheduler.markWrote(this);
+      return true;
     }
+    if (this.overHardCap(bytes)) return false;
     this.queue.push(frame);
+    this.queuedBytes += bytes;
     if (this.ready && this.queue.length === 1) this.scheduler.markDirty(this);
     return true;
   }
@@ -94,11 +147,27 @@ export class Connection {
   sendFirst(frame: string): void {
     if (this.closed) return;
     this.queue.unshift(frame);
+    this.queuedBytes += Buffer.byteLength(frame);
     this.ready = true;
     this.scheduler.markDirty(this);
   }
 
-  private recent: string[] | null = null;
+  /**
+   * Undefined when the reader has room (at most half the budget queued or in
+   * the socket; events held back for a resume do not count); otherwise a
+   * promise that settles once it has, or once the connection closes.
+   * Producers that can wait (request handling, replays, server-side senders)
+   * await it instead of queueing without bound.
+   */
+  whenWritable(): Promise<void> | undefined {
+    if (this.closed || this.queuedBytes + this.transport.bufferedAmount() <= this.limits.budgetBytes / 2) {
+      return undefined;
+    }
+    return new Promise((resolve) => {
+      (this.waiters ??= []).push(resolve);
+      this.scheduler.watch(this);
+    });
+  }
 
   /** False when this connection already saw an event with this dedupe key (bounded memory of recent keys). */
   firstSight(key: string): boolean {
@@ -109,21 +178,19 @@ export class Connection {
     return true;
   }
 
-  /** Hold back live events of a room (during a resume) instead of queueing them. */
+  /** Hold back live events of a room (during a resume) instead of sending them. */
   hold(roomId: string): void {
     const held = (this.held ??= new Map());
     if (!held.has(roomId)) held.set(roomId, []);
   }
 
-  /** True (and the envelope kept) when the room's live events are held. */
-  holdIfHeld(roomId: string, envelope: string): boolean {
+  /** True (and the envelope kept, within the same byte limits) when the room's live events are held. */
+  holdIfHeld(roomId: string, envelope: string, bytes = Buffer.byteLength(envelope)): boolean {
     const buf = this.held?.get(roomId);
     if (!buf) return false;
-    if (buf.length >= this.maxQueue) {
-      this.onSlowConsumer(this);
-      return true;
-    }
+    if (this.overHardCap(bytes)) return true;
     buf.push(envelope);
+    this.heldBytes += bytes;
     return true;
   }
 
@@ -132,6 +199,8 @@ export class Connection {
     const buf = this.held?.get(roomId) ?? [];
     this.held?.delete(roomId);
     if (this.held?.size === 0) this.held = null;
+    for (const env of buf) this.heldBytes -= Buffer.byteLength(env);
+    if (this.held === null) this.heldBytes = 0;
     return buf;
   }
 
@@ -144,31 +213,108 @@ export class Connection {
     this.scheduler.afterFlush(() => this.send(frame));
   }
 
-  /** Serialize and queue one envelope (for frames addressed to this connection only). */
+  /** Serialize and send one envelope (for frames addressed to this connection only). */
   sendEvent(type: string, data: unknown, id?: string): boolean {
     return this.send(encodeEnvelope(type, data, id));
   }
 
-  /** Hand queued frames to the transport. Returns false when the transport is still congested. */
+  /**
+   * Hand the queued frames to the transport as one write, unless the socket
+   * still holds more than `maxBuffered` bytes (then they wait here, where a
+   * broadcast costs a reference, not a copy). Returns true when it wrote.
+   */
   flush(maxBuffered: number): boolean {
-    if (this.closed || this.queue.length === 0) return true;
+    if (this.closed || this.queue.length === 0) return false;
     if (this.transport.bufferedAmount() > maxBuffered) return false;
     const frames = this.queue;
+    const bytes = this.queuedBytes + (frames.length - 1) * NEWLINE_BYTES;
     this.queue = [];
+    this.queuedBytes = 0;
     this.transport.write(frames);
+    this.written += bytes;
     return true;
   }
 
-  /** Close the transport (after flushing what is queued when `flush` is set). */
+  /**
+   * Check the reader at `now`: closes a slow one, wakes producers waiting for
+   * room. Returns true while something is unread (keep checking).
+   */
+  checkReader(now: number): boolean {
+    if (this.closed) return false;
+    const buffered = this.transport.bufferedAmount();
+    const pipe = this.queuedBytes + buffered;
+    const unread = pipe + this.heldBytes;
+    const taken = this.written - buffered;
+    if (unread === 0 || !this.watched) {
+      // A new episode: the clocks start now.
+      this.overSince = 0;
+      this.progressAt = now;
+    } else if (taken > this.taken || pipe === 0) {
+      this.progressAt = now; // it took bytes, or owes none (only events held for a resume)
+    }
+    this.taken = taken;
+    if (pipe <= this.limits.budgetBytes / 2) this.wake();
+    if (unread === 0) return false;
+    if (unread > this.limits.budgetBytes) {
+      if (this.overSince === 0) this.overSince = now;
+      else if (now - this.overSince >= this.limits.writeTimeoutMs) {
+        this.slow(`over ${this.limits.budgetBytes} unread bytes for ${this.limits.writeTimeoutMs} ms`);
+        return false;
+      }
+    } else this.overSince = 0;
+    if (now - this.progressAt >= this.limits.writeTimeoutMs) {
+      this.slow(`nothing read for ${this.limits.writeTimeoutMs} ms`);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * The memory bound: what waits here (queued and held) may not pass the hard
+   * cap; a single frame into an empty queue always goes (the socket's own
+   * buffer only ever takes one batch past a quarter of the budget).
+   */
+  private overHardCap(bytes: number): boolean {
+    const waiting = this.queuedBytes + this.heldBytes;
+    if (waiting === 0 || waiting + bytes <= this.limits.hardCapBytes) return false;
+    this.slow(`over ${this.limits.hardCapBytes} bytes waiting to be written`);
+    return true;
+  }
+
+  private slow(reason: string): void {
+    if (this.closed) return;
+    this.onSlowConsumer(this, reason);
+    this.discard();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    if (!waiters) return;
+    this.waiters = null;
+    for (const fn of waiters) fn();
+  }
+
+  /** Release what is queued and held, and wake anyone waiting for room. */
+  private discard(): void {
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.held = null;
+    this.heldBytes = 0;
+    this.wake();
+  }
+
+  /** Close the transport (after writing what is queued when `flush` is set). */
   close(code: number, reason: string, flush = false): void {
     if (this.closed) return;
-    if (flush && this.queue.length > 0) {
-      const frames = this.queue;
-      this.queue = [];
-      this.transport.write(frames);
-    }
+    if (flush && this.queue.length > 0) this.transport.write(this.queue);
     this.closed = true;
-    this.queue = [];
+    this.discard();
     this.transport.close(code, reason);
+  }
+
+  /** Mark closed by the peer: nothing more is written; producers waiting for room go on. */
+  markClosed(): void {
+    this.closed = true;
+    this.discard();
   }
 }

@@ -9,7 +9,7 @@ import { InjectStreamingOptions } from '../streaming.module-definition';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { StreamingMetrics } from '../metrics/streaming-metrics.service';
 import { encodeEnvelope } from '../protocol/envelope';
-import { Connection } from './connection';
+import { Connection, SendLimits } from './connection';
 import { ConnectionRegistry } from './connection-registry';
 import { TickFlushScheduler } from './flush-scheduler';
 
@@ -47,6 +47,8 @@ export function decodeBusPayload(payload: string): { header?: BusHeader; envelop
 export class FanoutService implements OnModuleDestroy {
   private readonly logger = new Logger('Streaming');
   readonly scheduler: TickFlushScheduler;
+  /** Outbound flow control of every connection of this node. */
+  readonly limits: SendLimits;
 
   constructor(
     readonly registry: ConnectionRegistry,
@@ -54,7 +56,10 @@ export class FanoutService implements OnModuleDestroy {
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly metrics: StreamingMetrics,
   ) {
-    this.scheduler = new TickFlushScheduler(Math.max(options.maxMessageSize * 16, 1 << 20));
+    this.limits = sendLimitsOf(options);
+    // Past a quarter of the budget in the socket's own buffer, frames wait in the
+    // connection's queue (a reference to the shared envelope, not a copy).
+    this.scheduler = new TickFlushScheduler(Math.max(this.limits.budgetBytes / 4, options.maxMessageSize));
   }
 
   onModuleDestroy(): void {
@@ -133,12 +138,35 @@ export class FanoutService implements OnModuleDestroy {
     }
   }
 
+  /**
+   * Pacing for server-side senders: settles once what was sent so far is
+   * written and every reader of `conns` has room again (at most half its
+   * budget unread). A reader that stopped is closed within `write_timeout`,
+   * which bounds the wait. Request handling needs none of this: each
+   * connection's requests already wait for its own reader.
+   */
+  async writable(conns: Iterable<Connection>): Promise<void> {
+    await this.scheduler.flushed();
+    let waits: Array<Promise<void>> | null = null;
+    for (const c of conns) {
+      const w = c.whenWritable();
+      if (w) (waits ??= []).push(w);
+    }
+    if (waits) await Promise.all(waits);
+  }
+
+  /** {@link writable} for this node's member connections of a room. */
+  roomWritable(roomId: string): Promise<void> {
+    return this.writable(this.registry.roomConnections(roomId));
+  }
+
   /** Deliver one serialized envelope to a set of local connections. */
   deliver(conns: Iterable<Connection>, envelope: string, exceptUser?: string): number {
+    const bytes = Buffer.byteLength(envelope);
     let n = 0;
     for (const c of conns) {
       if (exceptUser !== undefined && c.userId === exceptUser) continue;
-      if (c.send(envelope)) n++;
+      if (c.send(envelope, bytes)) n++;
     }
     if (n > 0) this.metrics.messagesOut.inc(n);
     return n;
@@ -148,12 +176,13 @@ export class FanoutService implements OnModuleDestroy {
   private deliverRoom(roomId: string, envelope: string, header?: BusHeader): void {
     const except = header?.exceptUser;
     const dedupe = header?.dedupe;
+    const bytes = Buffer.byteLength(envelope);
     let n = 0;
     for (const c of this.registry.roomConnections(roomId)) {
       if (except !== undefined && c.userId === except) continue;
       if (dedupe !== undefined && !c.firstSight(dedupe)) continue;
-      if (c.holdIfHeld(roomId, envelope)) continue;
-      if (c.send(envelope)) n++;
+      if (c.holdIfHeld(roomId, envelope, bytes)) continue;
+      if (c.send(envelope, bytes)) n++;
     }
     if (n > 0) this.metrics.messagesOut.inc(n);
   }
@@ -192,4 +221,13 @@ export class FanoutService implements OnModuleDestroy {
       this.logger.warn(`unsubscribe ${topic} failed: ${String(err)}`);
     }
   }
+}
+
+/**
+ * The byte budget and write timeout of every connection: `send_queue_bytes`
+ * (unset: `send_queue_size` KiB), closed at once past four times the budget.
+ */
+export function sendLimitsOf(options: StreamingOptions): SendLimits {
+  const budgetBytes = options.sendQueueBytes > 0 ? options.sendQueueBytes : options.sendQueueSize * 1024;
+  return { budgetBytes, hardCapBytes: budgetBytes * 4, writeTimeoutMs: options.writeTimeout * 1000 };
 }

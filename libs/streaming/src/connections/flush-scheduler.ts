@@ -1,20 +1,32 @@
 import { Connection, FlushScheduler } from './connection';
 
 /**
- * Batches outbound frames: every connection with queued frames is flushed once
- * per event-loop turn, so a socket gets one write per tick however many
- * broadcasts reached it. Congested sockets are retried on a shared timer.
+ * Batches outbound frames and watches readers.
+ *
+ * A connection that wrote during an event-loop turn queues what else reaches
+ * it in that turn; at the end of the turn (`setImmediate`) each such queue goes
+ * out as one write. A connection that wrote in the last flush keeps batching
+ * for one more turn, so a stream gets one write per turn, and a trickle one
+ * write per message, without waiting for a turn.
+ *
+ * Readers with unread bytes are checked on one shared timer (never a timer per
+ * connection): congested sockets are retried, slow readers closed, producers
+ * waiting for room woken.
  */
 export class TickFlushScheduler implements FlushScheduler {
   private dirty = new Set<Connection>();
+  /** Connections whose `writing` flag is set; cleared by the first flush that writes nothing for them. */
+  private wrote = new Set<Connection>();
+  private readonly watched = new Set<Connection>();
   private after: Array<() => void> = [];
   private scheduled = false;
-  private retryTimer: NodeJS.Timeout | null = null;
+  private watchTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    /** Bytes a socket may have buffered before we stop writing to it. */
+    /** Bytes a socket may have buffered before queued frames wait here instead. */
     private readonly maxBuffered: number,
-    private readonly retryMs = 25,
+    private readonly watchEveryMs = 20,
+    private readonly now: () => number = Date.now,
   ) {}
 
   markDirty(conn: Connection): void {
@@ -22,9 +34,33 @@ export class TickFlushScheduler implements FlushScheduler {
     this.schedule();
   }
 
+  markWrote(conn: Connection): void {
+    this.wrote.add(conn);
+    this.schedule();
+  }
+
+  watch(conn: Connection): void {
+    if (conn.closed) return;
+    if (!conn.watched) {
+      conn.checkReader(this.now()); // not yet watched: this starts the reader's clocks
+      if (conn.closed) return;
+      conn.watched = true;
+      this.watched.add(conn);
+    }
+    if (!this.watchTimer) {
+      this.watchTimer = setInterval(this.sweep, this.watchEveryMs);
+      this.watchTimer.unref();
+    }
+  }
+
   afterFlush(fn: () => void): void {
     this.after.push(fn);
     this.schedule();
+  }
+
+  /** Settles after the next flush (right away in the same turn when nothing is pending). */
+  flushed(): Promise<void> {
+    return new Promise((resolve) => this.afterFlush(resolve));
   }
 
   private schedule(): void {
@@ -34,36 +70,64 @@ export class TickFlushScheduler implements FlushScheduler {
     }
   }
 
-  /** Flush everything now (used at shutdown). */
+  /** Write every queued batch now (also used at shutdown). */
   readonly flush = (): void => {
     this.scheduled = false;
+    const previous = this.wrote;
+    this.wrote = new Set();
     const batch = this.dirty;
     this.dirty = new Set();
-    let congested = false;
+    let now = 0;
     for (const conn of batch) {
-      if (!conn.flush(this.maxBuffered)) {
-        this.dirty.add(conn);
-        congested = true;
+      if (conn.flush(this.maxBuffered)) {
+        conn.writing = true;
+        this.wrote.add(conn);
       }
+      if (conn.closed) continue;
+      if (conn.watched)
+        conn.checkReader((now ||= this.now())); // wakes producers waiting for room
+      else if (conn.queued > 0 || conn.transport.bufferedAmount() > 0) this.watch(conn);
     }
+    for (const conn of previous) {
+      if (this.wrote.has(conn)) continue;
+      conn.writing = false;
+      // A write the kernel did not take whole: check that reader too.
+      if (!conn.watched && !conn.closed && conn.transport.bufferedAmount() > 0) this.watch(conn);
+    }
+    if (this.wrote.size > 0) this.schedule(); // clears their flag next turn if nothing more comes
     if (this.after.length > 0) {
       const callbacks = this.after;
       this.after = [];
       for (const fn of callbacks) fn(); // frames they queue go out with the next flush
     }
-    if (congested && !this.retryTimer) {
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = null;
-        if (this.dirty.size > 0 && !this.scheduled) this.flush();
-      }, this.retryMs);
-      this.retryTimer.unref();
+  };
+
+  /** The shared timer: retry congested writes, close slow readers, wake waiting producers. */
+  private readonly sweep = (): void => {
+    const now = this.now();
+    for (const conn of this.watched) {
+      if (!conn.closed && conn.queued > 0 && conn.flush(this.maxBuffered)) {
+        conn.writing = true;
+        this.wrote.add(conn);
+        this.schedule();
+      }
+      if (!conn.checkReader(now) && (conn.closed || conn.queued === 0)) {
+        conn.watched = false;
+        this.watched.delete(conn);
+      }
+    }
+    if (this.watched.size === 0 && this.watchTimer) {
+      clearInterval(this.watchTimer);
+      this.watchTimer = null;
     }
   };
 
   dispose(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    this.watchTimer = null;
     this.dirty.clear();
+    this.wrote.clear();
+    this.watched.clear();
     this.after = [];
   }
 }

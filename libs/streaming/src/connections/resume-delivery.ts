@@ -1,4 +1,4 @@
-import type { ResumePlan } from '../history/history.service';
+import type { HistoryService } from '../history/history.service';
 import { Connection } from './connection';
 import { ErrorCode } from '../protocol/error-codes';
 import { StreamingError } from '../protocol/streaming-error';
@@ -12,27 +12,44 @@ function isReplayedMessage(envelope: string, latestReplayed: number): boolean {
 
 /**
  * Replay missed messages to one connection without breaking seq order: live
- * events of the rooms are held while `plan()` runs, the replay is queued, then
- * `resumed`, then the held events (those the replay covered are dropped).
- * Rooms that cannot be resumed (no longer a member, unknown) are listed in
- * `resumed.errors`; when no room can be resumed the whole request fails.
- * Shared by the WebSocket `resume` request and SSE `Last-Event-ID`.
+ * events of the rooms are held, the missed messages are written page by page
+ * as the reader takes them (memory for a page, not for the whole replay),
+ * then `resumed`, then the held events (those the replay covered are
+ * dropped). Rooms that cannot be resumed (no longer a member, unknown) are
+ * listed in `resumed.errors`; when no room can be resumed the whole request
+ * fails. Shared by the WebSocket `resume` request and SSE `Last-Event-ID`.
+ * Resolves with the `resumed` data, or null when the connection closed first.
  */
 export async function resumeConnection(
   conn: Connection,
-  roomIds: string[],
-  plan: () => Promise<ResumePlan>,
-): Promise<Record<string, unknown>> {
+  history: Pick<HistoryService, 'planResume' | 'replayPage'>,
+  rooms: Record<string, number>,
+): Promise<Record<string, unknown> | null> {
+  const roomIds = Object.keys(rooms);
   for (const room of roomIds) conn.hold(room);
   try {
-    const p = await plan();
+    const p = await history.planResume(conn.userId, rooms);
     const failed = Object.entries(p.errors);
     if (failed.length > 0 && Object.keys(p.rooms).length === 0) {
       // Nothing could be resumed: answer as a plain error, like any refused request.
       const [room, code] = failed[0];
       throw new StreamingError(code as ErrorCode, `cannot resume room ${room}: ${code.replace(/_/g, ' ')}`);
     }
-    for (const m of p.replay) conn.sendEvent('message', m);
+    for (const target of p.replay) {
+      let after = target.after;
+      while (after < target.latest) {
+        const room = conn.whenWritable();
+        if (room) await room;
+        if (conn.closed) return null;
+        const page = await history.replayPage(target, after);
+        if (page === null) {
+          p.gaps.push(target.roomId); // retention dropped the rest meanwhile: the client reloads
+          break;
+        }
+        for (const m of page) conn.sendEvent('message', m);
+        after = page[page.length - 1].seq;
+      }
+    }
     const resumed: Record<string, unknown> = { rooms: p.rooms };
     if (p.gaps.length > 0) resumed.gaps = p.gaps;
     if (Object.keys(p.errors).length > 0) resumed.errors = p.errors;

@@ -70,8 +70,8 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
   }
 
   create(id: string, identity: ConnectionIdentity, transport: ConnectionTransport): Connection {
-    return new Connection(id, identity, transport, this.fanout.scheduler, this.options.sendQueueSize, (c) =>
-      this.slowConsumer(c),
+    return new Connection(id, identity, transport, this.fanout.scheduler, this.fanout.limits, (c, reason) =>
+      this.slowConsumer(c, reason),
     );
   }
 
@@ -109,7 +109,7 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
   /** The transport closed: unindex, and if it was the user's last connection, stop typing and go offline. */
   async closed(conn: Connection): Promise<void> {
     if (conn.closed && !this.fanout.registry.get(conn.id)) return;
-    conn.closed = true;
+    conn.markClosed();
     this.events.emit('disconnect', this.connectionEvent(conn));
     await this.channels.unsubscribeAll(conn);
     try {
@@ -123,9 +123,10 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
     }
   }
 
-  private slowConsumer(conn: Connection): void {
+  private slowConsumer(conn: Connection, reason: string): void {
     this.metrics.queueDrops.inc();
-    conn.close(1013, 'slow consumer: send queue overflow');
+    this.logger.warn(`closing slow consumer ${conn.id} (user ${conn.userId}): ${reason}`);
+    conn.close(1013, 'slow consumer');
   }
 
   private closeExpired(): void {

@@ -39,10 +39,20 @@ export interface HistoryPage {
   after?: number;
 }
 
-/** Outcome of a resume for one connection. */
+/** Messages of a resume replay fetched per backend read (the replay is written page by page). */
+export const RESUME_PAGE_SIZE = 200;
+
+/** A room to replay: the messages after `after`, up to and including `latest`. */
+export interface ResumeTarget {
+  roomId: string;
+  after: number;
+  latest: number;
+}
+
+/** What a resume will do for one connection (the messages themselves are read page by page). */
 export interface ResumePlan {
-  /** Messages to replay, per room, oldest first. */
-  replay: WireMessage[];
+  /** Rooms with missed messages to replay, in request order. */
+  replay: ResumeTarget[];
   /** room -> latest seq. */
   rooms: Record<string, number>;
   /** Rooms whose missed messages retention already dropped. */
@@ -319,8 +329,9 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * What a reconnecting client missed: for each room, every message after its
-   * last seen seq, or a gap when retention already dropped some of them.
+   * What a reconnecting client missed: for each room, the range of seqs after
+   * its last seen one, or a gap when retention already dropped some of them.
+   * The messages are read afterwards with {@link replayPage}.
    */
   async planResume(userId: string, rooms: Record<string, number>): Promise<ResumePlan> {
     this.ensureHistoryEnabled();
@@ -344,17 +355,29 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
         plan.gaps.push(roomId);
         continue;
       }
-      const missed = await this.backend.getHistory(roomId, {
-        after: lastSeen,
-        before: latest + 1,
-        limit: latest - lastSeen,
-      });
-      if (missed.length !== latest - lastSeen) {
-        plan.gaps.push(roomId);
-        continue;
-      }
-      plan.replay.push(...missed.map(messageToWire));
+      plan.replay.push({ roomId, after: lastSeen, latest });
     }
     return plan;
+  }
+
+  /**
+   * The next page of a replay: the messages after `after`, at most up to
+   * `latest`, oldest first; null when history no longer holds the next one
+   * (retention trimmed it meanwhile).
+   */
+  async replayPage(
+    target: ResumeTarget,
+    after: number,
+    limit = RESUME_PAGE_SIZE,
+  ): Promise<WireMessage[] | null> {
+    const wanted = Math.min(limit, target.latest - after);
+    if (wanted <= 0) return [];
+    const page = await this.backend.getHistory(target.roomId, {
+      after,
+      before: target.latest + 1,
+      limit: wanted,
+    });
+    if (page.length !== wanted || page[0].seq !== after + 1) return null;
+    return page.map(messageToWire);
   }
 }

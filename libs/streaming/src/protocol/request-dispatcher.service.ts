@@ -209,8 +209,8 @@ export class RequestDispatcher {
             throw new StreamingError('invalid_message', `rooms.${room} must be a non-negative integer seq`);
           }
         }
-        // Live events of these rooms wait until the replay is queued, so seq order holds.
-        return resumeConnection(conn, Object.keys(d.rooms), () => history.planResume(conn.userId, d.rooms));
+        // Live events of these rooms wait until the replay is written, so seq order holds.
+        return (await resumeConnection(conn, history, d.rooms)) ?? NO_ACK;
       }),
       start_typing: handler(RoomRefDto, async (conn, d) => {
         await rooms.requirePermission(d.room_id, conn.userId, 'type');

@@ -159,9 +159,7 @@ export class SseController implements OnModuleDestroy {
       }
     }
     if (resumeRooms.length > 0) {
-      await resumeConnection(conn, resumeRooms, () => this.history.planResume(conn.userId, last)).catch(
-        (err: unknown) => this.sendError(conn, err),
-      );
+      await resumeConnection(conn, this.history, last).catch((err: unknown) => this.sendError(conn, err));
     }
   }
 

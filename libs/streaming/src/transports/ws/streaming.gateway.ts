@@ -17,7 +17,7 @@ import { StreamingMetrics } from '../../metrics/streaming-metrics.service';
 /** Path of the WebSocket endpoint. */
 export const STREAMING_WS_PATH = '/ws';
 
-/** Requests one connection may have waiting before further ones are refused. */
+/** Requests one connection may have waiting before its socket is no longer read (TCP pushes back). */
 const MAX_PENDING_REQUESTS = 256;
 
 /** Text of a ws message (a Buffer unless the socket was configured otherwise). */
@@ -114,6 +114,8 @@ export class StreamingGateway
   private checkPeers(): void {
     const pinged: Connection[] = [];
     for (const conn of this.lifecycle.connections('ws')) {
+      // Not reading it is our doing (backpressure): its pong may be waiting unread.
+      if (conn.readPaused) continue;
       conn.alive = false;
       (conn.transport as WsTransport).socket.ping();
       pinged.push(conn);
@@ -139,11 +141,27 @@ export class StreamingGateway
     let running = false;
     let ready = false;
 
+    // Requests run one at a time, in order. Inbound backpressure: past
+    // MAX_PENDING_REQUESTS waiting, the socket is not read until half of them
+    // ran; and no request runs while the client has not read enough of what it
+    // was sent (its answers wait, then its requests, then TCP stops it).
     const pump = async (): Promise<void> => {
       if (running || !ready) return;
       running = true;
-      while (pending.length > 0 && !conn.closed) await pending.shift()!();
-      running = false;
+      try {
+        while (pending.length > 0 && !conn.closed) {
+          const room = conn.whenWritable();
+          if (room) await room;
+          if (conn.closed) break;
+          await pending.shift()!();
+          if (conn.readPaused && pending.length <= MAX_PENDING_REQUESTS / 2) {
+            conn.readPaused = false;
+            socket.resume();
+          }
+        }
+      } finally {
+        running = false;
+      }
     };
 
     socket.on('pong', () => {
@@ -178,16 +196,12 @@ export class StreamingGateway
           this.dispatcher.sendError(conn, line.error, line.id);
           continue;
         }
-        if (pending.length >= MAX_PENDING_REQUESTS) {
-          this.dispatcher.sendError(
-            conn,
-            new StreamingError('rate_limited', 'too many requests in flight', { retry_after_ms: 100 }),
-            line.envelope.id,
-          );
-          continue;
-        }
         const env = line.envelope;
         pending.push(() => this.dispatcher.dispatch(conn, env));
+      }
+      if (!conn.readPaused && pending.length >= MAX_PENDING_REQUESTS) {
+        conn.readPaused = true;
+        socket.pause();
       }
       void pump();
     });
