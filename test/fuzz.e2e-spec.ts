@@ -70,12 +70,13 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
       return { kind: 'text' as const, id, text: JSON.stringify({ type, id, data }) };
     }),
   // Unknown types, odd ids, prototype keys at the top level (with a string id to track).
-  fc.string({ unit: 'binary', maxLength: 20 }).map((type) => {
+  fc.tuple(fc.string({ unit: 'binary', maxLength: 20 }), fc.boolean()).map(([type, proto]) => {
     const id = `f${++counter}`;
+    const evil = proto ? '"__proto__":{"polluted":true},' : '';
     return {
       kind: 'text' as const,
       id,
-      text: `{"__proto__":{"polluted":true},"type":${JSON.stringify(type)},"id":"${id}"}`,
+      text: `{${evil}"type":${JSON.stringify(type)},"id":"${id}"}`,
     };
   }),
   // Malformed or non-envelope text (no id to answer).
@@ -190,6 +191,82 @@ describe('hostile input (fast-check fuzzing over a real socket)', () => {
     await fuzzer.close();
     await victim.close();
     await friend.close();
+  });
+
+  it('prototype keys at every request type and every nested object never switch validation off', async () => {
+    const attacker = await WsClient.connect(app.wsUrl, { token: await app.login('proto-attacker') });
+    const witness = await WsClient.connect(app.wsUrl, { token: await app.login('proto-witness') });
+    const room = (await attacker.ok('create_room', { name: 'proto room' })).room.id as string;
+    await witness.ok('join_room', { room_id: room });
+    const msg = (await attacker.ok('send_message', { room_id: room, content: 'target' }))
+      .message_id as string;
+    await witness.waitFor((e) => e.type === 'message' && e.data.id === msg);
+    const mark = witness.envelopes.length;
+
+    // Each request type with one field of the wrong type: always `invalid_message`.
+    const invalid: Record<string, Record<string, unknown>> = {
+      create_room: { name: { evil: 1 }, metadata: { a: { b: 1 } } },
+      join_room: { room_id: 42 },
+      leave_room: { room_id: ['x'] },
+      send_message: { room_id: room, content: { evil: 1 }, metadata: { m: { n: 1 } } },
+      edit_message: { room_id: room, message_id: msg, content: { evil: 1 } },
+      delete_message: { room_id: room, message_id: 7 },
+      add_reaction: { room_id: room, message_id: msg, reaction: { evil: 1 } },
+      remove_reaction: { room_id: room, message_id: msg, reaction: 5 },
+      start_typing: { room_id: { r: 1 } },
+      stop_typing: { room_id: null },
+      get_history: { room_id: room, limit: 'x' },
+      resume: { rooms: 'all' },
+      set_presence: { status: 'god', custom: { c: 1 } },
+      get_presence: { user_ids: 'everyone' },
+      subscribe: { channel: { c: 1 }, filters: { f: { g: 1 } } },
+      unsubscribe: { channel: 3 },
+      publish: { channel: 'news', data: { d: { e: 1 } }, metadata: 'not an object' },
+      invite: { room_id: room, user_id: { u: 1 } },
+      set_role: { room_id: room, user_id: 'proto-witness', role: 'god' },
+      moderate: { room_id: room, action: 'obliterate', target_id: 'proto-witness' },
+    };
+    /** Every object inside `data` (data itself included), as key paths. */
+    const objectPaths = (v: unknown, path: string[] = []): string[][] =>
+      typeof v === 'object' && v !== null && !Array.isArray(v)
+        ? [path, ...Object.entries(v).flatMap(([k, c]) => objectPaths(c, [...path, k]))]
+        : [];
+    /** JSON text of `data` with `key` added (as an own key, the way JSON.parse reads it) at `path`. */
+    const inject = (data: Record<string, unknown>, path: string[], key: string, value: unknown): string => {
+      const copy = JSON.parse(JSON.stringify(data)) as Record<string, unknown>;
+      let target = copy;
+      for (const k of path) target = target[k] as Record<string, unknown>;
+      Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+      return JSON.stringify(copy);
+    };
+    const values: unknown[] = [{}, { polluted: true, role: 'owner', content: 'x' }, 'str', null];
+    let n = 0;
+    const answers: Array<{ id: string; type: string; key: string }> = [];
+    for (const [type, data] of Object.entries(invalid)) {
+      for (const path of objectPaths(data)) {
+        for (const key of ['__proto__', 'constructor', 'prototype']) {
+          for (const value of values) {
+            const id = `p${++n}`;
+            attacker.sendRaw(`{"type":"${type}","id":"${id}","data":${inject(data, path, key, value)}}`);
+            answers.push({ id, type, key });
+          }
+        }
+      }
+    }
+    const replies = await Promise.all(answers.map((a) => attacker.waitFor((e) => e.id === a.id, 10_000)));
+    const wrong = replies
+      .map((r, i) => ({ ...answers[i], got: r.type === 'error' ? (r.data.code as string) : r.type }))
+      .filter((r) => r.got !== 'invalid_message');
+    expect(wrong).toEqual([]);
+    expect(answers.length).toBeGreaterThan(400);
+    // Nothing reached the other member, the room and its roles are intact.
+    await witness.expectNone((e) => e.type === 'message' || e.type === 'member_role_changed', 300, mark);
+    const history = await attacker.ok('get_history', { room_id: room, limit: 10 });
+    expect((history.messages as Array<{ content: unknown }>).map((m) => m.content)).toEqual(['target']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect((await attacker.request('ping')).type).toBe('pong');
+    await attacker.close();
+    await witness.close();
   });
 
   it('closes with 1009 beyond 16 times max_message_size and keeps serving others', async () => {

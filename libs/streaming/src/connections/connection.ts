@@ -123,12 +123,19 @@ export class Connection {
 
   /**
    * Send one serialized envelope of `bytes` bytes (pass the size when the same
-   * envelope goes to many connections: it is measured once). Returns false
+   * envelope goes to many connections: it is measured once); `batch` queues it
+   * for the end of the turn even when the socket is idle. Returns false
    * when the connection is closed, or is closed now for being past its hard cap.
    */
-  send(frame: string, bytes = Buffer.byteLength(frame)): boolean {
+  send(frame: string, bytes = Buffer.byteLength(frame), batch = false): boolean {
     if (this.closed) return false;
-    if (this.queue.length === 0 && this.ready && !this.writing && this.transport.bufferedAmount() === 0) {
+    if (
+      !batch &&
+      this.queue.length === 0 &&
+      this.ready &&
+      !this.writing &&
+      this.transport.bufferedAmount() === 0
+    ) {
       // Idle socket: write at once; what follows this turn is batched behind it.
       this.transport.write([frame]);
       this.written += bytes;
@@ -206,11 +213,12 @@ export class Connection {
 
   /**
    * Queue a frame once everything queued so far, on every connection, has been
-   * written: a request's ack reaches its sender after the events it caused
-   * reached the other sockets, without holding up the sender's next request.
+   * written, for the flush after that: a request's ack reaches its sender a
+   * turn after the events it caused reached the other sockets, without
+   * holding up the sender's next request.
    */
   sendAfterFlush(frame: string): void {
-    this.scheduler.afterFlush(() => this.send(frame));
+    this.scheduler.afterFlush(() => this.send(frame, Buffer.byteLength(frame), true));
   }
 
   /** Serialize and send one envelope (for frames addressed to this connection only). */

@@ -63,6 +63,20 @@ describe('decodeFrame (property-based)', () => {
     expect(jsonDepth({ a: nested(MAX_DATA_DEPTH) })).toBe(MAX_DATA_DEPTH + 1);
   });
 
+  it('refuses a __proto__ key anywhere in the envelope, also when written with escapes', () => {
+    for (const text of [
+      '{"type":"t","id":"p","__proto__":{}}',
+      '{"type":"t","id":"p","data":{"__proto__":{"a":1}}}',
+      '{"type":"t","id":"p","data":{"m":[{"x":{"__proto__":null}}]}}',
+      '{"type":"t","id":"p","data":{"\\u005f_proto__":{}}}',
+    ]) {
+      const [d] = decodeFrame(text);
+      expect(d).toMatchObject({ ok: false, id: 'p', error: { code: 'invalid_message' } });
+    }
+    const [fine] = decodeFrame('{"type":"t","data":{"content":"about __proto__","constructor":1}}');
+    expect(fine.ok).toBe(true);
+  });
+
   it('survives pathological nesting without a stack overflow', () => {
     const text = `{"type":"t","data":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
     const [d] = decodeFrame(text);

@@ -11,7 +11,13 @@ export type DecodedLine =
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Nesting depth of a JSON value (objects and arrays count; scalars are 0), without recursion. */
+/** A key that would replace an object's prototype when copied with assignment. */
+const PROTO_KEY = '__proto__';
+
+/**
+ * Nesting depth of a JSON value (objects and arrays count; scalars are 0),
+ * without recursion; -1 when some object has a `__proto__` key.
+ */
 export function jsonDepth(value: unknown, limit = Infinity): number {
   if (typeof value !== 'object' || value === null) return 0;
   let max = 0;
@@ -22,8 +28,16 @@ export function jsonDepth(value: unknown, limit = Infinity): number {
       max = d;
       if (max > limit) return max;
     }
-    const children = Array.isArray(v) ? v : Object.values(v as object);
-    for (const c of children) if (typeof c === 'object' && c !== null) stack.push([c, d + 1]);
+    if (Array.isArray(v)) {
+      for (const c of v) if (typeof c === 'object' && c !== null) stack.push([c, d + 1]);
+      continue;
+    }
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) {
+      if (k === PROTO_KEY) return -1;
+      const c = o[k];
+      if (typeof c === 'object' && c !== null) stack.push([c, d + 1]);
+    }
   }
   return max;
 }
@@ -53,7 +67,17 @@ export function validateEnvelope(parsed: unknown): DecodedLine {
   if (!isPlainObject(data)) {
     return { ok: false, id, error: new StreamingError('invalid_message', '"data" must be a JSON object') };
   }
-  if (jsonDepth(data, MAX_DATA_DEPTH) > MAX_DATA_DEPTH) {
+  const depth = Object.prototype.hasOwnProperty.call(parsed, PROTO_KEY)
+    ? -1
+    : jsonDepth(data, MAX_DATA_DEPTH);
+  if (depth === -1) {
+    return {
+      ok: false,
+      id,
+      error: new StreamingError('invalid_message', 'the key "__proto__" is not allowed'),
+    };
+  }
+  if (depth > MAX_DATA_DEPTH) {
     return {
       ok: false,
       id,

@@ -297,10 +297,27 @@ export class RequestDispatcher {
   }
 }
 
-/** Validate request data against its DTO class; `invalid_message` lists every violation. */
+/**
+ * Validate request data against its DTO class; `invalid_message` lists every
+ * violation. The instance gets the data's own keys as plain properties (never
+ * by assignment, so no key can change its prototype); keys that name members
+ * of `Object.prototype` are refused; an object that is not a DTO instance
+ * fails (`forbidUnknownValues`).
+ */
 export function validateDto<T extends object>(dto: Ctor<T>, data: Record<string, unknown>): T {
-  const instance = Object.assign(new dto(), data);
-  const errors = validateSync(instance, { forbidUnknownValues: false, validationError: { target: false } });
+  const instance = new dto();
+  for (const key of Object.keys(data)) {
+    // `constructor`, `__proto__`, `toString`...: would shadow what validation looks up on the instance.
+    if (key in Object.prototype)
+      throw new StreamingError('invalid_message', `the key "${key}" is not allowed`);
+    Object.defineProperty(instance, key, {
+      value: data[key],
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  const errors = validateSync(instance, { forbidUnknownValues: true, validationError: { target: false } });
   if (errors.length > 0) {
     const details = errors.map(
       (e) => `${e.property}: ${Object.values(e.constraints ?? {}).join(', ') || 'invalid'}`,
