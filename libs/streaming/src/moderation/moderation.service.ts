@@ -27,6 +27,12 @@ export interface ModerationRequest {
 /** Entries kept in each room's moderation log. */
 export const MODERATION_LOG_SIZE = 500;
 
+/** Longest `duration_s` of a timed ban or mute: ten years (longer: leave it out, it lasts until lifted). */
+export const MAX_RESTRICTION_DURATION_S = 10 * 365 * 24 * 3600;
+
+/** Longest delay Node's timers take (2^31 - 1 ms); a longer one would fire after 1 ms. */
+const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
 const PERMISSION: Record<ModerationAction, RoomPermission> = {
   kick: 'kick',
   mute: 'mute',
@@ -96,6 +102,12 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
     if ((action === 'kick' || action === 'mute') && !target) {
       throw new StreamingError('not_room_member', `${targetId} is not a member of room ${roomId}`);
     }
+    if (req.durationS !== undefined && !(req.durationS >= 1 && req.durationS <= MAX_RESTRICTION_DURATION_S)) {
+      throw new StreamingError(
+        'invalid_message',
+        `duration_s must be between 1 and ${MAX_RESTRICTION_DURATION_S} (leave it out for "until lifted")`,
+      );
+    }
     const now = Date.now();
     const until = req.durationS !== undefined ? now + req.durationS * 1000 : null;
     const event: Record<string, unknown> = {
@@ -114,14 +126,12 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
       case 'ban':
         if (action === 'ban') await this.restrict(roomId, 'ban', targetId, actorId, reason, until);
         // Tell the room (target included) first, then cut the target's connections off the room.
-        await this.fanout.publishToRoom(roomId, EVENT[action], event);
+        await this.announce(roomId, targetId, !!target, EVENT[action], event);
         if (target) {
           await this.rooms.removeMembership(roomId, targetId, 'room_left', {
             room_id: roomId,
             reason: action === 'ban' ? 'banned' : 'kicked',
           });
-        } else {
-          await this.fanout.publishToUser(targetId, EVENT[action], event);
         }
         break;
       case 'mute':
@@ -139,8 +149,7 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
             'invalid_message',
             `${targetId} is not ${kind === 'mute' ? 'muted' : 'banned'} in room ${roomId}`,
           );
-        if (target) await this.fanout.publishToRoom(roomId, EVENT[action], event);
-        else await this.fanout.publishToUser(targetId, EVENT[action], event);
+        await this.announce(roomId, targetId, !!target, EVENT[action], event);
         break;
       }
     }
@@ -191,6 +200,18 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
     if (until !== null) this.scheduleExpiry(roomId, kind, userId, until);
   }
 
+  /** A moderation event goes to the room and to the target (who, not a member, does not hear the room). */
+  private async announce(
+    roomId: string,
+    targetId: string,
+    targetIsMember: boolean,
+    type: string,
+    event: Record<string, unknown>,
+  ): Promise<void> {
+    await this.fanout.publishToRoom(roomId, type, event);
+    if (!targetIsMember) await this.fanout.publishToUser(targetId, type, event);
+  }
+
   private key = (roomId: string, kind: string, userId: string): string =>
     `${roomId}\u0000${kind}\u0000${userId}`;
 
@@ -202,15 +223,23 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
   }
 
   /** Announce `member_unmuted` / `member_unbanned` when a timed restriction set here lapses. */
-  private scheduleExpiry(roomId: string, kind: Restriction['kind'], userId: string, until: number): void {
+  private scheduleExpiry(
+    roomId: string,
+    kind: Restriction['kind'],
+    userId: string,
+    until: number,
+    /** At least this long (a restriction the backend still reports after its end: ask again later). */
+    minDelayMs = 0,
+  ): void {
     const k = this.key(roomId, kind, userId);
     const t = setTimeout(
       () => {
         this.expiries.delete(k);
         void this.expired(roomId, kind, userId, until);
       },
-      // A few ms late: timers may fire just before Date.now() reaches `until`.
-      Math.max(0, until - Date.now()) + 5,
+      // A few ms late: timers may fire just before Date.now() reaches `until`. Far
+      // expiries are reached in steps of the longest delay Node's timers take.
+      Math.min(Math.max(minDelayMs, until - Date.now()) + 5, MAX_TIMER_DELAY_MS),
     );
     t.unref();
     this.expiries.set(k, t);
@@ -222,11 +251,15 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
     userId: string,
     until: number,
   ): Promise<void> {
+    if (Date.now() < until) {
+      this.scheduleExpiry(roomId, kind, userId, until); // one step of a far expiry, or a timer a little early
+      return;
+    }
     try {
       const current = await this.backend.getRestriction(roomId, kind, userId);
       if (current) {
         // Same restriction, timer early: try again at its end; a different `until` means it was renewed.
-        if (current.until === until) this.scheduleExpiry(roomId, kind, userId, until);
+        if (current.until === until) this.scheduleExpiry(roomId, kind, userId, until, 1000);
         return;
       }
       const previous = until;
@@ -238,8 +271,7 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
         expired_at: new Date(previous).toISOString(),
       };
       const type = kind === 'mute' ? 'member_unmuted' : 'member_unbanned';
-      if (await this.backend.getMember(roomId, userId)) await this.fanout.publishToRoom(roomId, type, event);
-      else await this.fanout.publishToUser(userId, type, event);
+      await this.announce(roomId, userId, !!(await this.backend.getMember(roomId, userId)), type, event);
     } catch (err) {
       this.logger.warn(`expiry of ${kind} for ${userId} in ${roomId} failed: ${String(err)}`);
     }
