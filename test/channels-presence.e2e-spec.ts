@@ -2,7 +2,7 @@
  * Channels, presence, typing and feature switches of the demo app over real
  * sockets on loopback: PROTOCOL.md sections 4 (subscribe / unsubscribe /
  * publish, NATS-style patterns, filters, presence, typing), 7 and 8
- * (`user.<id>.*`, SSE), and section 10 of docs/PROTOCOL.md (acks, private
+ * (`user.<id>.*`, SSE), and section 11 of docs/PROTOCOL.md (acks, private
  * channels, the channel registry, the presence grace period,
  * `feature_disabled`).
  */
@@ -833,11 +833,15 @@ describe('presence', () => {
     await expectError(stranger, 'get_presence', { room_id: 'no-such-room' }, 'room_not_found');
     await expectError(stranger, 'get_presence', {}, 'invalid_message');
 
+    // By user_ids: only users who share a room with the caller are listed.
     const nobody = uniq('nobody');
-    const byIds = (await stranger.ok('get_presence', { user_ids: [a, nobody, b] })).presence as Json[];
-    expect(byIds).toHaveLength(3);
-    const statusOf = (id: string): unknown => byIds.find((p) => p.user_id === id)?.status;
-    expect([statusOf(a), statusOf(nobody), statusOf(b)]).toEqual(['online', 'offline', 'online']);
+    const byIds = (await cb.ok('get_presence', { user_ids: [a, nobody, gone, b] })).presence as Json[];
+    expect(byIds.map((p): unknown[] => [p.user_id, p.status])).toEqual([
+      [a, 'online'],
+      [gone, 'offline'],
+      [b, 'online'],
+    ]);
+    expect((await stranger.ok('get_presence', { user_ids: [a, nobody, b] })).presence).toEqual([]);
   });
 
   // PROTOCOL.md section 3: all timestamps are ISO 8601 UTC strings. A user who

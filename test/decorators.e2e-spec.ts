@@ -485,7 +485,7 @@ describe('the demo app', () => {
   let demo: TestApp;
 
   beforeAll(async () => {
-    demo = await startDemoApp({ JWT_SECRET: 'decorators-demo-secret' });
+    demo = await startDemoApp({ JWT_SECRET: 'decorators-demo-secret', DEMO_ADMINS: 'auditor' });
   });
 
   afterAll(async () => {
@@ -518,15 +518,17 @@ describe('the demo app', () => {
     expect(cb.all(fromBot)).toHaveLength(1);
   });
 
-  it('GET /api/audit/presence lists connections and presence changes (signed-in users only)', async () => {
+  it('GET /api/audit/presence lists connections and presence changes (admins only)', async () => {
     const name = user('audited');
     const token = await demo.login(name);
     const c = await pool.connect(demo.wsUrl, { token });
     const connectionId = c.connected.data.connection_id as string;
     expect((await demo.http('GET', '/api/audit/presence')).status).toBe(401);
+    expect((await demo.http('GET', '/api/audit/presence', { token })).status).toBe(403);
+    const admin = await demo.login('auditor');
     await c.close();
     await eventually(async () => {
-      const res = await demo.http('GET', '/api/audit/presence', { token });
+      const res = await demo.http('GET', '/api/audit/presence', { token: admin });
       expect(res.status).toBe(200);
       const mine = (res.json.entries as Array<Record<string, unknown>>).filter((e) => e.user_id === name);
       expect(mine).toEqual(

@@ -4,7 +4,7 @@
  * acks of pipelined requests, a replay, a server-side sender) never drops a
  * client that reads; a fast sender is slowed, never refused; a stalled reader
  * is cut with 1013 within `write_timeout` while the others get everything.
- * PROTOCOL.md sections 3, 4 (`resume`), 7 and 8 (`Last-Event-ID`); docs/PROTOCOL.md section 10.
+ * PROTOCOL.md sections 3, 4 (`resume`), 7 and 8 (`Last-Event-ID`); docs/PROTOCOL.md section 11.
  *
  * Every app raises the rate limits out of the way, so that any `rate_limited`
  * or 1013 seen here comes from flow control.

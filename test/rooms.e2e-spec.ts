@@ -9,7 +9,7 @@
  * - history retention by count and by age;
  * - the SQLite store across a SIGKILL of the demo process;
  * - edits and reactions never duplicating history entries.
- * As-built choices (update_room, the log, REST extras): docs/PROTOCOL.md section 10.
+ * As-built choices (update_room, the log, REST extras): docs/PROTOCOL.md section 11.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,7 +40,7 @@ const FAST: Record<string, string> = {
   FORGE_STREAMING_TYPING_TIMEOUT: '10',
 };
 
-/** HTTP status of each error code (docs/PROTOCOL.md section 10). */
+/** HTTP status of each error code (docs/PROTOCOL.md section 11). */
 const HTTP_STATUS: Record<string, number> = {
   forbidden: 403,
   not_room_member: 403,
@@ -713,7 +713,7 @@ describe('permission table: kick, mute, ban', () => {
         marks,
       );
       expect((await send(target, c.roomId, `free again ${target.name}`)).code).toBeNull();
-      // unmute of someone not muted is invalid_message (docs/PROTOCOL.md section 10)
+      // unmute of someone not muted is invalid_message (docs/PROTOCOL.md section 11)
       expect((await moderate(unmuteVia, a, c.roomId, 'unmute', target)).code).toBe('invalid_message');
     }
   });
@@ -1043,7 +1043,7 @@ describe('private rooms and room limits', () => {
     expect((await rest(stranger, 'GET', `/api/rooms/${id}`)).code).toBe('forbidden');
     expect((await rest(stranger, 'GET', `/api/rooms/${id}/history`)).code).toBe('not_room_member');
     await owner.ws.expectNone(has('user_joined', { room_id: id }), 100);
-    // A banned user cannot be invited (docs/PROTOCOL.md section 10).
+    // A banned user cannot be invited (docs/PROTOCOL.md section 11).
     const banned = await actor('banned');
     expect((await moderate('ws', owner, id, 'ban', banned)).code).toBeNull();
     expect((await invite('ws', owner, id, banned)).code).toBe('banned');
@@ -1158,7 +1158,7 @@ describe('moderation reaches every connection of the target at once', () => {
     await c.owner.ws.waitFor(has('typing', { user_id: t.name, typing: true }));
     const marks = mark(c);
     expect((await moderate('ws', c.moderator, id, 'kick', t, { reason: 'spam' })).code).toBeNull();
-    // The kicked user stops typing for the others (docs/PROTOCOL.md section 10).
+    // The kicked user stops typing for the others (docs/PROTOCOL.md section 11).
     await waitAll(connsOf(c.owner, c.member2), has('typing', { user_id: t.name, typing: false }), marks);
     for (const w of [t1, t2]) {
       const kicked = await w.waitFor(has('member_kicked', { target_id: t.name }), 3000, marks.get(w));
@@ -1755,7 +1755,7 @@ describe('SQLite history store across a SIGKILL of the demo process', () => {
       Math.max(0, until - Date.now()) + 3000,
       200,
     );
-    // ... and are announced as after any timed mute or ban (docs/PROTOCOL.md section 10).
+    // ... and are announced as after any timed mute or ban (docs/PROTOCOL.md section 11).
     const announced = async (w: WsClient, type: string, target: Actor): Promise<Json> =>
       w.waitFor(has(type, { target_id: target.name }), 3000).then(
         (e): unknown => e.data,

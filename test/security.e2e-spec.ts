@@ -3,7 +3,7 @@
  * with explicit options: authentication at the upgrade (HS/RS/ES, JWKS, custom
  * authenticator, token expiry mid-connection, the REST guard), anonymous mode and
  * admission limits, every rate-limit algorithm, content filters, frame size limits
- * and slow consumers. PROTOCOL.md sections 2, 6 and 7; docs/PROTOCOL.md section 10.
+ * and slow consumers. PROTOCOL.md sections 2, 6 and 7; docs/PROTOCOL.md section 11.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,6 +1,8 @@
-import { Controller, Get, Injectable, Logger, UseGuards } from '@nestjs/common';
+import { Controller, ForbiddenException, Get, Injectable, Logger, UseGuards } from '@nestjs/common';
 import {
   ConnectionEvent,
+  ConnectionIdentity,
+  StreamingUser,
   OnConnect,
   OnDisconnect,
   OnPresence,
@@ -84,14 +86,19 @@ function connectionEntry(kind: 'connect' | 'disconnect', e: ConnectionEvent): Pr
   return { at: now(), kind, user_id: e.userId, connection_id: e.connectionId, transport: e.transport };
 }
 
-/** `GET /api/audit/presence`: the presence audit log of this node, oldest first (any signed-in user). */
+/**
+ * `GET /api/audit/presence`: the presence audit log of this node, oldest first.
+ * Admins only (a token with the `admin` role; the demo's login gives it to the
+ * names in `DEMO_ADMINS`): it shows everyone's connections.
+ */
 @Controller('api/audit')
 @UseGuards(StreamingAuthGuard)
 export class PresenceAuditController {
   constructor(private readonly audit: PresenceAuditService) {}
 
   @Get('presence')
-  presence(): { entries: PresenceAuditEntry[] } {
+  presence(@StreamingUser() user: ConnectionIdentity): { entries: PresenceAuditEntry[] } {
+    if (!user.roles.includes('admin')) throw new ForbiddenException('the presence audit is for admins');
     return { entries: this.audit.entries };
   }
 }

@@ -290,7 +290,10 @@ export class RequestDispatcher {
           }
           return { presence: await presence.presenceOf(members.map((m) => m.user_id)) };
         }
-        if (d.user_ids !== undefined) return { presence: await presence.presenceOf(d.user_ids) };
+        if (d.user_ids !== undefined) {
+          // Only users who share a room with the caller; the others are left out.
+          return { presence: await presence.presenceOf(await rooms.sharingRoom(conn.userId, d.user_ids)) };
+        }
         throw new StreamingError('invalid_message', 'get_presence needs room_id or user_ids');
       }),
     };

@@ -142,6 +142,17 @@ export class RoomService {
     return Promise.all(visible.map((r) => this.toWire(r)));
   }
 
+  /** The users among `userIds` who share a room with `userId` (`userId` itself included), in order. */
+  async sharingRoom(userId: string, userIds: string[]): Promise<string[]> {
+    const mine = new Set(await this.backend.userRooms(userId));
+    const unique = [...new Set(userIds)];
+    const shares = await Promise.all(
+      unique.map(async (u) => u === userId || (await this.backend.userRooms(u)).some((r) => mine.has(r))),
+    );
+    const visible = new Set(unique.filter((_, i) => shares[i]));
+    return userIds.filter((u) => visible.has(u));
+  }
+
   async members(roomId: string): Promise<WireMember[]> {
     await this.require(roomId);
     return (await this.backend.listMembers(roomId)).map(memberToWire);
