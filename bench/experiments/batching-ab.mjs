@@ -93,6 +93,7 @@ for (let round = 1; round <= rounds; round++) {
       stdio: 'inherit',
       env: {
         ...process.env,
+        BENCH_SCENARIOS: 'fanout',
         BENCH_SERVERS: 'ours',
         BENCH_OURS_SCRIPT: path.join(tmp, name, 'apps/demo-chat/src/main.js'),
         NODE_PATH: path.join(root, 'node_modules'),
@@ -103,7 +104,7 @@ for (let round = 1; round <= rounds; round++) {
       },
     });
     const r = JSON.parse(fs.readFileSync(path.join(benchDir, 'results', `${resultsName}.json`), 'utf8'))
-      .results[0];
+      .scenarios.fanout.data.results[0];
     rows.push({ name, round, tp: r.phases?.throughput, rate: r.phases?.rate });
   }
 }

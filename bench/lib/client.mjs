@@ -50,8 +50,11 @@ export class BenchClient {
     this.pending = new Map(); // request id -> {resolve, reject}
     this.nextId = 1;
     this.errors = 0;
+    this.errorCodes = {}; // error code -> count
     this.lastError = null;
     this.closeCode = null;
+    this.closedAtUs = null;
+    this.onLine = null; // optional (line) => void for every envelope that is not a benchmark message
     this.lastSeq = 0; // per-connection order check
     this.outOfOrder = 0;
     this.deliveryFrames = 0; // WebSocket frames that carried at least one benchmark message
@@ -82,6 +85,7 @@ export class BenchClient {
       });
       ws.on('close', (code) => {
         this.closeCode = code;
+        this.closedAtUs = nowUs();
         for (const p of this.pending.values()) p.reject(new Error(`closed ${code}`));
         this.pending.clear();
       });
@@ -107,7 +111,10 @@ export class BenchClient {
         i = text.indexOf(MARK, j);
       }
       // A socket.io event frame holds exactly one packet; our frames may also carry acks.
-      if (this.kind === 'socketio' || (!text.includes('"type":"ack"') && !text.includes('"type":"error"')))
+      if (
+        this.kind === 'socketio' ||
+        (!this.onLine && !text.includes('"type":"ack"') && !text.includes('"type":"error"'))
+      )
         return;
     }
     if (this.kind === 'socketio') this.onSocketIoPacket(text);
@@ -118,6 +125,7 @@ export class BenchClient {
     const lines = text.indexOf('\n') === -1 ? [text] : text.split('\n');
     for (const line of lines) {
       if (line.startsWith(`{"type":"message"`)) continue;
+      this.onLine?.(line);
       if (!this.ready && line.startsWith('{"type":"connected"')) {
         this.ready = true;
         this.onReady?.();
@@ -132,6 +140,7 @@ export class BenchClient {
       }
       if (env.type === 'error') {
         this.errors++;
+        this.errorCodes[env.data?.code] = (this.errorCodes[env.data?.code] ?? 0) + 1;
         this.lastError = `${env.data?.code}: ${env.data?.message}`;
       }
       const p = env.id !== undefined ? this.pending.get(env.id) : undefined;
@@ -171,8 +180,13 @@ export class BenchClient {
     }
   }
 
-  /** Send a request; resolves with its ack. */
+  get isOpen() {
+    return this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  /** Send a request; resolves with its ack (rejects at once when the socket is no longer open). */
   request(type, data) {
+    if (!this.isOpen) return Promise.reject(new Error(`not open (closed ${this.closeCode})`));
     const id = this.nextId++;
     const wireId = this.kind === 'socketio' ? id : `r${id}`;
     const p = new Promise((resolve, reject) => this.pending.set(wireId, { resolve, reject }));
@@ -192,6 +206,24 @@ export class BenchClient {
 
   join(roomId) {
     return this.request('join_room', { room_id: roomId });
+  }
+
+  subscribe(channel) {
+    return this.request('subscribe', { channel });
+  }
+
+  /** Stop reading the socket (a stalled reader: the kernel buffers fill, then the server's). */
+  pauseReading() {
+    this.ws._socket.pause();
+  }
+
+  resumeReading() {
+    this.ws._socket.resume();
+  }
+
+  /** This end's local TCP port. */
+  get localPort() {
+    return this.ws._socket?.localPort;
   }
 
   close() {

@@ -41,3 +41,54 @@ export function machineBusyUs() {
     .map(Number);
   return ((user + nice + system + irq + softirq + steal) * 1e6) / clkTck;
 }
+
+/** VmRSS and VmHWM (peak RSS since start) of a process in bytes; NaN once it is gone. */
+export function memStatus(pid) {
+  let status = '';
+  try {
+    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return { rss: NaN, hwm: NaN };
+  }
+  const kb = (key) => {
+    const m = new RegExp(`${key}:\\s+(\\d+) kB`).exec(status);
+    return m ? Number(m[1]) * 1024 : NaN;
+  };
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/**
+ * The kernel's view of one loopback TCP socket, from /proc/net/tcp: state (1 = ESTABLISHED),
+ * bytes in its send and receive queues, and its inode (0 once no process holds it any more).
+ * Null when there is no such socket.
+ */
+export function tcpSocket(localPort, remotePort) {
+  const hex = (p) => p.toString(16).toUpperCase().padStart(4, '0');
+  const want = `:${hex(localPort)}`;
+  const peer = `:${hex(remotePort)}`;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || !f[1].endsWith(want) || !f[2].endsWith(peer)) continue;
+      const [tx, rx] = f[4].split(':').map((x) => parseInt(x, 16));
+      return { state: parseInt(f[3], 16), txQueue: tx, rxQueue: rx, inode: Number(f[9]) };
+    }
+  }
+  return null;
+}
+
+/** Reset a process's VmHWM to its current RSS (Linux: `echo 5 > /proc/<pid>/clear_refs`). False if not allowed. */
+export function resetPeakRss(pid) {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,9 +1,11 @@
 // (b) A minimal NestJS 11 + @nestjs/platform-socket.io gateway, the way the
 // Nest docs write one: join_room puts the socket in a Socket.IO room,
 // send_message broadcasts with server.to(room).emit('message', ...) and the
-// handler's return value is the ack. Plain JavaScript with the decorators
-// applied by hand (what tsc's __decorate does), so no compile step is needed;
-// the Nest packages are loaded with require, as a compiled Nest app loads them.
+// handler's return value is the ack. Channels are Socket.IO rooms too
+// (prefixed `channel:`): subscribe joins one, publish emits `channel_message`.
+// Plain JavaScript with the decorators applied by hand (what tsc's __decorate
+// does), so no compile step is needed; the Nest packages are loaded with
+// require, as a compiled Nest app loads them.
 import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 
@@ -40,12 +42,31 @@ class BenchGateway {
     this.server.to(data.room_id).emit('message', message);
     return { message_id: message.id, seq };
   }
+
+  subscribe(client, data) {
+    client.join(`channel:${data.channel}`);
+    return { channel: data.channel };
+  }
+
+  publish(_client, data) {
+    const event = {
+      channel: data.channel,
+      data: data.data ?? {},
+      metadata: data.metadata ?? {},
+      publisher_id: 'sender',
+      timestamp: new Date().toISOString(),
+    };
+    this.server.to(`channel:${data.channel}`).emit('channel_message', event);
+    return { channel: data.channel, timestamp: event.timestamp };
+  }
 }
 
 const method = (name) => Object.getOwnPropertyDescriptor(BenchGateway.prototype, name);
 WebSocketServer()(BenchGateway.prototype, 'server');
 SubscribeMessage('join_room')(BenchGateway.prototype, 'join', method('join'));
 SubscribeMessage('send_message')(BenchGateway.prototype, 'send', method('send'));
+SubscribeMessage('subscribe')(BenchGateway.prototype, 'subscribe', method('subscribe'));
+SubscribeMessage('publish')(BenchGateway.prototype, 'publish', method('publish'));
 Reflect.defineMetadata('design:paramtypes', [], BenchGateway);
 WebSocketGateway({ transports: ['websocket'] })(BenchGateway);
 
