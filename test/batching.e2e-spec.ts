@@ -12,7 +12,7 @@ describe('batching of broadcasts', () => {
 
   beforeAll(async () => {
     app = await startDemoApp({
-      JWT_SECRET: 'batching',
+      JWT_SECRET: 'batching-e2e-secret-0d9e4b72a1c35f86',
       FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '10000',
       FORGE_STREAMING_RATE_LIMIT_BURST_SIZE: '10000',
       FORGE_STREAMING_MAX_MESSAGES_PER_SECOND: '10000',

@@ -34,7 +34,7 @@ describe('demo chat page in Chromium', () => {
     if (built.status !== 0) throw new Error('building the demo page failed');
     mkdirSync(ARTIFACTS, { recursive: true });
     app = await startDemoApp({
-      JWT_SECRET: 'browser-test',
+      JWT_SECRET: 'browser-e2e-secret-6a1f0c93b8d24e57',
       FORGE_STREAMING_TYPING_TIMEOUT: '3',
       FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '1000',
       FORGE_STREAMING_RATE_LIMIT_BURST_SIZE: '1000',

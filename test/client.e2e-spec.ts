@@ -19,7 +19,7 @@ import {
 } from '@nest-streaming/client';
 import { buildDemoApp, demoProcess, gate, waitFor, type DemoProcess } from './support/client-server';
 
-const JWT_SECRET = 'client-e2e-secret';
+const JWT_SECRET = 'client-e2e-secret-2f8a61d0c7b3e945';
 const BASE_ENV = {
   JWT_SECRET,
   FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '1000',

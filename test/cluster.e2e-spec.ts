@@ -272,7 +272,7 @@ describe('cross-node delivery', () => {
 
 describe('membership per user across nodes', () => {
   const { ctx, test, connect, createRoom } = useCluster({
-    env: { FORGE_STREAMING_MAX_ROOMS_PER_USER: '500' },
+    env: { FORGE_STREAMING_MAX_ROOMS_PER_USER: '500', FORGE_STREAMING_MAX_ROOMS_OWNED_PER_USER: '500' },
   });
 
   test('a REST join on node A reaches the user connection on node B; a later connection on C needs no join', async () => {

@@ -31,7 +31,7 @@ import { ClientPool, isMessage, type Envelope, type WsClient } from './support/w
 
 jest.setTimeout(30_000);
 
-const SECRET = 'test';
+const SECRET = 'decorators-e2e-secret-4c8e1a7f20b9d653';
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 /** An exact room id no room of these tests has (room ids are UUIDs). */
 const OTHER_ROOM_ID = 'no-such-room';
@@ -485,7 +485,10 @@ describe('the demo app', () => {
   let demo: TestApp;
 
   beforeAll(async () => {
-    demo = await startDemoApp({ JWT_SECRET: 'decorators-demo-secret', DEMO_ADMINS: 'auditor' });
+    demo = await startDemoApp({
+      JWT_SECRET: 'decorators-demo-secret-93f0b6a2e8c1d475',
+      DEMO_ADMINS: 'auditor',
+    });
   });
 
   afterAll(async () => {

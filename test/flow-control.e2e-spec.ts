@@ -27,13 +27,14 @@ import { ClientPool, WsClient, type Envelope, type EnvelopePredicate, type Json 
 
 jest.setTimeout(60_000);
 
-const SECRET = 'flow-control-e2e-secret-5f2a90';
+const SECRET = 'flow-control-e2e-secret-5f2a90-c6e1';
 
 /** Rate limits out of the way (and room for the many-rooms publisher). */
 const NO_LIMITS: StreamingModuleOptions = {
   rateLimit: { requestsPerSecond: 100_000, burstSize: 100_000 },
   maxMessagesPerSecond: 100_000,
   maxRoomsPerUser: 1000,
+  maxRoomsOwnedPerUser: 1000,
 };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

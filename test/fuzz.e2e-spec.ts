@@ -113,7 +113,7 @@ describe('hostile input (fast-check fuzzing over a real socket)', () => {
 
   beforeAll(async () => {
     app = await startDemoApp({
-      JWT_SECRET: 'fuzz-secret',
+      JWT_SECRET: 'fuzz-e2e-secret-7b20e6d1f9a84c35',
       FORGE_STREAMING_MAX_MESSAGE_SIZE: String(MAX_SIZE),
       FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '1000000',
       FORGE_STREAMING_RATE_LIMIT_BURST_SIZE: '1000000',

@@ -19,7 +19,7 @@ import {
 
 jest.setTimeout(30_000);
 
-const SECRET = 'gateway-e2e-secret-5f1c0a9e';
+const SECRET = 'gateway-e2e-secret-5f1c0a9e-4d2b7e10';
 const MAX_MESSAGE_SIZE = 4096;
 /** Messages kept per room (retention), for the resume gap test. */
 const MAX_HISTORY = 60;

@@ -1,20 +1,24 @@
 /**
  * Hardening (issue 11), over real sockets: timers a client can set cannot spin
- * the server, and moderation events reach the room and the target.
+ * the server, moderation events reach the room and the target, message state
+ * is bounded, and a user id with dots owns exactly its own user channels.
  */
 import { Module } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import {
   STREAMING_BACKEND,
   StreamingBackend,
+  StreamingManager,
   StreamingModule,
   StreamingWsAdapter,
   type StreamingModuleOptions,
+  userToken,
 } from '@nest-streaming/streaming';
-import { signToken, startNestApp, type TestApp } from './support/app';
+import { eventually, signToken, startNestApp, type TestApp } from './support/app';
+import { startRedisServer, type RedisServerHandle } from './support/redis-server';
 import { ClientPool, WsClient } from './support/ws-client';
 
-const SECRET = 'hardening-e2e-secret-0c6d1f77a2';
+const SECRET = 'hardening-e2e-secret-0c6d1f77a2-5e8b41';
 const DAY_S = 24 * 3600;
 
 const pool = new ClientPool();
@@ -134,5 +138,111 @@ describe('moderation events reach the room and the target', () => {
     await owner.ok('moderate', { room_id: room, action: 'ban', target_id: 'outsider' });
     await watcher.waitFor((e) => e.type === 'member_banned' && e.data.target_id === 'outsider');
     await outsider.waitFor((e) => e.type === 'member_banned' && e.data.room_id === room);
+  });
+});
+
+describe('bounded message state', () => {
+  it('keeps max_message_versions earlier versions and refuses a reaction beyond max_reactions_per_message', async () => {
+    const t = await start({ maxMessageVersions: 3, maxReactionsPerMessage: 2 });
+    const owner = await connectAs(t, 'owner');
+    const room = (await owner.ok('create_room', { name: 'bounded' })).room.id as string;
+    const id = (await owner.ok('send_message', { room_id: room, content: 'v0' })).message_id as string;
+    for (let i = 1; i <= 10; i++)
+      await owner.ok('edit_message', { room_id: room, message_id: id, content: `v${i}` });
+    const stored = await t.app.get<StreamingBackend>(STREAMING_BACKEND).getMessage(room, id);
+    expect(stored?.versions?.map((v) => v.content)).toEqual(['v7', 'v8', 'v9']);
+
+    const ref = { room_id: room, message_id: id };
+    await owner.ok('add_reaction', { ...ref, reaction: 'a' });
+    await owner.ok('add_reaction', { ...ref, reaction: 'b' });
+    const third = await owner.request('add_reaction', { ...ref, reaction: 'c' });
+    expect(third.data).toMatchObject({
+      code: 'limit_exceeded',
+      message: expect.stringContaining('2 different'),
+    });
+    const other = await connectAs(t, 'other');
+    await other.ok('join_room', { room_id: room });
+    expect((await other.ok('add_reaction', { ...ref, reaction: 'a' })).reactions).toEqual({
+      a: ['owner', 'other'],
+      b: ['owner'],
+    });
+  });
+});
+
+describe.each(['local', 'redis'] as const)('user ids with dots (%s backend)', (kind) => {
+  let redis: RedisServerHandle | undefined;
+  beforeAll(async () => {
+    if (kind === 'redis') redis = await startRedisServer();
+  });
+  afterAll(async () => {
+    await redis?.dispose();
+  });
+  const backend = (): Partial<StreamingModuleOptions> =>
+    kind === 'redis' ? { backend: 'redis', backendUrls: [redis!.url] } : {};
+
+  it('a dotted id is one token: alice never gets alice.smith notifications, alice.smith gets its own', async () => {
+    const t = await start(backend());
+    const alice = await connectAs(t, 'alice');
+    const smith = await connectAs(t, 'alice.smith');
+    expect(userToken('alice.smith')).toBe('alice:2esmith');
+    expect(userToken('alice')).toBe('alice');
+
+    await alice.ok('subscribe', { channel: 'user.alice.>' });
+    await alice.ok('subscribe', { channel: 'user.*.notifications' });
+    // The old reading (second token = "alice") no longer hands alice.smith's channel to alice.
+    expect((await smith.request('subscribe', { channel: 'user.alice.smith.notifications' })).data.code).toBe(
+      'forbidden',
+    );
+    await smith.ok('subscribe', { channel: 'user.alice:2esmith.>' });
+    await smith.ok('subscribe', { channel: 'user.*.alerts' });
+
+    const manager = t.app.get(StreamingManager);
+    await manager.publishToChannel(`user.${userToken('alice.smith')}.notifications`, { for: 'smith' });
+    await manager.publishToChannel(`user.${userToken('alice.smith')}.alerts`, { for: 'smith-alert' });
+    await manager.publishToChannel('user.alice.notifications', { for: 'alice' });
+    const smithGot = await smith.waitFor((e) => e.type === 'channel_message' && e.data.data.for === 'smith');
+    expect(smithGot.data.channel).toBe('user.alice:2esmith.notifications');
+    await smith.waitFor((e) => e.type === 'channel_message' && e.data.data.for === 'smith-alert');
+    await alice.waitFor((e) => e.type === 'channel_message' && e.data.data.for === 'alice');
+    await alice.expectNone(
+      (e) => e.type === 'channel_message' && String(e.data.data.for).startsWith('smith'),
+      300,
+    );
+    await smith.expectNone((e) => e.type === 'channel_message' && e.data.data.for === 'alice', 100);
+    // Publishing in another user's namespace stays forbidden, dotted or not.
+    expect((await alice.request('publish', { channel: 'user.alice:2esmith.x', data: {} })).data.code).toBe(
+      'forbidden',
+    );
+  });
+});
+
+describe('bounded rooms', () => {
+  it('a create/leave loop stops at max_rooms_owned_per_user, and empty rooms are deleted after empty_room_ttl', async () => {
+    const ttlHours = 1.5 / 3600; // 1.5 s
+    const t = await start({ maxRoomsOwnedPerUser: 3, emptyRoomTtl: ttlHours });
+    const looper = await connectAs(t, 'looper');
+    const keeper = await connectAs(t, 'keeper');
+    const kept = (await keeper.ok('create_room', { name: 'kept' })).room.id as string;
+    const created: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const id = (await looper.ok('create_room', { name: `loop ${i}` })).room.id as string;
+      created.push(id);
+      await looper.ok('leave_room', { room_id: id });
+    }
+    const refused = await looper.request('create_room', { name: 'one too many' });
+    expect(refused.data).toMatchObject({
+      code: 'limit_exceeded',
+      message: expect.stringContaining('own 3 rooms'),
+    });
+
+    // The sweep deletes the empty rooms (not the one with a member), which frees the slots.
+    const backend = t.app.get<StreamingBackend>(STREAMING_BACKEND);
+    await eventually(async () => {
+      expect(await Promise.all(created.map((id) => backend.getRoom(id)))).toEqual([null, null, null]);
+    }, 10_000);
+    for (const id of created)
+      expect((await looper.request('join_room', { room_id: id })).data.code).toBe('room_not_found');
+    expect((await keeper.ok('get_history', { room_id: kept })).messages).toEqual([]);
+    expect((await looper.ok('create_room', { name: 'fits again' })).room.name).toBe('fits again');
   });
 });

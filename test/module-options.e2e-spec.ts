@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import {
   ConfigurableModuleOptionsFactory,
   Injectable,
+  Logger,
   Module,
   type DynamicModule,
   type Provider,
@@ -40,7 +41,11 @@ import { ClientPool, WsClient } from './support/ws-client';
 
 jest.setTimeout(30_000);
 
-const SECRET = 'module-options-secret-7c41e0';
+const SECRET = 'module-options-secret-7c41e0-9b2d5a';
+
+/** How start-up errors name the secret and the JWKS URL. */
+const SECRET_KEY = 'auth.jwtSecret (auth.jwt_secret, FORGE_STREAMING_AUTH_JWT_SECRET or JWT_SECRET)';
+const JWKS_KEY = 'auth.jwksUrl (auth.jwks_url, FORGE_STREAMING_AUTH_JWKS_URL)';
 
 const pool = new ClientPool();
 const apps: TestApp[] = [];
@@ -293,7 +298,16 @@ describe('invalid configuration fails start-up with a message naming the key and
     [{ FORGE_STREAMING_BACKEND: 'mongo' }, [/backend/, /mongo/]],
     [{ FORGE_STREAMING_PING_INTERVAL: '-1' }, [/ping_?interval|pingInterval/i, /-1/]],
     [{ FORGE_STREAMING_RATE_LIMIT_ENABLED: 'maybe' }, [/FORGE_STREAMING_RATE_LIMIT_ENABLED/, /maybe/]],
-  ])('demo app with %j', async (env: Record<string, string>, patterns: RegExp[]) => {
+    [{ JWT_SECRET: 'change-me' }, [SECRET_KEY, /= <hidden>: must be at least 32 bytes long \(it is 9\)/]],
+    [
+      { FORGE_STREAMING_AUTH_JWT_SECRET: 'x'.repeat(31) },
+      [SECRET_KEY, /must be at least 32 bytes long \(it is 31\)/],
+    ],
+    [
+      { FORGE_STREAMING_AUTH_JWKS_URL: 'http://auth.example.com/.well-known/jwks.json' },
+      [JWKS_KEY, /"http:\/\/auth\.example\.com\/\.well-known\/jwks\.json": must be an https:\/\/ URL/],
+    ],
+  ])('demo app with %j', async (env: Record<string, string>, patterns: Array<RegExp | string>) => {
     let error: unknown;
     try {
       apps.push(await startDemoApp({ JWT_SECRET: SECRET, ...env }));
@@ -320,6 +334,67 @@ describe('invalid configuration fails start-up with a message naming the key and
     apps.push(t);
     const c = await pool.connect(t.wsUrl, { token: await t.login('gina') });
     expect(c.connected.data.user_id).toBe('gina');
+  });
+});
+
+describe('auth key rules at start-up', () => {
+  it('forRoot: a short secret or a non-https JWKS URL fails start-up naming the key; the secret is not shown', async () => {
+    const short = startTiny([StreamingModule.forRoot({ auth: { jwtSecret: 'short-secret' } })]);
+    await expect(short).rejects.toThrow(StreamingConfigError);
+    await expect(short).rejects.toThrow(SECRET_KEY);
+    await expect(short).rejects.not.toThrow(/short-secret/);
+    await expect(
+      startTiny([
+        StreamingModule.forRoot({ auth: { jwksUrl: 'http://10.1.2.3/jwks', jwtAlgorithms: ['ES256'] } }),
+      ]),
+    ).rejects.toThrow(JWKS_KEY);
+  });
+
+  it('a plain-http JWKS URL on a loopback host is accepted', async () => {
+    for (const jwksUrl of ['http://127.0.0.1:9/jwks', 'http://localhost:9/jwks', 'http://[::1]:9/jwks']) {
+      const t = await startTiny([StreamingModule.forRoot({ auth: { jwksUrl, jwtAlgorithms: ['ES256'] } })]);
+      expect(optionsOf(t).auth.jwksUrl).toBe(jwksUrl);
+    }
+  });
+});
+
+describe('the demo without JWT_SECRET', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('generates a random 32-byte secret per start, says so once, and its own logins connect', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    const one = await startDemoApp();
+    apps.push(one);
+    const generated = warn.mock.calls.filter(([m]) => /random 32-byte secret/.test(String(m)));
+    expect(generated).toHaveLength(1);
+    expect(String(generated[0][0])).toMatch(/JWT_SECRET is not set.*will not survive a restart/);
+
+    const secret = optionsOf(one).auth.jwtSecret ?? '';
+    expect(secret).toMatch(/^[0-9a-f]{64}$/);
+    const c = await pool.connect(one.wsUrl, { token: await one.login('ivy') });
+    expect(c.connected.data.user_id).toBe('ivy');
+    // The old hard-coded default no longer opens anything.
+    const legacy = await signToken('demo-chat-insecure-secret-set-JWT_SECRET', {
+      sub: 'ivy',
+      exp: Math.floor(Date.now() / 1000) + 600,
+    });
+    expect((await WsClient.expectRejected(one.wsUrl, { token: legacy })).status).toBe(401);
+
+    // Another start makes another secret: the first one's tokens are refused there.
+    const two = await startDemoApp();
+    apps.push(two);
+    expect(optionsOf(two).auth.jwtSecret).not.toBe(secret);
+    expect((await WsClient.expectRejected(two.wsUrl, { token: await one.login('ivy') })).status).toBe(401);
+    expect(warn.mock.calls.filter(([m]) => /random 32-byte secret/.test(String(m)))).toHaveLength(2);
+  });
+
+  it('a configured secret is used as is, with no warning', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn');
+    const t = await startDemoApp({ JWT_SECRET: SECRET });
+    apps.push(t);
+    expect(optionsOf(t).auth.jwtSecret).toBe(SECRET);
+    expect(warn.mock.calls.filter(([m]) => /random 32-byte secret/.test(String(m)))).toHaveLength(0);
+    await connectAs(t, 'jack');
   });
 });
 

@@ -358,6 +358,7 @@ describe('NatsBackend (NATS only)', () => {
         content: 'new \ud800 "content" \u001f',
         by: 'ed "itor"',
         at: at1,
+        keepVersions: 20,
       });
       expect(e1?.changed).toBe(true);
       expect(e1?.message.versions).toEqual([
@@ -368,9 +369,15 @@ describe('NatsBackend (NATS only)', () => {
         reaction: '\ud800',
         userId: 'u "1"',
         add: true,
+        maxReactions: 50,
       });
       expect(Object.keys(r1!.message.reactions)).toEqual(['1', '__proto__', '👍', '\ud800']);
-      const d1 = await backend.updateMessage(room.id, msg.id, { kind: 'delete', by: 'mod', at: at1 });
+      const d1 = await backend.updateMessage(room.id, msg.id, {
+        kind: 'delete',
+        by: 'mod',
+        at: at1,
+        keepVersions: 20,
+      });
       expect(d1?.message).toMatchObject({ deleted: true, deletedBy: 'mod', deletedAt: at1, content: '' });
 
       const final = await backend.getMessage(room.id, msg.id);
@@ -546,6 +553,7 @@ describe('NatsBackend (NATS only)', () => {
         reaction: '👍',
         userId: u2,
         add: true,
+        maxReactions: 50,
       });
       expect(await b.getMessage(room.id, m1.id)).toEqual(reacted?.message);
 
@@ -700,7 +708,13 @@ describe('NatsBackend (NATS only)', () => {
       const users = range(1, 20).map((i) => `u${i}`);
       const reacts = await Promise.all(
         users.map((u, i) =>
-          ns[i % 4].updateMessage(room.id, msg.id, { kind: 'react', reaction: '👍', userId: u, add: true }),
+          ns[i % 4].updateMessage(room.id, msg.id, {
+            kind: 'react',
+            reaction: '👍',
+            userId: u,
+            add: true,
+            maxReactions: 50,
+          }),
         ),
       );
       expect(reacts.every((r) => r?.changed)).toBe(true);

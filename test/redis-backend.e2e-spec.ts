@@ -354,6 +354,7 @@ describe('RedisBackend (Redis only)', () => {
         content: 'new \ud800 "content" \u001f',
         by: 'ed "itor"',
         at: at1,
+        keepVersions: 20,
       });
       expect(e1?.changed).toBe(true);
       expect(e1?.message.content).toBe('new \ud800 "content" \u001f');
@@ -366,6 +367,7 @@ describe('RedisBackend (Redis only)', () => {
         reaction: '\ud800',
         userId: 'u "1"',
         add: true,
+        maxReactions: 50,
       });
       expect(r1?.changed).toBe(true);
       expect(Object.keys(r1!.message.reactions)).toEqual(['1', '__proto__', '👍', '\ud800']);
@@ -374,10 +376,16 @@ describe('RedisBackend (Redis only)', () => {
         reaction: '👍',
         userId: 'b',
         add: false,
+        maxReactions: 50,
       });
       expect(r2?.message.reactions['👍']).toEqual(['c']);
 
-      const d1 = await backend.updateMessage(room.id, msg.id, { kind: 'delete', by: 'mod', at: at1 });
+      const d1 = await backend.updateMessage(room.id, msg.id, {
+        kind: 'delete',
+        by: 'mod',
+        at: at1,
+        keepVersions: 20,
+      });
       expect(d1?.changed).toBe(true);
       expect(d1?.message).toMatchObject({ deleted: true, deletedBy: 'mod', deletedAt: at1, content: '' });
       expect(d1?.message.versions?.map((v) => v.content)).toEqual([
@@ -454,6 +462,7 @@ describe('RedisBackend (Redis only)', () => {
         reaction: '👍',
         userId: u2,
         add: true,
+        maxReactions: 50,
       });
       expect(await b.getMessage(room.id, m1.id)).toEqual(reacted?.message);
 
@@ -629,12 +638,14 @@ describe('RedisBackend (Redis only)', () => {
         content: 'edited',
         by: 'x',
         at: new Date().toISOString(),
+        keepVersions: 20,
       });
       const reacted = await backend.updateMessage(room.id, stored[5].id, {
         kind: 'react',
         reaction: '🎉',
         userId: 'y',
         add: true,
+        maxReactions: 50,
       });
       stored[3] = edited!.message;
       stored[5] = reacted!.message;

@@ -17,7 +17,7 @@ import { ClientPool, isMessage, type Envelope, type Json, type WsClient } from '
 
 jest.setTimeout(30_000);
 
-const SECRET = 'rest-e2e-secret-93b7d2';
+const SECRET = 'rest-e2e-secret-93b7d2-5e0a8c1f47b6';
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 let app: TestApp;

@@ -28,7 +28,7 @@ import { ClientPool, isMessage, type EnvelopePredicate, type Json, type WsClient
 
 jest.setTimeout(30_000);
 
-const SECRET = 'rooms-e2e-secret-7c41e0b2';
+const SECRET = 'rooms-e2e-secret-7c41e0b2-38fa6d91';
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 /** High limits (the tests send bursts) and a typing timeout longer than any test step. */

@@ -58,7 +58,7 @@ import {
 
 jest.setTimeout(60_000);
 
-const SECRET = 'security-e2e-secret-3b9d7c21';
+const SECRET = 'security-e2e-secret-3b9d7c21-a04f6e58';
 const OTHER_SECRET = 'not-the-server-secret-0000';
 
 const pool = new ClientPool();
@@ -255,6 +255,50 @@ describe('authentication with the bundled HS256 authenticator', () => {
     const q = await t.http('GET', `/secure/me?token=${encodeURIComponent(await hsToken(sub))}`);
     expect(q.status).toBe(200);
     expect(q.json.user_id).toBe(sub);
+  });
+
+  it('refuses a token without exp (auth.requireExp on by default): HTTP 401 saying exp is required, on WS, SSE and REST', async () => {
+    const sub = user('no-exp');
+    const token = await signToken(SECRET, { sub, name: 'No Exp' });
+    const expected = {
+      statusCode: 401,
+      code: 'unauthorized',
+      message: 'token has no exp claim (exp is required)',
+    };
+    for (const via of ['query', 'header'] as const) {
+      const r = await refusal(t, { token, via });
+      expect({ via, status: r.status }).toEqual({ via, status: 401 });
+      expect(r.body).toMatchObject(expected);
+    }
+    const sse = await t.http('GET', `/sse?token=${encodeURIComponent(token)}`);
+    expect(sse.status).toBe(401);
+    expect(sse.json).toMatchObject(expected);
+    const rest = await t.http('GET', '/secure/me', { token });
+    expect(rest.status).toBe(401);
+    expect(rest.json).toMatchObject(expected);
+    // A forged token without exp learns nothing about exp: it is refused for its signature.
+    const forged = await refusal(t, { token: await signToken(OTHER_SECRET, { sub }) });
+    expect(forged.body).toMatchObject({ statusCode: 401, message: 'invalid or expired token' });
+    await eventually(async () => expect(await activeConnections(t)).toBe(0));
+  });
+});
+
+describe('auth.requireExp: false', () => {
+  it('accepts tokens without exp (they never expire); everything else is still checked', async () => {
+    const t = await startForTest({ auth: { jwtSecret: SECRET, requireExp: false } }, [SecureController]);
+    const sub = user('forever');
+    const token = await signToken(SECRET, { sub, sid: 'forever-session' });
+    const c = await pool.connect(t.wsUrl, { token });
+    expect(c.connected.data).toMatchObject({ user_id: sub, session_id: 'forever-session' });
+    expect((await c.request('ping')).type).toBe('pong');
+    expect((await t.http('GET', '/secure/me', { token })).json).toMatchObject({ user_id: sub });
+    for (const [what, bad] of [
+      ['expired', await hsToken(sub, { exp: nowS() - 30 })],
+      ['forged', await signToken(OTHER_SECRET, { sub })],
+      ['no sub', await signToken(SECRET, { name: 'nobody' })],
+    ]) {
+      expect({ what, status: (await refusal(t, { token: bad })).status }).toEqual({ what, status: 401 });
+    }
   });
 });
 

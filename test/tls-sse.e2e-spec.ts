@@ -75,7 +75,7 @@ describe('TLS (tls_enabled with a generated certificate)', () => {
     Object.assign(env, {
       PORT: String(port),
       HOST: '127.0.0.1',
-      JWT_SECRET: 'tls-secret',
+      JWT_SECRET: 'tls-sse-e2e-tls-secret-8e3f51c2a7d94b06',
       FORGE_STREAMING_HISTORY_STORE: 'memory',
       FORGE_STREAMING_TLS_ENABLED: 'true',
       FORGE_STREAMING_TLS_CERT_FILE: join(dir, 'cert.pem'),
@@ -134,7 +134,7 @@ describe('TLS (tls_enabled with a generated certificate)', () => {
 describe('SSE streams with channel subscriptions over REST', () => {
   let app: TestApp;
   beforeAll(async () => {
-    app = await startDemoApp({ JWT_SECRET: 'sse-secret' });
+    app = await startDemoApp({ JWT_SECRET: 'tls-sse-e2e-sse-secret-1b7c94e0d2a6f385' });
   });
   afterAll(() => app?.close());
 

@@ -25,7 +25,13 @@ async function one(kind) {
     name: `connect-${kind}`,
     profile: process.env.BENCH_CONNECT_PROFILE === '1',
     // One owner creates every room (the default max_rooms_per_user is 50).
-    env: kind === 'ours' ? { FORGE_STREAMING_MAX_ROOMS_PER_USER: String(roomCount + 10) } : {},
+    env:
+      kind === 'ours'
+        ? {
+            FORGE_STREAMING_MAX_ROOMS_PER_USER: String(roomCount + 10),
+            FORGE_STREAMING_MAX_ROOMS_OWNED_PER_USER: String(roomCount + 10),
+          }
+        : {},
   });
   log(`${server.label} (${kind}) on 127.0.0.1:${server.port}`);
   let workers = null;

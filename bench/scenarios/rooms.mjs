@@ -53,7 +53,13 @@ async function one(kind) {
   const server = await startServer(kind, {
     name: `rooms-${kind}`,
     // The publisher belongs to every room (the default max_rooms_per_user is 50).
-    env: kind === 'ours' ? { FORGE_STREAMING_MAX_ROOMS_PER_USER: String(cfg.rooms + 10) } : {},
+    env:
+      kind === 'ours'
+        ? {
+            FORGE_STREAMING_MAX_ROOMS_PER_USER: String(cfg.rooms + 10),
+            FORGE_STREAMING_MAX_ROOMS_OWNED_PER_USER: String(cfg.rooms + 10),
+          }
+        : {},
   });
   log(`${server.label} (${kind}) on 127.0.0.1:${server.port}`);
   const result = { kind, label: server.label, command: server.command };

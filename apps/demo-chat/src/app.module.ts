@@ -2,7 +2,8 @@ import { Module, ValidationPipe } from '@nestjs/common';
 import { ConfigModule, ConfigType } from '@nestjs/config';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { StreamingHttpErrorFilter, StreamingModule, streamingConfig } from '@nest-streaming/streaming';
-import { AuthController, DEMO_DEFAULT_SECRET } from './auth.controller';
+import { AuthController } from './auth.controller';
+import { demoJwtSecret } from './demo-secret';
 import { RoomsController } from './rooms.controller';
 import { HelpBotService } from './help-bot.service';
 import { PresenceAuditController, PresenceAuditService } from './presence-audit.service';
@@ -17,8 +18,9 @@ import { PresenceAuditController, PresenceAuditService } from './presence-audit.
         // The demo keeps rooms and history across restarts unless told otherwise.
         historyStore: config.historyStore ?? 'sqlite',
         historyPath: config.historyPath ?? 'data/demo-chat.sqlite',
-        // The demo works out of the box; set JWT_SECRET in production.
-        auth: { ...config.auth, jwtSecret: config.auth?.jwtSecret ?? DEMO_DEFAULT_SECRET },
+        // The demo works out of the box: without JWT_SECRET it makes a random secret for this run,
+        // which AuthController signs with too (it reads the same resolved options).
+        auth: { ...config.auth, jwtSecret: demoJwtSecret(config.auth) },
       }),
     }),
   ],

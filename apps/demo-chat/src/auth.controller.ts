@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
+import { Body, Controller, HttpCode, NotImplementedException, Post } from '@nestjs/common';
 import { IsNotEmpty, IsString, Matches, MaxLength } from 'class-validator';
 import { SignJWT } from 'jose';
 import { InjectStreamingOptions, StreamingOptions } from '@nest-streaming/streaming';
-
-/** Secret used when neither JWT_SECRET nor FORGE_STREAMING_AUTH_JWT_SECRET is set (demo only). */
-export const DEMO_DEFAULT_SECRET = 'demo-chat-insecure-secret-set-JWT_SECRET';
 
 /** Names that log in with the `admin` role: `DEMO_ADMINS`, comma separated (demo only). */
 function adminNames(): string[] {
@@ -23,19 +20,29 @@ class LoginDto {
   username!: string;
 }
 
-/** Demo-only login: a JWT for any name, no password. */
+/**
+ * Demo-only login: a JWT for any name, no password, signed with the streaming
+ * module's own `auth.jwtSecret` (configured, or generated at start-up by
+ * `demoJwtSecret`), so the tokens it issues are the ones `/ws` accepts.
+ */
 @Controller('api/auth')
 export class AuthController {
-  private readonly key: Uint8Array;
+  private readonly key?: Uint8Array;
   private readonly admins = adminNames();
 
   constructor(@InjectStreamingOptions() options: StreamingOptions) {
-    this.key = new TextEncoder().encode(options.auth.jwtSecret ?? DEMO_DEFAULT_SECRET);
+    const secret = options.auth.jwtSecret;
+    this.key = secret ? new TextEncoder().encode(secret) : undefined;
   }
 
   @Post('login')
   @HttpCode(200)
   async login(@Body() body: LoginDto): Promise<{ token: string; user_id: string }> {
+    if (!this.key) {
+      throw new NotImplementedException(
+        'the demo login signs HS256 tokens with JWT_SECRET; this server verifies tokens with a public key or JWKS URL',
+      );
+    }
     const admin = this.admins.includes(body.username);
     const claims = {
       sid: randomBytes(8).toString('hex'),

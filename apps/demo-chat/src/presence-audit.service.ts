@@ -55,19 +55,19 @@ export class PresenceAuditService {
     };
     if (presence.custom !== undefined) entry.custom = presence.custom;
     this.record(entry);
-    this.logger.log(`${userId} is ${presence.status}`);
+    this.logger.debug(`${userId} is ${presence.status}`);
   }
 
   @OnConnect()
   onConnect(event: ConnectionEvent): void {
     this.record(connectionEntry('connect', event));
-    this.logger.log(`${event.userId} connected (${event.transport} ${event.connectionId})`);
+    this.logger.debug(`${event.userId} connected (${event.transport} ${event.connectionId})`);
   }
 
   @OnDisconnect()
   onDisconnect(event: ConnectionEvent): void {
     this.record(connectionEntry('disconnect', event));
-    this.logger.log(`${event.userId} disconnected (${event.transport} ${event.connectionId})`);
+    this.logger.debug(`${event.userId} disconnected (${event.transport} ${event.connectionId})`);
   }
 
   private record(entry: PresenceAuditEntry): void {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Module, Provider } from '@nestjs/common';
 import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
@@ -67,17 +68,24 @@ const optionsProviders: Provider[] = [
     inject: [STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS],
     useFactory: (raw: StreamingModuleOptions, options: StreamingOptions) => {
       if (raw.authenticator) return raw.authenticator;
-      const { jwtSecret: secret, jwtPublicKey, jwksUrl, jwtAlgorithms } = options.auth;
+      const {
+        jwtSecret: secret,
+        jwtPublicKey,
+        jwksUrl,
+        jwtAlgorithms: algorithms,
+        requireExp,
+      } = options.auth;
       if (jwtPublicKey || jwksUrl)
-        return new JwtAuthenticator({ publicKey: jwtPublicKey, jwksUrl, algorithms: jwtAlgorithms });
+        return new JwtAuthenticator({ publicKey: jwtPublicKey, jwksUrl, algorithms, requireExp });
       if (!secret) {
+        // Anonymous mode without a secret: no token can verify, every connection is anonymous.
         if (!options.auth.requireAuth)
-          return new JwtAuthenticator('unused-anonymous-mode', options.auth.jwtAlgorithms);
+          return new JwtAuthenticator({ secret: randomBytes(32).toString('hex'), algorithms, requireExp });
         throw new StreamingConfigError(
           'Invalid streaming configuration: auth.jwtSecret (auth.jwt_secret, FORGE_STREAMING_AUTH_JWT_SECRET or JWT_SECRET) is empty: the bundled JWT authenticator needs a secret (or pass an authenticator, or turn auth.requireAuth off)',
         );
       }
-      return new JwtAuthenticator(secret, options.auth.jwtAlgorithms);
+      return new JwtAuthenticator({ secret, algorithms, requireExp });
     },
   },
   {

@@ -13,26 +13,21 @@ export function selectHistory<T extends { seq: number }>(history: readonly T[], 
   return q.after !== undefined ? inRange.slice(0, q.limit) : inRange.slice(-q.limit);
 }
 
-/** Apply a mutation in place; returns whether anything changed. Shared by the in-memory stores. */
-export function applyMutation(m: StoredMessage, mutation: MessageMutation): boolean {
+/**
+ * Apply a mutation in place; returns whether anything changed, or `limited`
+ * when a new reaction would pass `maxReactions`. Shared by the in-memory stores.
+ */
+export function applyMutation(m: StoredMessage, mutation: MessageMutation): boolean | 'limited' {
   switch (mutation.kind) {
     case 'edit':
-      (m.versions ??= []).push({
-        content: m.content,
-        editedBy: m.editedBy ?? m.userId,
-        editedAt: m.editedAt ?? m.timestamp,
-      });
+      pushVersion(m, mutation.keepVersions);
       m.content = mutation.content;
       m.editedAt = mutation.at;
       m.editedBy = mutation.by;
       return true;
     case 'delete':
       if (m.deleted) return false;
-      (m.versions ??= []).push({
-        content: m.content,
-        editedBy: m.editedBy ?? m.userId,
-        editedAt: m.editedAt ?? m.timestamp,
-      });
+      pushVersion(m, mutation.keepVersions);
       m.deleted = true;
       m.deletedBy = mutation.by;
       m.deletedAt = mutation.at;
@@ -43,6 +38,7 @@ export function applyMutation(m: StoredMessage, mutation: MessageMutation): bool
       const users = own ? m.reactions[mutation.reaction] : [];
       const has = users.includes(mutation.userId);
       if (mutation.add === has) return false;
+      if (mutation.add && !own && Object.keys(m.reactions).length >= mutation.maxReactions) return 'limited';
       const next = mutation.add ? [...users, mutation.userId] : users.filter((u) => u !== mutation.userId);
       // defineProperty: a reaction named `__proto__` stays a plain key.
       if (next.length > 0) {
@@ -56,4 +52,15 @@ export function applyMutation(m: StoredMessage, mutation: MessageMutation): bool
       return true;
     }
   }
+}
+
+/** Keep the current content as the newest version; at most `keep` versions stay. */
+function pushVersion(m: StoredMessage, keep: number): void {
+  const versions = (m.versions ??= []);
+  versions.push({
+    content: m.content,
+    editedBy: m.editedBy ?? m.userId,
+    editedAt: m.editedAt ?? m.timestamp,
+  });
+  if (versions.length > keep) versions.splice(0, versions.length - keep);
 }

@@ -752,6 +752,7 @@ export function describeBackendContract(
           content: 'second',
           by: editor,
           at: at1,
+          keepVersions: 20,
         });
         expect(r1?.changed).toBe(true);
         expect(r1?.message).toMatchObject({
@@ -772,6 +773,7 @@ export function describeBackendContract(
           content: 'third',
           by: before.userId,
           at: at2,
+          keepVersions: 20,
         });
         expect(r2?.message).toMatchObject({
           content: 'third',
@@ -788,6 +790,55 @@ export function describeBackendContract(
         expect(await backend.latestSeq(room.id)).toBe(2);
       });
 
+      it('updateMessage keeps at most keepVersions versions, dropping the oldest', async () => {
+        const { room } = await newRoom();
+        // Contents that a naive JSON splitter or a JSON re-encoding would break.
+        const v = (i: number): string => `v${i} "}{][,\\" \ud800 \\u0022`;
+        const msg = await backend.appendMessage(room.id, draftFor(room.id, { content: v(0) }), {
+          maxHistory: 100,
+        });
+        for (let i = 1; i <= 6; i++) {
+          const at = new Date(Date.now() + i * 1000).toISOString();
+          await backend.updateMessage(room.id, msg.id, {
+            kind: 'edit',
+            content: v(i),
+            by: 'e',
+            at,
+            keepVersions: 3,
+          });
+        }
+        const edited = await backend.getMessage(room.id, msg.id);
+        expect(edited?.content).toBe(v(6));
+        expect(edited?.versions?.map((x) => x.content)).toEqual([v(3), v(4), v(5)]);
+        const at = new Date(Date.now() + 9000).toISOString();
+        const del = await backend.updateMessage(room.id, msg.id, {
+          kind: 'delete',
+          by: 'm',
+          at,
+          keepVersions: 3,
+        });
+        expect(del?.message.versions?.map((x) => x.content)).toEqual([v(4), v(5), v(6)]);
+      });
+
+      it('updateMessage refuses a new reaction beyond maxReactions (limited) but not more users on one', async () => {
+        const { room } = await newRoom();
+        const msg = await backend.appendMessage(room.id, draftFor(room.id), { maxHistory: 100 });
+        const react = (reaction: string, userId: string, add = true) =>
+          backend.updateMessage(room.id, msg.id, { kind: 'react', reaction, userId, add, maxReactions: 2 });
+        expect((await react('a', 'u1'))?.changed).toBe(true);
+        expect((await react('b', 'u1'))?.changed).toBe(true);
+        const refused = await react('c', 'u1');
+        expect(refused).toMatchObject({ changed: false, limited: true });
+        expect(Object.keys(refused!.message.reactions)).toEqual(['a', 'b']);
+        expect((await react('a', 'u2'))?.changed).toBe(true);
+        expect((await react('b', 'u1', false))?.changed).toBe(true);
+        expect((await react('c', 'u1'))?.changed).toBe(true);
+        expect((await backend.getMessage(room.id, msg.id))?.reactions).toEqual({
+          a: ['u1', 'u2'],
+          c: ['u1'],
+        });
+      });
+
       it('updateMessage delete leaves a tombstone in history with the old content in versions', async () => {
         const { room } = await newRoom();
         const msg = await backend.appendMessage(room.id, draftFor(room.id, { content: 'secret' }), {
@@ -797,7 +848,12 @@ export function describeBackendContract(
         const mod = uid('mod');
         const at = new Date().toISOString();
 
-        const r = await backend.updateMessage(room.id, msg.id, { kind: 'delete', by: mod, at });
+        const r = await backend.updateMessage(room.id, msg.id, {
+          kind: 'delete',
+          by: mod,
+          at,
+          keepVersions: 20,
+        });
         expect(r?.changed).toBe(true);
         expect(r?.message).toMatchObject({
           id: msg.id,
@@ -813,7 +869,12 @@ export function describeBackendContract(
         expect(history[0]).toEqual(r?.message);
         expect(await backend.getMessage(room.id, msg.id)).toEqual(r?.message);
 
-        const again = await backend.updateMessage(room.id, msg.id, { kind: 'delete', by: mod, at });
+        const again = await backend.updateMessage(room.id, msg.id, {
+          kind: 'delete',
+          by: mod,
+          at,
+          keepVersions: 20,
+        });
         expect(again?.changed).toBe(false);
         expect(again?.message.deleted).toBe(true);
       });
@@ -823,7 +884,7 @@ export function describeBackendContract(
         const msg = await backend.appendMessage(room.id, draftFor(room.id), { maxHistory: 100 });
         const [u1, u2] = [uid('u1'), uid('u2')];
         const react = (reaction: string, userId: string, add: boolean) =>
-          backend.updateMessage(room.id, msg.id, { kind: 'react', reaction, userId, add });
+          backend.updateMessage(room.id, msg.id, { kind: 'react', reaction, userId, add, maxReactions: 50 });
 
         const a = await react('👍', u1, true);
         expect(a?.changed).toBe(true);
@@ -868,6 +929,7 @@ export function describeBackendContract(
           reaction: '__proto__',
           userId: user,
           add: true,
+          maxReactions: 50,
         });
         expect(r?.changed).toBe(true);
         for (const reactions of [
@@ -890,6 +952,7 @@ export function describeBackendContract(
           reaction: '__proto__',
           userId: user,
           add: true,
+          maxReactions: 50,
         });
         expect(dup?.changed).toBe(false);
 
@@ -898,6 +961,7 @@ export function describeBackendContract(
           reaction: '__proto__',
           userId: user,
           add: false,
+          maxReactions: 50,
         });
         expect(rm?.changed).toBe(true);
         expect(Object.keys(rm!.message.reactions)).toEqual([]);
@@ -910,10 +974,21 @@ export function describeBackendContract(
         const msg = await backend.appendMessage(room.id, draftFor(room.id), { maxHistory: 100 });
         const at = new Date().toISOString();
         expect(
-          await backend.updateMessage(room.id, randomUUID(), { kind: 'edit', content: 'x', by: 'u', at }),
+          await backend.updateMessage(room.id, randomUUID(), {
+            kind: 'edit',
+            content: 'x',
+            by: 'u',
+            at,
+            keepVersions: 20,
+          }),
         ).toBeNull();
         expect(
-          await backend.updateMessage(room.id, randomUUID(), { kind: 'delete', by: 'u', at }),
+          await backend.updateMessage(room.id, randomUUID(), {
+            kind: 'delete',
+            by: 'u',
+            at,
+            keepVersions: 20,
+          }),
         ).toBeNull();
         expect(
           await backend.updateMessage(room.id, randomUUID(), {
@@ -921,10 +996,17 @@ export function describeBackendContract(
             reaction: '👍',
             userId: 'u',
             add: true,
+            maxReactions: 50,
           }),
         ).toBeNull();
         expect(
-          await backend.updateMessage(uid('nope'), msg.id, { kind: 'edit', content: 'x', by: 'u', at }),
+          await backend.updateMessage(uid('nope'), msg.id, {
+            kind: 'edit',
+            content: 'x',
+            by: 'u',
+            at,
+            keepVersions: 20,
+          }),
         ).toBeNull();
         expect(await backend.getMessage(room.id, msg.id)).toEqual(msg);
       });

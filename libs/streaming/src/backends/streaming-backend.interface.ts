@@ -60,15 +60,19 @@ export type MessageDraft = Omit<StoredMessage, 'seq'>;
 
 /** A change to a stored message, applied atomically by the backend. */
 export type MessageMutation =
-  | { kind: 'edit'; content: string; by: string; at: string }
-  | { kind: 'delete'; by: string; at: string }
-  | { kind: 'react'; reaction: string; userId: string; add: boolean };
+  /** `keepVersions`: how many earlier versions the audit trail keeps (the oldest are dropped). */
+  | { kind: 'edit'; content: string; by: string; at: string; keepVersions: number }
+  | { kind: 'delete'; by: string; at: string; keepVersions: number }
+  /** `maxReactions`: distinct reactions a message may have; a new one beyond is refused (`limited`). */
+  | { kind: 'react'; reaction: string; userId: string; add: boolean; maxReactions: number };
 
 /** Result of {@link StreamingBackend.updateMessage}. */
 export interface MutationResult {
   message: StoredMessage;
   /** False when the mutation changed nothing (e.g. the same reaction twice). */
   changed: boolean;
+  /** Set when a new reaction was refused: the message already has `maxReactions` distinct ones. */
+  limited?: boolean;
 }
 
 /** History query: without `after`, the newest `limit` below `before`; with `after`, the oldest `limit` above it. */

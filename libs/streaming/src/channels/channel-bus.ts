@@ -57,9 +57,28 @@ export function patternTopic(pattern: string): string {
   return CHANNEL_TOPIC_PREFIX + tokens[0];
 }
 
+const PLAIN_USER_TOKEN = /^[A-Za-z0-9_\-@]+$/;
+
 /**
- * The user a channel name or pattern belongs to: the second token of
- * `user.<id>…` (which may be a wildcard in a pattern), or undefined.
+ * A user id as one channel token, the second token of its `user.<token>…`
+ * channels: the id itself when it holds only letters, digits, `_`, `-` and
+ * `@`; otherwise every other character is written as `:` and the hex of its
+ * UTF-8 bytes (`alice.smith` → `alice:2esmith`, `a:b` → `a:3ab`). One id, one
+ * token, and no two ids share one, so a dot in an id never splits it.
+ */
+export function userToken(userId: string): string {
+  if (PLAIN_USER_TOKEN.test(userId)) return userId;
+  let out = '';
+  for (const ch of userId) {
+    if (PLAIN_USER_TOKEN.test(ch)) out += ch;
+    else for (const b of Buffer.from(ch, 'utf8')) out += `:${b.toString(16).padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * The user token a channel name or pattern belongs to: the second token of
+ * `user.<token>…` (which may be a wildcard in a pattern), or undefined.
  */
 export function channelOwner(nameOrPattern: string): string | undefined {
   if (!nameOrPattern.startsWith(`${USER_NAMESPACE}.`)) return undefined;

@@ -21,6 +21,7 @@ import {
   ChannelBusHeader,
   RecentIds,
   channelOwner,
+  userToken,
   channelTopic,
   decodeChannelPayload,
   encodeChannelPayload,
@@ -137,9 +138,10 @@ const epochOf = (c: ChannelRecord): string => `${c.createdBy ?? ''}@${c.createdA
  * `user.<id>` channels could ever reach them, so the pattern is narrowed to it.
  */
 export function ownUserPattern(userId: string, pattern: string): string {
-  if (pattern === 'user.>') return `user.${userId}.>`;
-  if (pattern === 'user.*') return `user.${userId}`;
-  if (pattern.startsWith('user.*.')) return `user.${userId}.${pattern.slice('user.*.'.length)}`;
+  const me = userToken(userId);
+  if (pattern === 'user.>') return `user.${me}.>`;
+  if (pattern === 'user.*') return `user.${me}`;
+  if (pattern.startsWith('user.*.')) return `user.${me}.${pattern.slice('user.*.'.length)}`;
   return pattern;
 }
 
@@ -469,7 +471,7 @@ export class ChannelService {
     let sent = 0;
     this.trie.visit(header.c, (sub) => {
       if (sub.state.stamp === stamp) return;
-      if (owner !== undefined && sub.conn.userId !== owner) return;
+      if (owner !== undefined && userToken(sub.conn.userId) !== owner) return;
       if (epoch !== undefined && sub.grant !== epoch) return;
       if (sub.filter !== null) {
         if (parsed === undefined) parsed = parseEvent(envelope);
@@ -495,18 +497,25 @@ export class ChannelService {
     return name as string;
   }
 
-  /** `user.<id>…` belongs to `<id>`: anyone else, and any wildcard in place of the id, is refused. */
+  /**
+   * `user.<token>…` belongs to the user whose {@link userToken} it is: anyone
+   * else, and any wildcard in place of the token, is refused.
+   */
   private requireOwnNamespace(userId: string, nameOrPattern: string, verb: string): void {
     const owner = channelOwner(nameOrPattern);
     if (owner === undefined) return;
+    const me = userToken(userId);
     if (owner === SINGLE_WILDCARD || owner === TAIL_WILDCARD) {
       throw new StreamingError(
         'forbidden',
-        `a pattern starting with "user." must name your own user id as its second token (user.${userId}.…)`,
+        `a pattern starting with "user." must name your own user id as its second token (user.${me}.…)`,
       );
     }
-    if (owner !== userId) {
-      throw new StreamingError('forbidden', `only user ${owner} may ${verb} user.${owner}.* channels`);
+    if (owner !== me) {
+      throw new StreamingError(
+        'forbidden',
+        `only the owner of user.${owner}.* may ${verb} there (yours: user.${me}.*)`,
+      );
     }
   }
 
@@ -526,7 +535,7 @@ export class ChannelService {
       const wire = channelToWire(c);
       if (viewer) {
         const owner = channelOwner(c.name);
-        if (owner !== undefined && owner !== viewer.userId) continue;
+        if (owner !== undefined && owner !== userToken(viewer.userId)) continue;
         if (c.private && !(await this.authorizer.authorize(viewer, wire, 'subscribe'))) continue;
       }
       out.push(wire);

@@ -39,5 +39,6 @@ export type {
   ChannelStats,
 } from './channel.service';
 export { SubscribeDto, UnsubscribeDto, PublishDto } from './channel-requests.dto';
+export { userToken } from './channel-bus';
 export { channelProviders } from './channel.providers';
 export type { ChannelModuleOptions } from './channel.providers';

@@ -60,6 +60,10 @@ extensions:
       validate_on_message: false
 `;
 
+/** HS secrets of the minimum length (32 bytes). */
+const SECRET_A = 'a'.repeat(32);
+const SECRET_B = 'b'.repeat(32);
+
 let dir: string;
 beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'streaming-config-'))));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -90,6 +94,10 @@ describe('defaults', () => {
       nodeTimeout: 30,
       sendQueueSize: 1024,
       sendQueueBytes: 0,
+      maxMessageVersions: 20,
+      maxRoomsOwnedPerUser: 50,
+      emptyRoomTtl: 24,
+      maxReactionsPerMessage: 50,
       maxConnections: 0,
       maxAnonymousConnections: 1000,
       historyStore: 'memory',
@@ -99,7 +107,7 @@ describe('defaults', () => {
       advertiseUrl: '',
     });
     expect(rateLimit).toEqual({ ...seed.rateLimit, perConnection: false });
-    expect(auth).toEqual({ ...seed.auth, jwtAlgorithms: ['HS256'] });
+    expect(auth).toEqual({ ...seed.auth, requireExp: true, jwtAlgorithms: ['HS256'] });
   });
 
   it('resolve without input and generate a node id', () => {
@@ -141,6 +149,7 @@ describe('readStreamingEnv', () => {
         FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '2.5',
         FORGE_STREAMING_RATE_LIMIT_PER_CONNECTION: 'true',
         FORGE_STREAMING_AUTH_VALIDATE_ON_MESSAGE: '1',
+        FORGE_STREAMING_AUTH_REQUIRE_EXP: 'no',
         FORGE_STREAMING_AUTH_JWT_ALGORITHMS: 'HS256,RS256',
         FORGE_STREAMING_SOMETHING_ELSE: 'ignored',
       }),
@@ -157,14 +166,18 @@ describe('readStreamingEnv', () => {
       heartbeatInterval: 2,
       sendQueueSize: 64,
       rateLimit: { algorithm: 'sliding_window', requestsPerSecond: 2.5, perConnection: true },
-      auth: { validateOnMessage: true, jwtAlgorithms: ['HS256', 'RS256'] },
+      auth: { validateOnMessage: true, requireExp: false, jwtAlgorithms: ['HS256', 'RS256'] },
     });
   });
 
   it('falls back to JWT_SECRET', () => {
-    expect(readStreamingEnv({ JWT_SECRET: 's1' })).toEqual({ auth: { jwtSecret: 's1' } });
-    expect(readStreamingEnv({ JWT_SECRET: 's1', FORGE_STREAMING_AUTH_JWT_SECRET: 's2' })).toEqual({
-      auth: { jwtSecret: 's2' },
+    const [s1, s2] = [SECRET_A, SECRET_B];
+    expect(readStreamingEnv({ JWT_SECRET: s1 })).toEqual({ auth: { jwtSecret: s1 } });
+    expect(readStreamingEnv({ JWT_SECRET: s1, FORGE_STREAMING_AUTH_JWT_SECRET: s2 })).toEqual({
+      auth: { jwtSecret: s2 },
+    });
+    expect(readStreamingEnv({ JWT_SECRET: s1, FORGE_STREAMING_AUTH_JWT_SECRET: '' })).toEqual({
+      auth: { jwtSecret: s1 },
     });
   });
 
@@ -275,11 +288,11 @@ describe('resolveStreamingOptions', () => {
     const o = resolveStreamingOptions({
       backend: undefined,
       rateLimit: { burstSize: 3, enabled: undefined },
-      auth: { jwtSecret: 'x' },
+      auth: { jwtSecret: SECRET_A },
     });
     expect(o.backend).toBe('local');
     expect(o.rateLimit).toEqual({ ...defaultStreamingOptions().rateLimit, burstSize: 3 });
-    expect(o.auth.jwtSecret).toBe('x');
+    expect(o.auth.jwtSecret).toBe(SECRET_A);
   });
 
   it('ignores module-only keys', () => {
@@ -334,5 +347,65 @@ describe('resolveStreamingOptions', () => {
     expect(errorOf(() => resolveStreamingOptions({ auth: 'x' } as never)).issues).toEqual([
       'auth (auth) = "x": must be an object',
     ]);
+  });
+});
+
+describe('auth defaults', () => {
+  const SECRET_LABEL = 'auth.jwtSecret (auth.jwt_secret, FORGE_STREAMING_AUTH_JWT_SECRET or JWT_SECRET)';
+  const JWKS_LABEL = 'auth.jwksUrl (auth.jwks_url, FORGE_STREAMING_AUTH_JWKS_URL)';
+
+  it('auth.requireExp defaults to true and is read from FORGE_STREAMING_AUTH_REQUIRE_EXP and YAML', () => {
+    expect(resolveStreamingOptions().auth.requireExp).toBe(true);
+    const env = { FORGE_STREAMING_AUTH_REQUIRE_EXP: 'false' };
+    expect(resolveStreamingOptions(readStreamingEnv(env)).auth.requireExp).toBe(false);
+    const file = yamlFile('exp.yaml', 'extensions:\n  streaming:\n    auth:\n      require_exp: false\n');
+    expect(readStreamingYaml(file)).toEqual({ auth: { requireExp: false } });
+    expect(errorOf(() => resolveStreamingOptions({ auth: { requireExp: 'no' as never } })).issues).toEqual([
+      'auth.requireExp (auth.require_exp, FORGE_STREAMING_AUTH_REQUIRE_EXP) = "no": must be a boolean',
+    ]);
+  });
+
+  it('refuses an HS secret shorter than 32 bytes, naming the key and both variables, without showing it', () => {
+    const e = errorOf(() => resolveStreamingOptions(readStreamingEnv({ JWT_SECRET: 'change-me' })));
+    expect(e.issues).toEqual([
+      `${SECRET_LABEL} = <hidden>: must be at least 32 bytes long (it is 9); generate one with \`openssl rand -hex 32\``,
+    ]);
+    expect(e.message).not.toContain('change-me');
+    // Bytes, not characters: 16 two-byte characters are enough, 31 ASCII ones are not.
+    expect(resolveStreamingOptions({ auth: { jwtSecret: 'é'.repeat(16) } }).auth.jwtSecret).toBe(
+      'é'.repeat(16),
+    );
+    expect(errorOf(() => resolveStreamingOptions({ auth: { jwtSecret: 'x'.repeat(31) } })).issues).toEqual([
+      expect.stringContaining(`${SECRET_LABEL} = <hidden>: must be at least 32 bytes long (it is 31)`),
+    ]);
+    expect(resolveStreamingOptions({ auth: { jwtSecret: SECRET_A } }).auth.jwtSecret).toBe(SECRET_A);
+    // Empty means unset (the module then asks for a secret unless auth is off).
+    expect(() => resolveStreamingOptions({ auth: { jwtSecret: '' } })).not.toThrow();
+  });
+
+  it('refuses a JWKS URL that is not https, loopback hosts aside', () => {
+    for (const url of [
+      'http://auth.example.com/.well-known/jwks.json',
+      'http://10.0.0.5:8080/jwks',
+      'ftp://auth.example.com/jwks',
+      'http://localhost.example.com/jwks',
+    ]) {
+      expect(errorOf(() => resolveStreamingOptions({ auth: { jwksUrl: url } })).issues).toEqual([
+        `${JWKS_LABEL} = ${JSON.stringify(url)}: must be an https:// URL (plain http:// only to a loopback host: localhost, 127.0.0.1, ::1)`,
+      ]);
+    }
+    expect(
+      errorOf(() => resolveStreamingOptions(readStreamingEnv({ FORGE_STREAMING_AUTH_JWKS_URL: 'jwks.json' })))
+        .issues,
+    ).toEqual([`${JWKS_LABEL} = "jwks.json": must be a URL`]);
+    for (const url of [
+      'https://auth.example.com/.well-known/jwks.json',
+      'http://127.0.0.1:4000/jwks',
+      'http://localhost/jwks',
+      'http://[::1]:4000/jwks',
+      'HTTP://LOCALHOST:4000/jwks',
+    ]) {
+      expect(resolveStreamingOptions({ auth: { jwksUrl: url } }).auth.jwksUrl).toBe(url);
+    }
   });
 });

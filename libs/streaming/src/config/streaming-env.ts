@@ -15,6 +15,10 @@ export interface OptionDescriptor {
   kind: OptionKind;
   /** Allowed values of an `enum`. */
   values?: readonly string[];
+  /** A second variable read when {@link env} is unset or empty (`JWT_SECRET`). */
+  fallbackEnv?: string;
+  /** Never shown in messages (the value of a secret or password). */
+  secret?: boolean;
 }
 
 /** Accepted `backend` values. */
@@ -46,12 +50,18 @@ export const CONFIG_FILE_ENV = 'FORGE_STREAMING_CONFIG_FILE';
 
 const camel = (snake: string): string => snake.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
-const describe = (snake: string, kind: OptionKind, values?: readonly string[]): OptionDescriptor => ({
+const describe = (
+  snake: string,
+  kind: OptionKind,
+  values?: readonly string[],
+  extra: Pick<OptionDescriptor, 'fallbackEnv' | 'secret'> = {},
+): OptionDescriptor => ({
   snake,
   path: camel(snake),
   env: ENV_PREFIX + snake.replace(/\./g, '_').toUpperCase(),
   kind,
   values,
+  ...extra,
 });
 
 /** Every option of {@link StreamingOptions}: the single source for env, YAML and validation messages. */
@@ -59,12 +69,14 @@ export const STREAMING_OPTION_TABLE: readonly OptionDescriptor[] = [
   describe('backend', 'enum', BACKEND_KINDS),
   describe('backend_urls', 'list'),
   describe('backend_username', 'string'),
-  describe('backend_password', 'string'),
+  describe('backend_password', 'string', undefined, { secret: true }),
   ...['rooms', 'channels', 'presence', 'typing_indicators', 'message_history', 'distributed'].map((f) =>
     describe(`enable_${f}`, 'boolean'),
   ),
   describe('max_connections_per_user', 'integer'),
   describe('max_rooms_per_user', 'integer'),
+  describe('max_rooms_owned_per_user', 'integer'),
+  describe('empty_room_ttl', 'number'),
   describe('max_channels_per_user', 'integer'),
   describe('max_message_size', 'integer'),
   describe('max_messages_per_second', 'integer'),
@@ -79,6 +91,8 @@ export const STREAMING_OPTION_TABLE: readonly OptionDescriptor[] = [
   describe('max_typing_users_per_room', 'integer'),
   describe('message_retention', 'number'),
   describe('max_history_messages', 'integer'),
+  describe('max_message_versions', 'integer'),
+  describe('max_reactions_per_message', 'integer'),
   describe('node_id', 'string'),
   describe('heartbeat_interval', 'number'),
   describe('node_timeout', 'number'),
@@ -106,7 +120,8 @@ export const STREAMING_OPTION_TABLE: readonly OptionDescriptor[] = [
   describe('auth.token_header', 'string'),
   describe('auth.validate_on_connect', 'boolean'),
   describe('auth.validate_on_message', 'boolean'),
-  describe('auth.jwt_secret', 'string'),
+  describe('auth.require_exp', 'boolean'),
+  describe('auth.jwt_secret', 'string', undefined, { fallbackEnv: 'JWT_SECRET', secret: true }),
   describe('auth.jwt_algorithms', 'list'),
 ];
 
@@ -172,7 +187,8 @@ export function setOptionPath(target: Record<string, unknown>, path: string, val
  * Reads every `FORGE_STREAMING_<SNAKE_KEY>` variable of `env` into options.
  * Booleans accept true/false/1/0/yes/no (any case), lists are comma separated,
  * empty values of number/boolean/enum options count as unset.
- * `auth.jwtSecret` falls back to `JWT_SECRET`. Unknown variables are ignored.
+ * `auth.jwtSecret` falls back to `JWT_SECRET` (a descriptor's `fallbackEnv`).
+ * Unknown variables are ignored.
  * @throws StreamingConfigError naming each variable and value that cannot be converted.
  */
 export function readStreamingEnv(env: NodeJS.ProcessEnv): StreamingOptionsInput {
@@ -180,7 +196,7 @@ export function readStreamingEnv(env: NodeJS.ProcessEnv): StreamingOptionsInput 
   const issues: string[] = [];
   for (const d of STREAMING_OPTION_TABLE) {
     let raw = env[d.env];
-    if (d.path === 'auth.jwtSecret' && !raw) raw = env.JWT_SECRET;
+    if (!raw && d.fallbackEnv) raw = env[d.fallbackEnv];
     if (raw === undefined) continue;
     const { value, error } = parseOptionText(d, raw);
     if (error) issues.push(`${d.env}=${JSON.stringify(raw)} ${error}`);

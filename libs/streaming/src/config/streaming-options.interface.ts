@@ -34,13 +34,21 @@ export interface AuthOptions {
   validateOnConnect: boolean;
   /** Re-check the token's expiry on each message; close with 4401 at `exp`. Default `false`. */
   validateOnMessage: boolean;
-  /** HS256 secret of the bundled JWT authenticator (env `FORGE_STREAMING_AUTH_JWT_SECRET` or `JWT_SECRET`). */
+  /**
+   * Refuse tokens without an `exp` claim (HTTP 401, like any invalid token). Applies to the
+   * bundled JWT authenticator only; a custom authenticator decides for itself. Default `true`.
+   */
+  requireExp: boolean;
+  /**
+   * HS256 secret of the bundled JWT authenticator (env `FORGE_STREAMING_AUTH_JWT_SECRET` or
+   * `JWT_SECRET`); at least 32 bytes, shorter ones fail start-up.
+   */
   jwtSecret?: string;
   /** Accepted JWT algorithms. Default `['HS256']`. */
   jwtAlgorithms: string[];
   /** RS/ES/PS public key of the bundled JWT authenticator: a PEM or a path to one. */
   jwtPublicKey?: string;
-  /** JWKS URL of the bundled JWT authenticator. */
+  /** JWKS URL of the bundled JWT authenticator: https, or http to a loopback host only. */
   jwksUrl?: string;
 }
 
@@ -63,6 +71,10 @@ export interface StreamingOptions {
 
   maxConnectionsPerUser: number;
   maxRoomsPerUser: number;
+  /** Rooms one user may own (create, or hold by transfer), left or not; `limit_exceeded` beyond. */
+  maxRoomsOwnedPerUser: number;
+  /** Hours a room with no member and no new message is kept before it is deleted (0: kept forever). */
+  emptyRoomTtl: number;
   maxChannelsPerUser: number;
   /** Bytes. */
   maxMessageSize: number;
@@ -89,6 +101,10 @@ export interface StreamingOptions {
   /** Hours. */
   messageRetention: number;
   maxHistoryMessages: number;
+  /** Earlier versions an edited or deleted message keeps in its audit trail (the oldest are dropped). */
+  maxMessageVersions: number;
+  /** Different reactions one message may carry; a new one beyond is `limit_exceeded`. */
+  maxReactionsPerMessage: number;
 
   /** Generated when empty. */
   nodeId: string;

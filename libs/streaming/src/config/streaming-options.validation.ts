@@ -21,6 +21,7 @@ import {
   ValidationError,
   ValidationOptions,
 } from 'class-validator';
+import { hsSecretProblem, jwksUrlProblem } from '../security/jwt-key-rules';
 import { StreamingConfigError } from './streaming-config.error';
 import { defaultStreamingOptions } from './streaming-defaults';
 import {
@@ -62,6 +63,12 @@ const PositiveNumber = () =>
     (o) => IsNumber({ allowNaN: false, allowInfinity: false }, o),
     IsPositive,
   );
+const NonNegativeNumber = () =>
+  rule(
+    'must be a number >= 0',
+    (o) => IsNumber({ allowNaN: false, allowInfinity: false }, o),
+    (o) => Min(0, o),
+  );
 const StrList = () => rule('must be an array of strings', IsArray, (o) => IsString({ ...o, each: true }));
 const Nested = () => rule('must be an object', IsObject, ValidateNested);
 const RequiredWhenTls = () =>
@@ -79,6 +86,18 @@ const RequiredWhenTls = () =>
     ),
   );
 
+/** A non-empty string must pass `problem` (which says what is wrong); other values are left to other checks. */
+const NoProblem =
+  (name: string, problem: (v: string) => string | undefined): Decorator =>
+  (target, key) =>
+    ValidateBy({
+      name,
+      validator: {
+        validate: (v) => typeof v !== 'string' || v === '' || problem(v) === undefined,
+        defaultMessage: (args) => problem(String(args?.value)) ?? '',
+      },
+    })(target, key);
+
 class RateLimitDto {
   @Bool() enabled!: boolean;
   @OneOf(RATE_LIMIT_ALGORITHMS) algorithm!: RateLimitAlgorithm;
@@ -92,9 +111,10 @@ class AuthDto {
   @NonEmptyStr() tokenHeader!: string;
   @Bool() validateOnConnect!: boolean;
   @Bool() validateOnMessage!: boolean;
-  @IsOptional() @Str() jwtSecret?: string;
+  @Bool() requireExp!: boolean;
+  @IsOptional() @Str() @NoProblem('hsSecretLength', hsSecretProblem) jwtSecret?: string;
   @IsOptional() @Str() jwtPublicKey?: string;
-  @IsOptional() @Str() jwksUrl?: string;
+  @IsOptional() @Str() @NoProblem('jwksUrl', jwksUrlProblem) jwksUrl?: string;
   @rule(`must be a non-empty array of ${JWT_ALGORITHMS.join(', ')}`, IsArray, ArrayNotEmpty, (o) =>
     IsIn([...JWT_ALGORITHMS], { ...o, each: true }),
   )
@@ -114,6 +134,8 @@ class StreamingOptionsDto {
   @Bool() enableDistributed!: boolean;
   @PositiveInt() maxConnectionsPerUser!: number;
   @PositiveInt() maxRoomsPerUser!: number;
+  @PositiveInt() maxRoomsOwnedPerUser!: number;
+  @NonNegativeNumber() emptyRoomTtl!: number;
   @PositiveInt() maxChannelsPerUser!: number;
   @IntAtLeast(64) maxMessageSize!: number;
   @IntAtLeast(0) maxConnections!: number;
@@ -130,6 +152,8 @@ class StreamingOptionsDto {
   @PositiveInt() maxTypingUsersPerRoom!: number;
   @PositiveNumber() messageRetention!: number;
   @PositiveInt() maxHistoryMessages!: number;
+  @PositiveInt() maxMessageVersions!: number;
+  @PositiveInt() maxReactionsPerMessage!: number;
   @Str() nodeId!: string;
   @PositiveNumber() heartbeatInterval!: number;
   @PositiveNumber() nodeTimeout!: number;
@@ -191,18 +215,22 @@ const json = (v: unknown): string => {
   }
 };
 
-/** `maxMessageSize (max_message_size, FORGE_STREAMING_MAX_MESSAGE_SIZE)` for a camel path. */
+/**
+ * `maxMessageSize (max_message_size, FORGE_STREAMING_MAX_MESSAGE_SIZE)` for a camel path
+ * (`... or JWT_SECRET` where a second variable is read).
+ */
 const label = (path: string): string => {
   const d = descriptorByPath(path);
-  if (d) return `${path} (${d.snake}, ${d.env})`;
+  if (d) return `${path} (${d.snake}, ${d.env}${d.fallbackEnv ? ` or ${d.fallbackEnv}` : ''})`;
   return path in NESTED_GROUPS ? `${path} (${NESTED_GROUPS[path]})` : path;
 };
 
 const flatten = (errors: ValidationError[], prefix = ''): string[] =>
   errors.flatMap((e) => {
     const path = prefix + e.property;
+    const shown = descriptorByPath(path)?.secret ? '<hidden>' : json(e.value);
     const own = e.constraints
-      ? [`${label(path)} = ${json(e.value)}: ${[...new Set(Object.values(e.constraints))].join('; ')}`]
+      ? [`${label(path)} = ${shown}: ${[...new Set(Object.values(e.constraints))].join('; ')}`]
       : [];
     return [...own, ...flatten(e.children ?? [], `${path}.`)];
   });

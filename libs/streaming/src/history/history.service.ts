@@ -3,6 +3,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@ne
 import {
   InjectStreamingBackend,
   MessageMutation,
+  MutationResult,
   Restriction,
   StoredMessage,
   StreamingBackend,
@@ -81,7 +82,11 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
   ) {}
 
   onApplicationBootstrap(): void {
-    const every = Math.min(Math.max(this.retentionMs / 10, 250), 60_000);
+    const emptyMs = this.emptyRoomTtlMs;
+    const every = Math.min(
+      Math.max(Math.min(this.retentionMs / 10, emptyMs > 0 ? emptyMs / 2 : Infinity), 250),
+      60_000,
+    );
     this.trimTimer = setInterval(() => {
       this.trimAll().catch((err: unknown) => this.logger.warn(`history trim failed: ${String(err)}`));
     }, every);
@@ -93,6 +98,11 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     this.trimTimer = null;
   }
 
+  /** `empty_room_ttl` in milliseconds (0: empty rooms stay). */
+  private get emptyRoomTtlMs(): number {
+    return this.options.emptyRoomTtl * 3_600_000;
+  }
+
   /** `message_retention` in milliseconds. */
   private get retentionMs(): number {
     return this.options.messageRetention * 3_600_000;
@@ -100,16 +110,28 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * Enforce `message_retention` (age) and `max_history_messages` (count) on
-   * every room; runs on a schedule. Returns how many messages were dropped.
+   * every room, and delete rooms that stayed empty (no member, no message)
+   * for `empty_room_ttl`; runs on a schedule. Returns how many messages were dropped.
    */
   async trimAll(): Promise<number> {
-    const olderThan = Date.now() - this.retentionMs;
+    const now = Date.now();
+    const olderThan = now - this.retentionMs;
+    const emptyMs = this.emptyRoomTtlMs;
     let dropped = 0;
     for (const room of await this.backend.listRooms()) {
       dropped += await this.backend.trimHistory(room.id, {
         maxCount: this.options.maxHistoryMessages,
         olderThan,
       });
+      if (emptyMs > 0 && (await this.backend.countMembers(room.id)) === 0) {
+        const [newest] = await this.backend.getHistory(room.id, { limit: 1 });
+        const lastActivity = Math.max(Date.parse(room.createdAt), newest ? Date.parse(newest.timestamp) : 0);
+        if (now - lastActivity >= emptyMs) {
+          await this.rooms.delete(null, room.id).catch((err: unknown) => {
+            if (!(err instanceof StreamingError && err.code === 'room_not_found')) throw err; // another node was first
+          });
+        }
+      }
     }
     return dropped;
   }
@@ -223,7 +245,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     roomId: string,
     messageId: string,
     mutation: MessageMutation,
-  ): Promise<{ message: StoredMessage; changed: boolean }> {
+  ): Promise<MutationResult> {
     const r = await this.backend.updateMessage(roomId, messageId, mutation);
     if (!r) throw new StreamingError('message_not_found', `message ${messageId} not found in room ${roomId}`);
     return r;
@@ -240,7 +262,13 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
   async commitEdit(roomId: string, messageId: string, content: string, by: string): Promise<StoredMessage> {
     await this.requireMessage(roomId, messageId);
     const at = new Date().toISOString();
-    const { message } = await this.mutate(roomId, messageId, { kind: 'edit', content, by, at });
+    const { message } = await this.mutate(roomId, messageId, {
+      kind: 'edit',
+      content,
+      by,
+      at,
+      keepVersions: this.options.maxMessageVersions,
+    });
     await this.fanout.publishToRoom(roomId, 'message_edited', {
       room_id: roomId,
       message_id: messageId,
@@ -263,6 +291,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
       kind: 'delete',
       by,
       at: new Date().toISOString(),
+      keepVersions: this.options.maxMessageVersions,
     });
     if (changed) {
       await this.fanout.publishToRoom(roomId, 'message_deleted', {
@@ -295,12 +324,16 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     add: boolean,
   ): Promise<StoredMessage> {
     await this.requireMessage(roomId, messageId);
-    const { message, changed } = await this.mutate(roomId, messageId, {
+    const max = this.options.maxReactionsPerMessage;
+    const { message, changed, limited } = await this.mutate(roomId, messageId, {
       kind: 'react',
       reaction,
       userId,
       add,
+      maxReactions: max,
     });
+    if (limited)
+      throw new StreamingError('limit_exceeded', `a message holds at most ${max} different reactions`);
     if (changed) {
       await this.fanout.publishToRoom(roomId, add ? 'reaction_added' : 'reaction_removed', {
         room_id: roomId,

@@ -108,6 +108,14 @@ export class RoomService {
         `you are in ${mine.length} rooms, the limit is ${this.options.maxRoomsPerUser}`,
       );
     }
+    // Rooms the user owns count too, joined or not: leaving does not free a slot (deleting does).
+    const owned = (await this.backend.listRooms()).filter((r) => r.owner === userId).length;
+    if (owned >= this.options.maxRoomsOwnedPerUser) {
+      throw new StreamingError(
+        'limit_exceeded',
+        `you own ${owned} rooms, the limit is ${this.options.maxRoomsOwnedPerUser}`,
+      );
+    }
     const now = new Date().toISOString();
     const room: RoomRecord = {
       id: randomUUID(),

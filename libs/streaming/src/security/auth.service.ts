@@ -63,9 +63,12 @@ export class StreamingAuthService {
         anonymous: false,
         metadata: r.metadata ?? {},
       };
-    } catch {
-      if (requireAuth) throw new StreamingError('unauthorized', 'invalid or expired token');
-      return this.anonymous();
+    } catch (e) {
+      if (!requireAuth) return this.anonymous();
+      // An authenticator may say why (for example a token without `exp`); anything else stays vague.
+      throw e instanceof StreamingError && e.code === 'unauthorized'
+        ? e
+        : new StreamingError('unauthorized', 'invalid or expired token');
     }
   }
 

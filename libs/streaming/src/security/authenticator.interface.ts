@@ -18,8 +18,10 @@ export interface AuthResult {
 
 /**
  * Pluggable authentication (the seed's AuthenticateConnection/AuthorizeMessage).
- * Throw (anything) from `authenticateConnection` to refuse with HTTP 401; throw a
- * `StreamingError` from `authorizeMessage` to refuse one request.
+ * Throw (anything) from `authenticateConnection` to refuse with HTTP 401 (a
+ * `StreamingError` with code `unauthorized` keeps its message; anything else is
+ * answered "invalid or expired token"); throw a `StreamingError` from
+ * `authorizeMessage` to refuse one request.
  */
 export interface Authenticator {
   authenticateConnection(token: string, request?: IncomingMessage): Promise<AuthResult>;

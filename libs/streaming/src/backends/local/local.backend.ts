@@ -327,9 +327,10 @@ export class LocalBackend implements StreamingBackend {
   ): Promise<MutationResult | null> {
     const m = this.room(roomId)?.byId.get(messageId);
     if (!m) return null;
-    const changed = applyMutation(m, mutation);
-    if (changed) this.persistence?.saveMessage(m);
-    return { message: clone(m), changed };
+    const applied = applyMutation(m, mutation);
+    if (applied === 'limited') return { message: clone(m), changed: false, limited: true };
+    if (applied) this.persistence?.saveMessage(m);
+    return { message: clone(m), changed: applied };
   }
 
   async latestSeq(roomId: string): Promise<number> {

@@ -59,9 +59,21 @@ describe('local backend with SQLite persistence', () => {
       );
       ids.push(m.id);
     }
-    await a.updateMessage('r1', 'm3', { kind: 'edit', content: 'edited', by: 'o', at: now });
-    await a.updateMessage('r1', 'm4', { kind: 'react', reaction: '👍', userId: 'm', add: true });
-    await a.updateMessage('r1', 'm5', { kind: 'delete', by: 'o', at: now });
+    await a.updateMessage('r1', 'm3', {
+      kind: 'edit',
+      content: 'edited',
+      by: 'o',
+      at: now,
+      keepVersions: 20,
+    });
+    await a.updateMessage('r1', 'm4', {
+      kind: 'react',
+      reaction: '👍',
+      userId: 'm',
+      add: true,
+      maxReactions: 50,
+    });
+    await a.updateMessage('r1', 'm5', { kind: 'delete', by: 'o', at: now, keepVersions: 20 });
     await a.close();
 
     const b = new LocalBackend(new SqlitePersistence(file));

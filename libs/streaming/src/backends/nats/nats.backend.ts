@@ -1310,7 +1310,9 @@ export class NatsBackend implements StreamingBackend {
           const found = await this.findMessage(s, roomId, messageId);
           if (!found) return null;
           const rec = found.slot.value!;
-          const changed = applyMutation(rec.m, mutation);
+          const applied = applyMutation(rec.m, mutation);
+          if (applied === 'limited') return { message: rec.m, changed: false, limited: true };
+          const changed = applied;
           if (!changed) return { message: rec.m, changed };
           const bytes = jsonBytes(rec);
           try {

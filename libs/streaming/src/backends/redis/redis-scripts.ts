@@ -265,10 +265,11 @@ return out
 
 /**
  * KEYS: msgs. ARGV: messageId, kind, then
- *   edit:   content literal, by literal, at literal
- *   delete: by literal, at literal
- *   react:  emoji literal, user literal, '1' add / '0' remove
- * Returns nil (no such message) or {changed (0/1), record}.
+ *   edit:   content literal, by literal, at literal, versions to keep
+ *   delete: by literal, at literal, versions to keep
+ *   react:  emoji literal, user literal, '1' add / '0' remove, max distinct reactions
+ * Returns nil (no such message) or {changed (0/1, or -1 for a new reaction
+ * refused by the limit), record}.
  *
  * Same semantics as applyMutation (backend-helpers.ts): an edit pushes the
  * previous content (with editedBy ?? userId, editedAt ?? timestamp) to
@@ -289,7 +290,39 @@ local function present(v) return v ~= '' and v ~= 'null' end
 local function truthy(v)
   return v ~= '' and v ~= 'null' and v ~= 'false' and v ~= '0' and v ~= '-0' and v ~= '""'
 end
-local function pushVersion()
+-- A JSON array literal of objects with only its last keep elements. Scans with
+-- string.find (strings are skipped whole, escapes included), in linear time;
+-- no JSON decoding, so lone surrogate escapes stay as they are.
+local function trimVersions(arr, keep)
+  local starts = {}
+  local depth, i, n = 0, 2, #arr
+  while i < n do
+    local j = string.find(arr, '["{}%[%]]', i)
+    if not j or j >= n then break end
+    local c = string.sub(arr, j, j)
+    if c == '"' then
+      local k = j + 1
+      while true do
+        local q = string.find(arr, '["\\\\]', k)
+        if not q then k = n; break end
+        if string.sub(arr, q, q) == '"' then k = q + 1; break end
+        k = q + 2
+      end
+      i = k
+    else
+      if c == '{' or c == '[' then
+        if depth == 0 then starts[#starts + 1] = j end
+        depth = depth + 1
+      else
+        depth = depth - 1
+      end
+      i = j + 1
+    end
+  end
+  if #starts <= keep then return arr end
+  return '[' .. string.sub(arr, starts[#starts - keep + 1])
+end
+local function pushVersion(keep)
   local by = present(f[6]) and f[6] or f[2]
   local at = present(f[5]) and f[5] or f[3]
   local v = '{"content":' .. f[4] .. ',"editedBy":' .. by .. ',"editedAt":' .. at .. '}'
@@ -298,18 +331,19 @@ local function pushVersion()
   else
     f[11] = string.sub(f[11], 1, -2) .. ',' .. v .. ']'
   end
+  f[11] = trimVersions(f[11], keep)
 end
 local kind = ARGV[2]
 local changed = 0
 if kind == 'edit' then
-  pushVersion()
+  pushVersion(tonumber(ARGV[6]))
   f[4] = ARGV[3]
   f[5] = ARGV[5]
   f[6] = ARGV[4]
   changed = 1
 elseif kind == 'delete' then
   if not truthy(f[7]) then
-    pushVersion()
+    pushVersion(tonumber(ARGV[5]))
     f[7] = 'true'
     f[8] = ARGV[3]
     f[9] = ARGV[4]
@@ -328,6 +362,9 @@ elseif kind == 'react' then
   local has = false
   if items then
     for j = 2, #items do if items[j] == user then has = true; break end end
+  end
+  if add and not gi and #groups >= tonumber(ARGV[6]) then
+    return {-1, rec}
   end
   if add ~= has then
     if add then

@@ -742,10 +742,16 @@ export class RedisBackend implements StreamingBackend {
     let args: string[];
     switch (mutation.kind) {
       case 'edit':
-        args = ['edit', jsonLiteral(mutation.content), jsonLiteral(mutation.by), jsonLiteral(mutation.at)];
+        args = [
+          'edit',
+          jsonLiteral(mutation.content),
+          jsonLiteral(mutation.by),
+          jsonLiteral(mutation.at),
+          String(mutation.keepVersions),
+        ];
         break;
       case 'delete':
-        args = ['delete', jsonLiteral(mutation.by), jsonLiteral(mutation.at)];
+        args = ['delete', jsonLiteral(mutation.by), jsonLiteral(mutation.at), String(mutation.keepVersions)];
         break;
       case 'react':
         args = [
@@ -753,6 +759,7 @@ export class RedisBackend implements StreamingBackend {
           jsonLiteral(mutation.reaction),
           jsonLiteral(mutation.userId),
           mutation.add ? '1' : '0',
+          String(mutation.maxReactions),
         ];
         break;
       default:
@@ -761,7 +768,8 @@ export class RedisBackend implements StreamingBackend {
     const res = await this.run(UPDATE_MESSAGE, [this.keys.room(roomId).msgs], [messageId, ...args]);
     if (!Array.isArray(res)) return null;
     const [changed, record] = res as [number, string];
-    return { message: decodeMessageRecord(record), changed: changed === 1 };
+    const message = decodeMessageRecord(record);
+    return changed === -1 ? { message, changed: false, limited: true } : { message, changed: changed === 1 };
   }
 
   async latestSeq(roomId: string): Promise<number> {

@@ -29,6 +29,7 @@ import { toStreamingError } from '../../protocol/streaming-error';
 import { RoomService } from '../../rooms/room.service';
 import { resumeConnection } from '../../connections/resume-delivery';
 import { ChannelService } from '../../channels/channel.service';
+import { userToken } from '../../channels/channel-bus';
 import { InjectStreamingOptions } from '../../streaming.module-definition';
 
 /** Turn one serialized envelope into an SSE event (`id: room:seq` on room messages). */
@@ -154,7 +155,7 @@ export class SseController implements OnModuleDestroy {
       await this.rooms.join(conn.userId, roomId).catch((err: unknown) => this.sendError(conn, err));
     }
     if (this.options.enableChannels) {
-      for (const channel of [`user.${conn.userId}.notifications`, ...csv(req.query.channels)]) {
+      for (const channel of [`user.${userToken(conn.userId)}.notifications`, ...csv(req.query.channels)]) {
         await this.channels.subscribe(conn, channel).catch((err: unknown) => this.sendError(conn, err));
       }
     }
