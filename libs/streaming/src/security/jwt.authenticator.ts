@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   JWTPayload,
@@ -64,7 +65,8 @@ export class JwtAuthenticator implements Authenticator {
       const alg = algorithms.find((a) => !a.startsWith('HS')) ?? 'RS256';
       return pem.includes('CERTIFICATE') ? importX509(pem, alg) : importSPKI(pem, alg);
     }
-    if (o.secret) return new TextEncoder().encode(o.secret);
+    // One KeyObject for every verification (a byte array would be imported again on each).
+    if (o.secret) return createSecretKey(Buffer.from(o.secret, 'utf8'));
     throw new Error('JwtAuthenticator needs a secret, a public key or a JWKS URL');
   }
 
