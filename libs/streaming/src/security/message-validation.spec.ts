@@ -4,7 +4,13 @@ import { IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, ValidateNested } fr
 import { StreamingError } from '../protocol/streaming-error';
 import { ContentFilterChain, ContentFilterContext } from './content-filter';
 import { WhitespaceNormalizer } from './content-filters';
-import { createMetadataValidator, describeViolations, MetadataValidator } from './message-validation';
+import {
+  createMetadataValidator,
+  describeViolations,
+  METADATA_MAX_DEPTH,
+  METADATA_MAX_ENTRIES,
+  MetadataValidator,
+} from './message-validation';
 
 class AttachmentDto {
   @IsUrl({ require_protocol: true }) url!: string;
@@ -101,6 +107,39 @@ describe('createMetadataValidator', () => {
       metadata: { kind: 'text' },
     });
     await expect(chain.filter(send, 'hi', { kind: 1 })).rejects.toMatchObject({ code: 'invalid_message' });
+  });
+
+  it('refuses metadata too deep or too big before validating it (bounded cost)', async () => {
+    const nested = (depth: number): Record<string, unknown> => {
+      let m: Record<string, unknown> = { kind: 'text' };
+      for (let i = 1; i < depth; i++) m = { kind: 'text', n: m };
+      return m;
+    };
+    expect(METADATA_MAX_DEPTH).toBe(32);
+    expect((await v.filter(send, 'x', nested(32))).content).toBe('x');
+    // Deep enough to overflow class-transformer's recursion: refused, not an internal error.
+    for (const depth of [33, 20_000]) {
+      const e = await refusal(Promise.resolve(v.filter(send, 'x', nested(depth))));
+      expect(e.code).toBe('invalid_message');
+      expect(e.message).toBe('invalid metadata: nested deeper than 32 levels');
+    }
+    expect(METADATA_MAX_ENTRIES).toBe(1000);
+    const keys = (n: number): Record<string, unknown> => ({
+      kind: 'text',
+      ...Object.fromEntries(Array.from({ length: n - 1 }, (_, i) => [`k${i}`, 0])),
+    });
+    expect((await v.filter(send, 'x', keys(1000))).content).toBe('x');
+    const e = await refusal(Promise.resolve(v.filter(send, 'x', keys(1001))));
+    expect(e.message).toBe('invalid metadata: more than 1000 keys and array elements');
+    // Counted over every level, arrays included.
+    const items = { kind: 'text', attachments: Array.from({ length: 500 }, () => ({ url: 'https://a.io' })) };
+    expect((await refusal(Promise.resolve(v.filter(send, 'x', items)))).message).toMatch(/more than 1000/);
+    const roomy = new MetadataValidator(ChatMetadataDto, { maxDepth: 40, maxEntries: 5000 });
+    expect((await roomy.filter(send, 'x', nested(40))).content).toBe('x');
+    expect((await roomy.filter(send, 'x', items)).content).toBe('x');
+    const cyclic: Record<string, unknown> = { kind: 'text' };
+    cyclic.self = cyclic;
+    await refusal(Promise.resolve(v.filter(send, 'x', cyclic)));
   });
 
   it('describeViolations falls back to "invalid" for errors without constraints', () => {
