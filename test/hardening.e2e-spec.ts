@@ -14,7 +14,7 @@ import {
   type StreamingModuleOptions,
   userToken,
 } from '@nest-streaming/streaming';
-import { eventually, signToken, startNestApp, type TestApp } from './support/app';
+import { eventually, signToken, startDemoApp, startNestApp, type TestApp } from './support/app';
 import { startRedisServer, type RedisServerHandle } from './support/redis-server';
 import { ClientPool, WsClient } from './support/ws-client';
 
@@ -244,5 +244,60 @@ describe('bounded rooms', () => {
       expect((await looper.request('join_room', { room_id: id })).data.code).toBe('room_not_found');
     expect((await keeper.ok('get_history', { room_id: kept })).messages).toEqual([]);
     expect((await looper.ok('create_room', { name: 'fits again' })).room.name).toBe('fits again');
+  });
+});
+
+describe('REST rate limiting', () => {
+  it('REST routes pass the same rate limiter (a budget per user of its own): 429 with Retry-After, sockets unaffected', async () => {
+    const demo = await startDemoApp({
+      JWT_SECRET: SECRET,
+      FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '1',
+      FORGE_STREAMING_RATE_LIMIT_BURST_SIZE: '3',
+    });
+    apps.push(demo);
+    const token = await demo.login('rest-user');
+    const statuses: number[] = [];
+    let retryAfter: unknown;
+    for (let i = 0; i < 5; i++) {
+      const res = await demo.http('GET', '/api/rooms', { token });
+      statuses.push(res.status);
+      if (res.status === 429) retryAfter = res.headers['retry-after'];
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+    // Another user has a budget of their own, and the socket budget is untouched.
+    expect((await demo.http('GET', '/api/rooms', { token: await demo.login('other-user') })).status).toBe(
+      200,
+    );
+    const ws = await pool.connect(demo.wsUrl, { token });
+    expect((await ws.request('ping')).type).toBe('pong');
+    expect((await ws.request('create_room', { name: 'still fine' })).type).toBe('ack');
+  });
+});
+
+describe('durability', () => {
+  it('the backend health check warns while Redis runs without AOF, and not with appendonly yes', async () => {
+    const volatile = await startRedisServer();
+    const durable = await startRedisServer({ appendonly: true });
+    try {
+      for (const [server, warned] of [
+        [volatile, true],
+        [durable, false],
+      ] as const) {
+        const t = await start({ backend: 'redis', backendUrls: [server.url] });
+        const res = await t.http('GET', '/_/health/streaming/backend');
+        expect(res.status).toBe(200);
+        const backend = (res.json as { info: Record<string, Record<string, unknown>> }).info.backend;
+        expect({ status: backend.status, warned: typeof backend.warning === 'string' }).toEqual({
+          status: 'up',
+          warned,
+        });
+        if (warned) expect(backend.warning).toContain('appendonly');
+        await t.close();
+      }
+    } finally {
+      await volatile.dispose();
+      await durable.dispose();
+    }
   });
 });

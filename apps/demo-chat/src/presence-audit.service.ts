@@ -9,6 +9,7 @@ import {
   PresenceEvent,
   PresenceStatus,
   StreamingAuthGuard,
+  StreamingRateLimitGuard,
 } from '@nest-streaming/streaming';
 
 /** Entries kept by the presence audit log (the oldest are dropped first). */
@@ -92,7 +93,7 @@ function connectionEntry(kind: 'connect' | 'disconnect', e: ConnectionEvent): Pr
  * names in `DEMO_ADMINS`): it shows everyone's connections.
  */
 @Controller('api/audit')
-@UseGuards(StreamingAuthGuard)
+@UseGuards(StreamingAuthGuard, StreamingRateLimitGuard)
 export class PresenceAuditController {
   constructor(private readonly audit: PresenceAuditService) {}
 

@@ -21,6 +21,7 @@ import {
   RoomJoinedEvent,
   RoomService,
   StreamingAuthGuard,
+  StreamingRateLimitGuard,
   StreamingError,
   StreamingUser,
   WireMessage,
@@ -66,7 +67,7 @@ class HistoryQuery {
 
 /** The room REST API of PROTOCOL.md section 1, on the library's services: same rules as WebSocket. */
 @Controller('api/rooms')
-@UseGuards(StreamingAuthGuard)
+@UseGuards(StreamingAuthGuard, StreamingRateLimitGuard)
 export class RoomsController {
   constructor(
     private readonly rooms: RoomService,

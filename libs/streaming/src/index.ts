@@ -67,6 +67,7 @@ export type { Authenticator, AuthResult } from './security/authenticator.interfa
 export { JwtAuthenticator } from './security/jwt.authenticator';
 export { StreamingAuthService } from './security/auth.service';
 export { StreamingAuthGuard, StreamingUser } from './security/streaming-auth.guard';
+export { StreamingRateLimitGuard } from './security/rate-limit.guard';
 export type { StreamingRequest } from './security/streaming-auth.guard';
 export { STREAMING_RATE_LIMITER, TokenBucketRateLimiter } from './security/rate-limiter';
 export type {

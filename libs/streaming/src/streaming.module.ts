@@ -33,6 +33,7 @@ import { createMessageRateLimiter, createRateLimiter } from './security/rate-lim
 import { STREAMING_MESSAGE_RATE_LIMITER } from './security/message-rate-limiter';
 import { STREAMING_CONTENT_FILTERS } from './security/content-filter';
 import { StreamingAuthGuard } from './security/streaming-auth.guard';
+import { StreamingRateLimitGuard } from './security/rate-limit.guard';
 import { StreamingManager } from './streaming-manager.service';
 import {
   STREAMING_MODULE_OPTIONS,
@@ -130,6 +131,7 @@ const optionsProviders: Provider[] = [
     FanoutService,
     StreamingAuthService,
     StreamingAuthGuard,
+    StreamingRateLimitGuard,
     PresenceService,
     TypingService,
     RoomService,
@@ -153,6 +155,8 @@ const optionsProviders: Provider[] = [
     ConnectionRegistry,
     StreamingAuthService,
     StreamingAuthGuard,
+    StreamingRateLimitGuard,
+    STREAMING_RATE_LIMITER,
     PresenceService,
     TypingService,
     RoomService,

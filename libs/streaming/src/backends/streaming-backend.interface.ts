@@ -152,6 +152,12 @@ export interface StreamingBackend {
   close(): Promise<void>;
   /** Resolves when the backend answers; rejects when it is unreachable. */
   ping(): Promise<void>;
+  /**
+   * Optional: why an acknowledged message could be lost if the backend's server
+   * restarted (e.g. Redis without AOF), or null when its settings keep them.
+   * Shown as a warning by the backend health indicator.
+   */
+  durabilityWarning?(): Promise<string | null>;
 
   // --- pub/sub: one subscription per node per topic ---
   publish(topic: string, payload: string): Promise<void>;

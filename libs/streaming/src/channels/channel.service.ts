@@ -468,6 +468,7 @@ export class ChannelService {
     const owner = channelOwner(header.c);
     const epoch = header.p;
     let parsed: { data: unknown; metadata: unknown } | null | undefined;
+    let bytes: number | undefined; // measured once for every subscriber
     let sent = 0;
     this.trie.visit(header.c, (sub) => {
       if (sub.state.stamp === stamp) return;
@@ -478,7 +479,7 @@ export class ChannelService {
         if (parsed === null || !sub.filter(parsed.data, parsed.metadata)) return;
       }
       sub.state.stamp = stamp;
-      if (sub.conn.send(envelope)) sent++;
+      if (sub.conn.send(envelope, (bytes ??= Buffer.byteLength(envelope)))) sent++;
     });
     if (sent > 0) this.metrics?.messagesOut.inc(sent);
   }

@@ -24,13 +24,15 @@ export class StreamingHealthIndicators {
       .up({ node_id: this.options.nodeId, connections: this.registry.size });
   }
 
-  /** Up while the backend answers a ping. */
+  /** Up while the backend answers a ping; `warning` when its settings may lose acknowledged messages. */
   async backendHealth() {
     const session = this.health.check('backend');
     const started = Date.now();
     try {
       await this.backend.ping();
-      return session.up({ kind: this.backend.kind, latency_ms: Date.now() - started });
+      const latency = Date.now() - started;
+      const warning = (await this.backend.durabilityWarning?.()) ?? null;
+      return session.up({ kind: this.backend.kind, latency_ms: latency, ...(warning ? { warning } : {}) });
     } catch (err) {
       return session.down({
         kind: this.backend.kind,

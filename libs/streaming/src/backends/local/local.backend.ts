@@ -290,12 +290,16 @@ export class LocalBackend implements StreamingBackend {
   ): Promise<StoredMessage> {
     const r = this.room(roomId);
     if (!r) throw new Error(`room ${roomId} does not exist`);
-    const stored: StoredMessage = { ...clone(draft), seq: ++r.lastSeq };
+    const stored: StoredMessage = { ...clone(draft), seq: r.lastSeq + 1 };
+    const excess = r.history.length + 1 - options.maxHistory;
+    const dropped = excess > 0 ? r.history.slice(0, excess).map((m) => m.id) : [];
+    if (excess > r.history.length) dropped.push(stored.id);
+    // On disk first: a write that fails changes nothing (no message, no seq given out).
+    this.persistence?.appendMessage(stored, dropped);
+    r.lastSeq = stored.seq;
     r.history.push(stored);
     r.byId.set(stored.id, stored);
-    const dropped =
-      r.history.length > options.maxHistory ? this.dropOldest(r, r.history.length - options.maxHistory) : [];
-    this.persistence?.appendMessage(stored, dropped);
+    if (excess > 0) this.dropOldest(r, excess);
     // Same synchronous step as the seq assignment: subscribers see seq order.
     if (options.publishTopic) this.deliver(options.publishTopic, encodeMessageEnvelope(stored));
     return clone(stored);
@@ -327,10 +331,13 @@ export class LocalBackend implements StreamingBackend {
   ): Promise<MutationResult | null> {
     const m = this.room(roomId)?.byId.get(messageId);
     if (!m) return null;
-    const applied = applyMutation(m, mutation);
-    if (applied === 'limited') return { message: clone(m), changed: false, limited: true };
-    if (applied) this.persistence?.saveMessage(m);
-    return { message: clone(m), changed: applied };
+    const next = clone(m);
+    const applied = applyMutation(next, mutation);
+    if (applied === 'limited') return { message: next, changed: false, limited: true };
+    if (!applied) return { message: next, changed: false };
+    this.persistence?.saveMessage(next); // on disk first, then in memory
+    Object.assign(m, clone(next));
+    return { message: next, changed: true };
   }
 
   async latestSeq(roomId: string): Promise<number> {

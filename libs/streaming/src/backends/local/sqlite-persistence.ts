@@ -37,7 +37,8 @@ export class SqlitePersistence implements LocalPersistence {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    // FULL: a message is on disk (WAL synced) before it is acknowledged, power loss included.
+    this.db.pragma('synchronous = FULL');
     this.db.exec(SCHEMA);
     const p = (sql: string): Database.Statement => this.db.prepare(sql);
     this.stmt = {

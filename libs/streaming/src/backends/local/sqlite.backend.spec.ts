@@ -99,4 +99,59 @@ describe('local backend with SQLite persistence', () => {
     expect(next.seq).toBe(6);
     await b.close();
   });
+
+  it('writes to disk before memory: a failed write leaves no message, no used seq, and a restart agrees', async () => {
+    const file = join(dir, 'failing.db');
+    const persistence = new SqlitePersistence(file);
+    const a = new LocalBackend(persistence);
+    await a.connect();
+    const now = new Date().toISOString();
+    const room = {
+      id: 'r',
+      name: 'R',
+      description: '',
+      private: false,
+      owner: 'o',
+      maxMembers: null,
+      createdAt: now,
+      metadata: {},
+    };
+    await a.createRoom(room, { userId: 'o', role: 'owner', joinedAt: now });
+    const draft = (id: string) => ({
+      id,
+      roomId: 'r',
+      userId: 'o',
+      content: id,
+      metadata: {},
+      timestamp: now,
+      reactions: {},
+    });
+    expect((await a.appendMessage('r', draft('m1'), { maxHistory: 10 })).seq).toBe(1);
+
+    const append = jest.spyOn(persistence, 'appendMessage').mockImplementationOnce(() => {
+      throw new Error('disk full');
+    });
+    await expect(a.appendMessage('r', draft('lost'), { maxHistory: 10 })).rejects.toThrow('disk full');
+    expect(await a.latestSeq('r')).toBe(1);
+    expect(await a.getMessage('r', 'lost')).toBeNull();
+    const save = jest.spyOn(persistence, 'saveMessage').mockImplementationOnce(() => {
+      throw new Error('disk full');
+    });
+    await expect(
+      a.updateMessage('r', 'm1', { kind: 'edit', content: 'not kept', by: 'o', at: now, keepVersions: 20 }),
+    ).rejects.toThrow('disk full');
+    expect((await a.getMessage('r', 'm1'))?.content).toBe('m1');
+    append.mockRestore();
+    save.mockRestore();
+
+    expect((await a.appendMessage('r', draft('m2'), { maxHistory: 10 })).seq).toBe(2);
+    await a.close();
+    const b = new LocalBackend(new SqlitePersistence(file));
+    await b.connect();
+    expect((await b.getHistory('r', { limit: 10 })).map((m) => [m.seq, m.content])).toEqual([
+      [1, 'm1'],
+      [2, 'm2'],
+    ]);
+    await b.close();
+  });
 });

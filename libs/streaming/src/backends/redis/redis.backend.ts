@@ -362,6 +362,28 @@ export class RedisBackend implements StreamingBackend {
     await this.exec((c) => c.ping());
   }
 
+  /**
+   * "Acknowledged means kept" needs the append-only file with `appendfsync`
+   * `everysec` (at most a second lost on power loss) or `always`. Null when
+   * so, or when the server does not let us read its configuration.
+   */
+  async durabilityWarning(): Promise<string | null> {
+    let config: string[];
+    try {
+      config = (await this.exec((c) => c.call('CONFIG', 'GET', 'append*'))) as string[];
+    } catch {
+      return null; // CONFIG disabled (managed Redis): nothing to say
+    }
+    const value = (key: string): string | undefined => config[config.indexOf(key) + 1];
+    if (value('appendonly') !== 'yes') {
+      return 'Redis runs without AOF (appendonly no): acknowledged messages are lost if Redis restarts; set appendonly yes with appendfsync everysec or always';
+    }
+    if (value('appendfsync') === 'no') {
+      return 'Redis AOF has appendfsync no: acknowledged messages can be lost on power loss; use everysec or always';
+    }
+    return null;
+  }
+
   // ------------------------------------------------------------ plumbing
 
   private unavailable(cause: unknown): StreamingError {

@@ -17,6 +17,7 @@ import { StreamingError } from '../../protocol/streaming-error';
 import { validateDto } from '../../protocol/request-dispatcher.service';
 import { SubscribeDto, UnsubscribeDto } from '../../channels/channel-requests.dto';
 import { StreamingAuthGuard, StreamingUser } from '../../security/streaming-auth.guard';
+import { StreamingRateLimitGuard } from '../../security/rate-limit.guard';
 import { SubscribeResult, UnsubscribeResult } from '../../channels/channel.service';
 import type { Request, Response } from 'express';
 import { StreamingOptions } from '../../config/streaming-options.interface';
@@ -178,7 +179,7 @@ export class SseController implements OnModuleDestroy {
   /** Subscribe an open SSE stream to a channel or pattern: `POST /sse/:connectionId/subscriptions {channel, filters?}`. */
   @Post('sse/:connectionId/subscriptions')
   @HttpCode(200)
-  @UseGuards(StreamingAuthGuard)
+  @UseGuards(StreamingAuthGuard, StreamingRateLimitGuard)
   subscribe(
     @StreamingUser() user: ConnectionIdentity,
     @Param('connectionId') connectionId: string,
@@ -191,7 +192,7 @@ export class SseController implements OnModuleDestroy {
   /** Unsubscribe an open SSE stream: `POST /sse/:connectionId/unsubscribe {channel}`. */
   @Post('sse/:connectionId/unsubscribe')
   @HttpCode(200)
-  @UseGuards(StreamingAuthGuard)
+  @UseGuards(StreamingAuthGuard, StreamingRateLimitGuard)
   unsubscribe(
     @StreamingUser() user: ConnectionIdentity,
     @Param('connectionId') connectionId: string,

@@ -31,14 +31,37 @@ interface AuthedRequest extends IncomingMessage {
   streamingIdentity?: ConnectionIdentity;
 }
 
+/**
+ * UTF-8 bytes of the frame written last. A broadcast writes the same envelope
+ * string to socket after socket: it is encoded once, not once per socket.
+ */
+class FrameEncoder {
+  private text: string | null = null;
+  private bytes: Buffer | null = null;
+
+  encode(text: string): Buffer {
+    if (text !== this.text) {
+      this.text = text;
+      this.bytes = Buffer.from(text, 'utf8');
+    }
+    return this.bytes!;
+  }
+}
+
+const TEXT_FRAME = { binary: false } as const;
+
 /** The WebSocket transport: one `ws` socket per {@link Connection}. */
 class WsTransport implements ConnectionTransport {
   readonly kind = 'ws';
-  constructor(readonly socket: WebSocket) {}
+  constructor(
+    readonly socket: WebSocket,
+    private readonly encoder: FrameEncoder,
+  ) {}
 
   write(frames: readonly string[]): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(frames.length === 1 ? frames[0] : frames.join('\n'));
+    if (frames.length === 1) this.socket.send(this.encoder.encode(frames[0]), TEXT_FRAME);
+    else this.socket.send(frames.join('\n'));
   }
 
   bufferedAmount(): number {
@@ -67,6 +90,7 @@ export class StreamingGateway
   private readonly logger = new Logger('Streaming');
   private heartbeat: NodeJS.Timeout | null = null;
   private server: Server | null = null;
+  private readonly encoder = new FrameEncoder();
 
   constructor(
     @InjectStreamingOptions() private readonly options: StreamingOptions,
@@ -135,7 +159,7 @@ export class StreamingGateway
       socket.close(4401, 'unauthorized');
       return;
     }
-    const transport = new WsTransport(socket);
+    const transport = new WsTransport(socket, this.encoder);
     const conn = this.lifecycle.create(randomUUID(), identity, transport);
     const pending: Array<() => Promise<void>> = [];
     let running = false;
