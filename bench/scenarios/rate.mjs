@@ -55,7 +55,9 @@ export function rateScenario({ id, prefix, subscribers, rate, seconds, procs }) 
   };
 
   async function one(kind, round) {
-    const server = await startServer(kind, { name: `${id}-${kind}` });
+    // BENCH_RATE_PROFILE=1: nest-streaming runs under --cpu-prof (bench/results/profiles/<id>-ours).
+    const profile = process.env.BENCH_RATE_PROFILE === '1' && kind === 'ours';
+    const server = await startServer(kind, { name: `${id}-${kind}`, profile });
     log(`${server.label} (${kind}) on 127.0.0.1:${server.port}, round ${round + 1}/${cfg.rounds}`);
     let session = null;
     try {

@@ -29,7 +29,8 @@ class MemoryTransport implements ConnectionTransport {
 /** Flushing is driven by the test (`received`). */
 const manualScheduler: FlushScheduler = {
   markDirty: () => undefined,
-  markWrote: () => undefined,
+  turn: 0,
+  touch: () => undefined,
   watch: () => undefined,
   afterFlush: (fn: () => void) => fn(),
 };

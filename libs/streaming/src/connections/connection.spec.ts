@@ -63,7 +63,7 @@ describe('Connection outbound flow control', () => {
   it('writes at once to an idle socket and batches what else comes in the same turn', async () => {
     const { socket, conn, scheduler } = setup();
     await turn();
-    scheduler.flush(); // clears the writing flag left by `connected`
+    scheduler.flush(); // a new turn: `connected` was written in the last one
     conn.send('a');
     expect(socket.writes).toEqual(['a']);
     conn.send('b');

@@ -40,8 +40,10 @@ export interface SendLimits {
 export interface FlushScheduler {
   /** The connection has queued frames: write them at the end of this event-loop turn. */
   markDirty(conn: Connection): void;
-  /** The connection wrote at once: batch what else it gets this turn. */
-  markWrote(conn: Connection): void;
+  /** Event-loop turns counted by the flushes: a connection that wrote in the current one batches. */
+  readonly turn: number;
+  /** Something was written at once this turn: make sure the turn ends with a flush. */
+  touch(): void;
   /** Check the connection's reader periodically until it has taken everything. */
   watch(conn: Connection): void;
   /** Run `fn` right after the next flush has written every queued frame. */
@@ -73,8 +75,8 @@ export class Connection {
   /** Set while the transport stopped reading the peer's requests (inbound backpressure). */
   readPaused = false;
   closed = false;
-  /** Set by the scheduler while this connection wrote during the current turn (further frames batch). */
-  writing = false;
+  /** The scheduler's turn of this connection's last write: in that turn further frames batch. */
+  lastWriteTurn = -1;
   /** Set while the scheduler checks this connection's reader on its timer. */
   watched = false;
   /** False until `connected` is queued: events that arrive while the connection is set up wait behind it. */
@@ -133,14 +135,16 @@ export class Connection {
       !batch &&
       this.queue.length === 0 &&
       this.ready &&
-      !this.writing &&
+      this.lastWriteTurn < this.scheduler.turn &&
       this.transport.bufferedAmount() === 0
     ) {
       // Idle socket: write at once; what follows this turn is batched behind it.
       this.transport.write([frame]);
       this.written += bytes;
-      this.writing = true;
-      this.scheduler.markWrote(this);
+      this.lastWriteTurn = this.scheduler.turn;
+      this.scheduler.touch();
+      // The kernel did not take it all: check this reader on the timer.
+      if (this.transport.bufferedAmount() > 0) this.scheduler.watch(this);
       return true;
     }
     if (this.overHardCap(bytes)) return false;

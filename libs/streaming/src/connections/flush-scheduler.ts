@@ -15,8 +15,8 @@ import { Connection, FlushScheduler } from './connection';
  */
 export class TickFlushScheduler implements FlushScheduler {
   private dirty = new Set<Connection>();
-  /** Connections whose `writing` flag is set; cleared by the first flush that writes nothing for them. */
-  private wrote = new Set<Connection>();
+  /** Incremented by every flush; a connection that wrote in the current turn batches (see `Connection.send`). */
+  turn = 0;
   private readonly watched = new Set<Connection>();
   private after: Array<() => void> = [];
   private scheduled = false;
@@ -34,8 +34,7 @@ export class TickFlushScheduler implements FlushScheduler {
     this.schedule();
   }
 
-  markWrote(conn: Connection): void {
-    this.wrote.add(conn);
+  touch(): void {
     this.schedule();
   }
 
@@ -73,28 +72,22 @@ export class TickFlushScheduler implements FlushScheduler {
   /** Write every queued batch now (also used at shutdown). */
   readonly flush = (): void => {
     this.scheduled = false;
-    const previous = this.wrote;
-    this.wrote = new Set();
+    const turn = ++this.turn;
     const batch = this.dirty;
     this.dirty = new Set();
+    let wrote = false;
     let now = 0;
     for (const conn of batch) {
       if (conn.flush(this.maxBuffered)) {
-        conn.writing = true;
-        this.wrote.add(conn);
+        conn.lastWriteTurn = turn; // keeps batching in the coming turn
+        wrote = true;
       }
       if (conn.closed) continue;
       if (conn.watched)
         conn.checkReader((now ||= this.now())); // wakes producers waiting for room
       else if (conn.queued > 0 || conn.transport.bufferedAmount() > 0) this.watch(conn);
     }
-    for (const conn of previous) {
-      if (this.wrote.has(conn)) continue;
-      conn.writing = false;
-      // A write the kernel did not take whole: check that reader too.
-      if (!conn.watched && !conn.closed && conn.transport.bufferedAmount() > 0) this.watch(conn);
-    }
-    if (this.wrote.size > 0) this.schedule(); // clears their flag next turn if nothing more comes
+    if (wrote) this.schedule(); // ends the coming turn, so the next frame to an idle socket goes at once
     if (this.after.length > 0) {
       const callbacks = this.after;
       this.after = [];
@@ -107,8 +100,7 @@ export class TickFlushScheduler implements FlushScheduler {
     const now = this.now();
     for (const conn of this.watched) {
       if (!conn.closed && conn.queued > 0 && conn.flush(this.maxBuffered)) {
-        conn.writing = true;
-        this.wrote.add(conn);
+        conn.lastWriteTurn = this.turn;
         this.schedule();
       }
       if (!conn.checkReader(now) && (conn.closed || conn.queued === 0)) {
@@ -126,7 +118,6 @@ export class TickFlushScheduler implements FlushScheduler {
     if (this.watchTimer) clearInterval(this.watchTimer);
     this.watchTimer = null;
     this.dirty.clear();
-    this.wrote.clear();
     this.watched.clear();
     this.after = [];
   }
