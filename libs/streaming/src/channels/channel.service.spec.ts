@@ -514,6 +514,19 @@ describe('ChannelService', () => {
       await expect(service.subscribe(a2.conn, 'z')).resolves.toEqual({ channel: 'z' });
     });
 
+    it('caps the channels a user registers at max_channels_per_user (the server is not capped)', async () => {
+      const { service } = node({ maxChannelsPerUser: 2 });
+      await service.createChannel({ userId: 'alice' }, { name: 'a1' });
+      await service.createChannel({ userId: 'alice' }, { name: 'a2', private: true });
+      expect(await codeOf(service.createChannel({ userId: 'alice' }, { name: 'a3' }))).toBe('limit_exceeded');
+      await service.createChannel({ userId: 'bob' }, { name: 'b1' });
+      for (let i = 0; i < 5; i++) await service.createChannel(null, { name: `server${i}` });
+      await service.deleteChannel({ userId: 'alice' }, 'a1');
+      await expect(service.createChannel({ userId: 'alice' }, { name: 'a3' })).resolves.toMatchObject({
+        name: 'a3',
+      });
+    });
+
     it('refuses everything with feature_disabled when channels are off', async () => {
       const { service, connect } = node({ enableChannels: false });
       const c = connect('carol');

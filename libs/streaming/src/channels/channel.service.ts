@@ -219,7 +219,17 @@ export class ChannelService {
         `"description" must be a string of at most ${MAX_CHANNEL_DESCRIPTION} characters`,
       );
     }
-    if (creator) this.requireOwnNamespace(creator.userId, name, 'create');
+    if (creator) {
+      this.requireOwnNamespace(creator.userId, name, 'create');
+      // The registry is bounded per user too: `max_channels_per_user` registered channels.
+      const mine = (await this.store.list()).filter((c) => c.createdBy === creator.userId).length;
+      if (mine >= this.options.maxChannelsPerUser) {
+        throw new StreamingError(
+          'limit_exceeded',
+          `you registered ${mine} channels, the limit is ${this.options.maxChannelsPerUser}`,
+        );
+      }
+    }
     const record: ChannelRecord = {
       name,
       private: input.private ?? false,
