@@ -40,11 +40,12 @@ class FrameEncoder {
   private bytes: Buffer | null = null;
 
   encode(text: string): Buffer {
-    if (text !== this.text) {
-      this.text = text;
-      this.bytes = Buffer.from(text, 'utf8');
-    }
-    return this.bytes!;
+    if (text === this.text) return this.bytes!;
+    const bytes = Buffer.from(text, 'utf8');
+    // Large one-off frames (a history page) are not kept alive for the next write.
+    this.text = text.length <= 65_536 ? text : null;
+    this.bytes = this.text === null ? null : bytes;
+    return bytes;
   }
 }
 
