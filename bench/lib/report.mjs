@@ -77,9 +77,10 @@ export async function prettify(files) {
   }
 }
 
-/** "**Warning:** other processes used CPU during ..." for phases with foreign load, or nothing. */
-export function foreignLoadWarning(phases) {
-  const noisy = phases
+/** "**Warning:** other processes used CPU during ..." for the results' phases with foreign load, or nothing. */
+export function foreignLoadWarning(results) {
+  const noisy = results
+    .flatMap((r) => Object.values(r.phases ?? {}).map((p) => [`${r.label} ${p.name}`, p]))
     .filter(([, p]) => p && p.foreign_cpu_cores > 0.2)
     .map(([label, p]) => `${label}: ${p.foreign_cpu_cores.toFixed(2)} cores`);
   if (noisy.length === 0) return [];

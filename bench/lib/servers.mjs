@@ -67,6 +67,19 @@ function track(child) {
   return child;
 }
 
+/**
+ * Run one server's part of a scenario. A failure is logged and returned as
+ * `{kind, label, ...extra, error}`, so the other servers still run.
+ */
+export async function attempt(kind, fn, extra = {}) {
+  try {
+    return await fn();
+  } catch (err) {
+    log(`${kind} FAILED: ${err.stack ?? err}`);
+    return { kind, label: SERVERS[kind].label, ...extra, error: String(err.message ?? err) };
+  }
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();

@@ -6,7 +6,7 @@ import { nowUs } from '../lib/client.mjs';
 import { common, num } from '../lib/config.mjs';
 import { cpuOf } from '../lib/phase.mjs';
 import { f, mdTable, ratio, x } from '../lib/report.mjs';
-import { SERVERS, log, sleep, startServer } from '../lib/servers.mjs';
+import { attempt, log, sleep, startServer } from '../lib/servers.mjs';
 import { createRoom, login, mintTokens, warmUp } from '../lib/setup.mjs';
 import { Workers } from '../lib/workers.mjs';
 
@@ -91,14 +91,7 @@ async function one(kind) {
 
 async function run() {
   const results = [];
-  for (const kind of cfg.servers) {
-    try {
-      results.push(await one(kind));
-    } catch (err) {
-      log(`${kind} FAILED: ${err.stack ?? err}`);
-      results.push({ kind, label: SERVERS[kind].label, error: String(err.message ?? err) });
-    }
-  }
+  for (const kind of cfg.servers) results.push(await attempt(kind, () => one(kind)));
   return { config: cfg, results };
 }
 

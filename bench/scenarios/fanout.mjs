@@ -8,7 +8,7 @@ import { runPhase, describePhase } from '../lib/phase.mjs';
 import { analyzeProfile } from '../lib/profile.mjs';
 import { rssBytes } from '../lib/proc.mjs';
 import { disturbed, f, foreignLoadWarning, mdTable, ms, ratio, ratioText } from '../lib/report.mjs';
-import { SERVERS, log, root, sleep, startServer } from '../lib/servers.mjs';
+import { attempt, log, root, sleep, startServer } from '../lib/servers.mjs';
 import { createRoom, login, mintTokens, openClient, route, warmUp } from '../lib/setup.mjs';
 import { Workers } from '../lib/workers.mjs';
 
@@ -269,11 +269,7 @@ function render(data) {
     '"max load" = the throughput phase (end-to-end window); "msgs/frame" = benchmark messages per WebSocket frame received by the clients in that phase (1.00 = no batching).',
     '',
   );
-  lines.push(
-    ...foreignLoadWarning(
-      results.flatMap((r) => Object.values(r.phases ?? {}).map((p) => [`${r.label} ${p.name}`, p])),
-    ),
-  );
+  lines.push(...foreignLoadWarning(results));
   for (const r of results.filter((x) => x.error)) lines.push(`**${r.label} failed:** ${r.error}`, '');
   lines.push('### Comparisons', '');
   for (const x of comps)
@@ -351,14 +347,7 @@ function summary(data) {
 
 async function run() {
   const results = [];
-  for (const kind of cfg.servers) {
-    try {
-      results.push(await benchServer(kind));
-    } catch (err) {
-      log(`${kind} FAILED: ${err.stack ?? err}`);
-      results.push({ kind, label: SERVERS[kind].label, error: String(err.message ?? err) });
-    }
-  }
+  for (const kind of cfg.servers) results.push(await attempt(kind, () => benchServer(kind)));
   let profile = null;
   if (cfg.profile && cfg.servers.includes('ours')) {
     try {

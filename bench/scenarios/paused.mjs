@@ -10,7 +10,7 @@ import { common, num } from '../lib/config.mjs';
 import { describePhase, runPhase } from '../lib/phase.mjs';
 import { memStatus, tcpSocket } from '../lib/proc.mjs';
 import { disturbed, f, foreignLoadWarning, mdTable, mib, ms, ratio, x } from '../lib/report.mjs';
-import { SERVERS, log, sleep, startServer } from '../lib/servers.mjs';
+import { attempt, log, sleep, startServer } from '../lib/servers.mjs';
 import { closeFanout, mintTokens, openClient, openFanout, route } from '../lib/setup.mjs';
 
 const cfg = {
@@ -224,14 +224,7 @@ function describePaused(p, seconds) {
 
 async function run() {
   const results = [];
-  for (const kind of cfg.servers) {
-    try {
-      results.push(await one(kind));
-    } catch (err) {
-      log(`${kind} FAILED: ${err.stack ?? err}`);
-      results.push({ kind, label: SERVERS[kind].label, error: String(err.message ?? err) });
-    }
-  }
+  for (const kind of cfg.servers) results.push(await attempt(kind, () => one(kind)));
   return { config: cfg, results };
 }
 
@@ -283,11 +276,7 @@ function render(data) {
     mdTable(tableRows(data)),
     '',
   ];
-  lines.push(
-    ...foreignLoadWarning(
-      data.results.flatMap((r) => Object.values(r.phases ?? {}).map((p) => [`${r.label} ${p.name}`, p])),
-    ),
-  );
+  lines.push(...foreignLoadWarning(data.results));
   for (const r of data.results) {
     if (r.error || !r.paused) continue;
     lines.push(`- **${r.label}**: \`${r.command}\``);

@@ -6,7 +6,7 @@
 import { common, num } from '../lib/config.mjs';
 import { describePhase, runPhase } from '../lib/phase.mjs';
 import { disturbed, f, foreignLoadWarning, mdTable, ms, ratio, ratioText, x } from '../lib/report.mjs';
-import { SERVERS, log, sleep, startServer } from '../lib/servers.mjs';
+import { SERVERS, attempt, log, sleep, startServer } from '../lib/servers.mjs';
 import { closeFanout, openFanout } from '../lib/setup.mjs';
 
 export const median = (v) => {
@@ -88,14 +88,7 @@ export function rateScenario({ id, prefix, subscribers, rate, seconds, procs }) 
   async function run() {
     const results = [];
     for (let round = 0; round < cfg.rounds; round++)
-      for (const kind of cfg.servers) {
-        try {
-          results.push(await one(kind, round));
-        } catch (err) {
-          log(`${kind} FAILED: ${err.stack ?? err}`);
-          results.push({ kind, label: SERVERS[kind].label, round, error: String(err.message ?? err) });
-        }
-      }
+      for (const kind of cfg.servers) results.push(await attempt(kind, () => one(kind, round), { round }));
     return { config: cfg, results };
   }
 
@@ -186,11 +179,7 @@ export function rateScenario({ id, prefix, subscribers, rate, seconds, procs }) 
       );
     }
     lines.push('');
-    lines.push(
-      ...foreignLoadWarning(
-        data.results.flatMap((r) => Object.values(r.phases ?? {}).map((p) => [`${r.label} ${p.name}`, p])),
-      ),
-    );
+    lines.push(...foreignLoadWarning(data.results));
     lines.push('Details:', '');
     for (const r of data.results) {
       if (r.error) {

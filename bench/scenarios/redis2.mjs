@@ -5,7 +5,7 @@
 import { common, num } from '../lib/config.mjs';
 import { describePhase } from '../lib/phase.mjs';
 import { disturbed, f, foreignLoadWarning, mdTable, ms, ratio, x } from '../lib/report.mjs';
-import { SERVERS, log, startRedis, startServer, waitHealthy } from '../lib/servers.mjs';
+import { attempt, log, startRedis, startServer, waitHealthy } from '../lib/servers.mjs';
 import { closeFanout, openFanout } from '../lib/setup.mjs';
 import { rateRun } from './rate.mjs';
 
@@ -100,16 +100,8 @@ async function run() {
   if (!common.servers.includes('ours'))
     return { config: cfg, results: [], skipped: 'BENCH_SERVERS does not include ours' };
   const results = [];
-  const attempt = async (kind, fn) => {
-    try {
-      results.push(await fn());
-    } catch (err) {
-      log(`${kind} FAILED: ${err.stack ?? err}`);
-      results.push({ kind, label: SERVERS[kind].label, error: String(err.message ?? err) });
-    }
-  };
-  if (cfg.reference) await attempt('socketio', () => single('socketio'));
-  await attempt('ours', cluster);
+  if (cfg.reference) results.push(await attempt('socketio', () => single('socketio')));
+  results.push(await attempt('ours', cluster));
   return { config: cfg, results };
 }
 
@@ -150,11 +142,7 @@ function render(data) {
     mdTable(tableRows(data)),
     '',
   ];
-  lines.push(
-    ...foreignLoadWarning(
-      data.results.flatMap((r) => Object.values(r.phases ?? {}).map((p) => [`${r.label} ${p.name}`, p])),
-    ),
-  );
+  lines.push(...foreignLoadWarning(data.results));
   for (const r of data.results) {
     if (r.error) continue;
     lines.push(`- **${r.label}**: \`${r.command}\`${r.redis ? `; \`${r.redis}\`` : ''}`);

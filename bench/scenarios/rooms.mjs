@@ -10,7 +10,7 @@ import { Histogram } from '../lib/histogram.mjs';
 import { clientCpu, cpuOf, mergeStats, nextPhaseId } from '../lib/phase.mjs';
 import { machineBusyUs } from '../lib/proc.mjs';
 import { disturbed, f, mdTable, ms, pct, ratio, tallyText, x } from '../lib/report.mjs';
-import { SERVERS, log, sleep, startServer } from '../lib/servers.mjs';
+import { attempt, log, sleep, startServer } from '../lib/servers.mjs';
 import { login, mintTokens, openClient } from '../lib/setup.mjs';
 import { Workers } from '../lib/workers.mjs';
 
@@ -244,14 +244,7 @@ function describe(p) {
 
 async function run() {
   const results = [];
-  for (const kind of cfg.servers) {
-    try {
-      results.push(await one(kind));
-    } catch (err) {
-      log(`${kind} FAILED: ${err.stack ?? err}`);
-      results.push({ kind, label: SERVERS[kind].label, error: String(err.message ?? err) });
-    }
-  }
+  for (const kind of cfg.servers) results.push(await attempt(kind, () => one(kind)));
   return { config: cfg, results };
 }
 
