@@ -84,7 +84,7 @@ export class Connection {
   private queue: string[] = [];
   private queuedBytes = 0;
   /** Rooms whose live events are held back while a resume replays their history. */
-  private held: Map<string, string[]> | null = null;
+  private held: Map<string, { frames: string[]; bytes: number }> | null = null;
   private heldBytes = 0;
   /** Bytes handed to the transport so far; minus its buffer, what the kernel took. */
   private written = 0;
@@ -116,11 +116,6 @@ export class Connection {
   /** Frames waiting for the next flush. */
   get queued(): number {
     return this.queue.length;
-  }
-
-  /** Bytes the reader has not taken yet: queued, held back, and in the socket's buffer. */
-  unread(): number {
-    return this.queuedBytes + this.heldBytes + this.transport.bufferedAmount();
   }
 
   /**
@@ -192,7 +187,7 @@ export class Connection {
   /** Hold back live events of a room (during a resume) instead of sending them. */
   hold(roomId: string): void {
     const held = (this.held ??= new Map());
-    if (!held.has(roomId)) held.set(roomId, []);
+    if (!held.has(roomId)) held.set(roomId, { frames: [], bytes: 0 });
   }
 
   /** True (and the envelope kept, within the same byte limits) when the room's live events are held. */
@@ -200,19 +195,20 @@ export class Connection {
     const buf = this.held?.get(roomId);
     if (!buf) return false;
     if (this.overHardCap(bytes)) return true;
-    buf.push(envelope);
+    buf.frames.push(envelope);
+    buf.bytes += bytes;
     this.heldBytes += bytes;
     return true;
   }
 
   /** Stop holding a room; returns what was held, oldest first. */
   release(roomId: string): string[] {
-    const buf = this.held?.get(roomId) ?? [];
-    this.held?.delete(roomId);
-    if (this.held?.size === 0) this.held = null;
-    for (const env of buf) this.heldBytes -= Buffer.byteLength(env);
-    if (this.held === null) this.heldBytes = 0;
-    return buf;
+    const buf = this.held?.get(roomId);
+    if (!buf) return [];
+    this.held!.delete(roomId);
+    if (this.held!.size === 0) this.held = null;
+    this.heldBytes -= buf.bytes;
+    return buf.frames;
   }
 
   /**
