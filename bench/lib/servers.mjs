@@ -80,6 +80,13 @@ export async function attempt(kind, fn, extra = {}) {
   }
 }
 
+/** Run `one(kind)` for each server of `cfg.servers` in turn: the `{config, results}` of a scenario. */
+export async function runEach(cfg, one) {
+  const results = [];
+  for (const kind of cfg.servers) results.push(await attempt(kind, () => one(kind)));
+  return { config: cfg, results };
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();

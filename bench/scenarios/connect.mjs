@@ -6,7 +6,7 @@ import { nowUs } from '../lib/client.mjs';
 import { common, num } from '../lib/config.mjs';
 import { cpuOf } from '../lib/phase.mjs';
 import { f, mdTable, ratio, x } from '../lib/report.mjs';
-import { attempt, log, sleep, startServer } from '../lib/servers.mjs';
+import { runEach, log, sleep, startServer } from '../lib/servers.mjs';
 import { createRoom, login, mintTokens, warmUp } from '../lib/setup.mjs';
 import { Workers } from '../lib/workers.mjs';
 
@@ -89,11 +89,7 @@ async function one(kind) {
   }
 }
 
-async function run() {
-  const results = [];
-  for (const kind of cfg.servers) results.push(await attempt(kind, () => one(kind)));
-  return { config: cfg, results };
-}
+const run = () => runEach(cfg, one);
 
 function tableRows(data) {
   const by = Object.fromEntries(data.results.filter((r) => !r.error).map((r) => [r.kind, r]));

@@ -10,7 +10,7 @@ import { common, num } from '../lib/config.mjs';
 import { describePhase, runPhase } from '../lib/phase.mjs';
 import { memStatus, tcpSocket } from '../lib/proc.mjs';
 import { disturbed, f, foreignLoadWarning, mdTable, mib, ms, ratio, x } from '../lib/report.mjs';
-import { attempt, log, sleep, startServer } from '../lib/servers.mjs';
+import { runEach, log, sleep, startServer } from '../lib/servers.mjs';
 import { closeFanout, mintTokens, openClient, openFanout, route } from '../lib/setup.mjs';
 
 const cfg = {
@@ -222,11 +222,7 @@ function describePaused(p, seconds) {
   );
 }
 
-async function run() {
-  const results = [];
-  for (const kind of cfg.servers) results.push(await attempt(kind, () => one(kind)));
-  return { config: cfg, results };
-}
+const run = () => runEach(cfg, one);
 
 function tableRows(data) {
   const head = [

@@ -6,7 +6,7 @@ import { messageContent, nowUs } from '../lib/client.mjs';
 import { common, num } from '../lib/config.mjs';
 import { cpuOf, nextPhaseId } from '../lib/phase.mjs';
 import { f, mdTable, ratio, tallyText, x } from '../lib/report.mjs';
-import { attempt, log, sleep, startServer } from '../lib/servers.mjs';
+import { runEach, log, sleep, startServer } from '../lib/servers.mjs';
 import { createRoom, login, openClient } from '../lib/setup.mjs';
 
 const cfg = {
@@ -99,11 +99,7 @@ function describe(r) {
   );
 }
 
-async function run() {
-  const results = [];
-  for (const kind of cfg.servers) results.push(await attempt(kind, () => one(kind)));
-  return { config: cfg, results };
-}
+const run = () => runEach(cfg, one);
 
 function tableRows(data) {
   const by = Object.fromEntries(data.results.filter((r) => !r.error).map((r) => [r.kind, r]));

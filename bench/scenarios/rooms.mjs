@@ -10,7 +10,7 @@ import { Histogram } from '../lib/histogram.mjs';
 import { clientCpu, cpuOf, mergeStats, nextPhaseId } from '../lib/phase.mjs';
 import { machineBusyUs } from '../lib/proc.mjs';
 import { disturbed, f, mdTable, ms, pct, ratio, tallyText, x } from '../lib/report.mjs';
-import { attempt, log, sleep, startServer } from '../lib/servers.mjs';
+import { runEach, log, sleep, startServer } from '../lib/servers.mjs';
 import { login, mintTokens, openClient } from '../lib/setup.mjs';
 import { Workers } from '../lib/workers.mjs';
 
@@ -242,11 +242,7 @@ function describe(p) {
   );
 }
 
-async function run() {
-  const results = [];
-  for (const kind of cfg.servers) results.push(await attempt(kind, () => one(kind)));
-  return { config: cfg, results };
-}
+const run = () => runEach(cfg, one);
 
 function tableRows(data) {
   const by = Object.fromEntries(data.results.filter((r) => r.phase).map((r) => [r.kind, r.phase]));
