@@ -66,12 +66,10 @@ describe('timed bans and mutes', () => {
       expect(ack.until).toBe(new Date(Date.parse(ack.until as string)).toISOString());
     }
     const checks = jest.spyOn(backend, 'getRestriction');
-    const cpuBefore = process.cpuUsage();
     await new Promise((r) => setTimeout(r, 500));
-    const cpu = process.cpuUsage(cpuBefore);
     // A timer past 2^31-1 ms fires after 1 ms: each expiry would look up its ban ~500 times here.
+    // (Counted, not timed: CPU time depends on the machine.)
     expect(checks.mock.calls.length).toBe(0);
-    expect((cpu.user + cpu.system) / 1000).toBeLessThan(250);
     // Still banned.
     const u30 = await connectAs(t, 'u30');
     expect((await u30.request('join_room', { room_id: room })).data.code).toBe('banned');
