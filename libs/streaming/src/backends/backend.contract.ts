@@ -1138,6 +1138,100 @@ export function describeBackendContract(
       });
     });
 
+    describe('connections per user', () => {
+      it('sums the counts of every node and refuses an increase past max', async () => {
+        const [u, n1, n2] = [uid('user'), uid('node'), uid('node')];
+        expect(await backend.userConnections(u)).toEqual({});
+        expect(await backend.setUserConnections(u, n1, 2, { max: 3 })).toBe(true);
+        expect(await backend.setUserConnections(u, n2, 1, { max: 3 })).toBe(true);
+        expect(await backend.userConnections(u)).toEqual({ [n1]: 2, [n2]: 1 });
+        // A fourth connection on either node is refused and changes nothing.
+        expect(await backend.setUserConnections(u, n2, 2, { max: 3 })).toBe(false);
+        expect(await backend.setUserConnections(u, n1, 3, { max: 3 })).toBe(false);
+        expect(await backend.userConnections(u)).toEqual({ [n1]: 2, [n2]: 1 });
+        // Lowering is always accepted; 0 removes the entry.
+        expect(await backend.setUserConnections(u, n1, 0, { max: 3 })).toBe(true);
+        expect(await backend.userConnections(u)).toEqual({ [n2]: 1 });
+        expect(await backend.setUserConnections(u, n1, 2, { max: 3 })).toBe(true);
+        // Without max, any count is recorded.
+        expect(await backend.setUserConnections(u, n2, 9)).toBe(true);
+        expect(await backend.userConnections(u)).toEqual({ [n1]: 2, [n2]: 9 });
+      });
+
+      it('does not count, and removes, the entries of dead nodes', async () => {
+        const [u, live, dead] = [uid('user'), uid('node'), uid('node')];
+        await backend.setUserConnections(u, dead, 3);
+        expect(await backend.setUserConnections(u, live, 1, { max: 3 })).toBe(false);
+        expect(await backend.setUserConnections(u, live, 1, { max: 3, deadNodes: [dead] })).toBe(true);
+        expect(await backend.userConnections(u)).toEqual({ [live]: 1 });
+      });
+
+      it('admits exactly max under concurrent claims from several nodes', async () => {
+        const u = uid('user');
+        const nodes = Array.from({ length: 6 }, () => uid('node'));
+        const results = await Promise.all(nodes.map((n) => backend.setUserConnections(u, n, 1, { max: 4 })));
+        expect(results.filter(Boolean)).toHaveLength(4);
+        const counts = await backend.userConnections(u);
+        expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(4);
+      });
+    });
+
+    describe('expiring sets', () => {
+      it('adds, renews and lists live members, refusing past max', async () => {
+        const key = uid('set');
+        expect(await backend.listExpiring(key)).toEqual([]);
+        const a = await backend.touchExpiring(key, 'a', 60_000, 2);
+        expect(a).toMatchObject({ added: true });
+        expect(a!.expires).toBeGreaterThan(Date.now() + 50_000);
+        expect(await backend.touchExpiring(key, 'b', 60_000, 2)).toMatchObject({ added: true });
+        // Full: a third member is refused, the present ones renew.
+        expect(await backend.touchExpiring(key, 'c', 60_000, 2)).toBeNull();
+        expect(await backend.touchExpiring(key, 'a', 60_000, 2)).toMatchObject({ added: false });
+        expect(sorted(await backend.listExpiring(key))).toEqual(['a', 'b']);
+        expect(await backend.listExpiring(uid('other'))).toEqual([]);
+      });
+
+      it('expired members are not listed, do not count towards max, and come back as added', async () => {
+        const key = uid('set');
+        await backend.touchExpiring(key, 'a', 100, 1);
+        await eventually(async () => expect(await backend.listExpiring(key)).toEqual([]));
+        expect(await backend.touchExpiring(key, 'b', 60_000, 1)).toMatchObject({ added: true });
+        expect(await backend.touchExpiring(key, 'a', 60_000, 2)).toMatchObject({ added: true });
+      });
+
+      it('removeExpiring with a stamp removes only what was not renewed since', async () => {
+        const key = uid('set');
+        const first = (await backend.touchExpiring(key, 'a', 100, 5))!;
+        await new Promise((r) => setTimeout(r, 5));
+        const second = (await backend.touchExpiring(key, 'a', 60_000, 5))!;
+        expect(second.expires).not.toBe(first.expires);
+        expect(await backend.removeExpiring(key, 'a', first.expires)).toBe(false);
+        expect(await backend.listExpiring(key)).toEqual(['a']);
+        expect(await backend.removeExpiring(key, 'a', second.expires)).toBe(true);
+        expect(await backend.removeExpiring(key, 'a')).toBe(false);
+        await backend.touchExpiring(key, 'b', 60_000, 5);
+        expect(await backend.removeExpiring(key, 'b')).toBe(true);
+        expect(await backend.listExpiring(key)).toEqual([]);
+      });
+
+      it('an expired member can still be removed by its stamp (its owner announces the end)', async () => {
+        const key = uid('set');
+        const t = (await backend.touchExpiring(key, 'a', 50, 5))!;
+        await new Promise((r) => setTimeout(r, 120));
+        expect(await backend.listExpiring(key)).toEqual([]);
+        expect(await backend.removeExpiring(key, 'a', t.expires)).toBe(true);
+      });
+
+      it('admits exactly max members under concurrent touches', async () => {
+        const key = uid('set');
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => backend.touchExpiring(key, `m${i}`, 60_000, 3)),
+        );
+        expect(results.filter((r) => r !== null)).toHaveLength(3);
+        expect(await backend.listExpiring(key)).toHaveLength(3);
+      });
+    });
+
     describe('counters', () => {
       it('incrementCounter returns running totals and getCounter reads them', async () => {
         const key = uid('counter');

@@ -238,6 +238,43 @@ export interface StreamingBackend {
   /** Users with connections on a node. */
   nodeUsers(nodeId: string): Promise<string[]>;
 
+  /**
+   * Records that the user has `count` connections on `nodeId` (0 removes the
+   * entry). With `max`, a change that would take the user's total over every
+   * node above `max` is refused: resolves false and changes nothing (lowering
+   * a count is always accepted). Entries of `deadNodes` are removed first and
+   * not counted.
+   */
+  setUserConnections(
+    userId: string,
+    nodeId: string,
+    count: number,
+    limits?: { max?: number; deadNodes?: readonly string[] },
+  ): Promise<boolean>;
+  /** The user's connections per node (dead nodes included until reaped). */
+  userConnections(userId: string): Promise<Record<string, number>>;
+
+  // --- expiring sets: members with a TTL each (typing, channel use) ---
+  /**
+   * Adds `member` to the set `key`, or renews it, for `ttlMs`. Resolves its
+   * new expiry stamp (epoch ms by the backend's clock) and whether it was
+   * absent or expired before; or null, changing nothing, when `max` other
+   * live members are in. Members expired for over a minute are dropped.
+   */
+  touchExpiring(
+    key: string,
+    member: string,
+    ttlMs: number,
+    max: number,
+  ): Promise<{ expires: number; added: boolean } | null>;
+  /**
+   * Removes `member` (expired or not); with `stamp`, only when its expiry is
+   * still that stamp (nobody renewed it since). Resolves whether it removed it.
+   */
+  removeExpiring(key: string, member: string, stamp?: number): Promise<boolean>;
+  /** The live (unexpired) members of the set `key`. */
+  listExpiring(key: string): Promise<string[]>;
+
   // --- counters for limits ---
   /** Atomically adds `by` to a counter that expires `ttlMs` after its creation; returns the new value. */
   incrementCounter(key: string, by: number, ttlMs: number): Promise<number>;
@@ -255,3 +292,6 @@ export const roomTopic = (roomId: string): string => `room:${roomId}`;
 export const userTopic = (userId: string): string => `user:${userId}`;
 /** Topic carrying cluster-wide events. */
 export const NODE_TOPIC = 'nodes';
+
+/** How long an expired member of an expiring set is kept for its owner to remove (and announce) it. */
+export const EXPIRED_MEMBER_GRACE_MS = 60_000;

@@ -19,6 +19,18 @@ export type ChannelAction = 'subscribe' | 'publish';
  */
 export interface ChannelAuthorizer {
   authorize(actor: ChannelActor, channel: WireChannel, action: ChannelAction): boolean | Promise<boolean>;
+  /**
+   * Optional: may `actor` register `channel` as private? `usedByOthers` is
+   * true when another user (or the server) subscribed to the name or published
+   * on it within the last hour, on any node: making it private would cut them
+   * off. Without this method, such names are refused and others allowed.
+   * Answer false to refuse (`forbidden`).
+   */
+  authorizeCreate?(
+    actor: ChannelActor,
+    channel: WireChannel,
+    context: { usedByOthers: boolean },
+  ): boolean | Promise<boolean>;
 }
 
 /** Injection token of the active {@link ChannelAuthorizer}. */

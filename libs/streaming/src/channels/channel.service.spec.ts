@@ -452,8 +452,61 @@ describe('ChannelService', () => {
       expect(channelsOf(alice.received())).toEqual(['secret.public']);
     });
 
-    it('does not deliver a channel made private after an exact subscription', async () => {
+    it('refuses by default to make private a name someone else subscribes to or publishes on', async () => {
       const { service, connect } = node();
+      const bob = connect('bob');
+      const alice = connect('alice');
+      await service.subscribe(bob.conn, 'alerts.fire');
+      await service.publish(null, 'prices.btc', { p: 1 });
+      await service.publish({ userId: 'bob' }, 'news.today', { n: 1 });
+      await service.subscribe(bob.conn, 'wild.*'); // a pattern alone uses no name
+      for (const name of ['alerts.fire', 'prices.btc', 'news.today']) {
+        expect(await codeOf(service.createChannel({ userId: 'mallory' }, { name, private: true }))).toBe(
+          'forbidden',
+        );
+      }
+      // Public registration takes nothing from anyone; the server may do anything.
+      await service.createChannel({ userId: 'mallory' }, { name: 'alerts.fire' });
+      await service.createChannel(null, { name: 'prices.btc', private: true });
+      // Names only the creator used, names never used, and a wildcard-covered name are fine.
+      await service.subscribe(alice.conn, 'alice.own');
+      await service.publish({ userId: 'alice' }, 'alice.own', {});
+      await service.createChannel({ userId: 'alice' }, { name: 'alice.own', private: true });
+      await service.createChannel({ userId: 'mallory' }, { name: 'wild.card', private: true });
+      await service.createChannel({ userId: 'mallory' }, { name: 'never.used', private: true });
+      // bob still gets what the server publishes on the name he subscribed to.
+      await service.publish(null, 'alerts.fire', { n: 2 });
+      expect(bob.received().filter((e) => e.data.channel === 'alerts.fire')).toHaveLength(1);
+    });
+
+    it('asks authorizeCreate, when the authorizer has it, with usedByOthers', async () => {
+      const asked: Array<[string, string, boolean]> = [];
+      const authorizer: ChannelAuthorizer = {
+        authorize: (actor, c) => actor.userId === c.created_by,
+        authorizeCreate: (actor, c, { usedByOthers }) => {
+          asked.push([actor.userId, c.name, usedByOthers]);
+          return actor.roles?.includes('admin') ?? false;
+        },
+      };
+      const { service, connect } = node({}, { authorizer });
+      await service.subscribe(connect('bob').conn, 'busy');
+      await service.createChannel({ userId: 'root', roles: ['admin'] }, { name: 'busy', private: true });
+      expect(await codeOf(service.createChannel({ userId: 'eve' }, { name: 'quiet', private: true }))).toBe(
+        'forbidden',
+      );
+      expect(asked).toEqual([
+        ['root', 'busy', true],
+        ['eve', 'quiet', false],
+      ]);
+    });
+
+    it('does not deliver a channel made private after an exact subscription', async () => {
+      // An app that lets anyone make any name private (authorizeCreate): existing subscribers lose it.
+      const authorizer: ChannelAuthorizer = {
+        authorize: (actor, c) => actor.userId === c.created_by,
+        authorizeCreate: () => true,
+      };
+      const { service, connect } = node({}, { authorizer });
       const bob = connect('bob');
       await service.subscribe(bob.conn, 'later.private');
       await service.publish(null, 'later.private', { n: 1 });
@@ -485,7 +538,10 @@ describe('ChannelService', () => {
     });
 
     it('does not honour an old grant after the channel is deleted and recreated by someone else', async () => {
-      const authorizer: ChannelAuthorizer = { authorize: (actor, c) => actor.userId === c.created_by };
+      const authorizer: ChannelAuthorizer = {
+        authorize: (actor, c) => actor.userId === c.created_by,
+        authorizeCreate: () => true,
+      };
       const { service, connect } = node({}, { authorizer });
       const alice = connect('alice');
       await service.createChannel({ userId: 'alice' }, { name: 'vault', private: true });

@@ -1,6 +1,6 @@
 import { StreamingEvents } from '../events/streaming-events';
 import { randomBytes } from 'node:crypto';
-import { Injectable, Logger, Optional } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import { InjectStreamingBackend, StreamingBackend } from '../backends/streaming-backend.interface';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { Connection } from '../connections/connection';
@@ -48,6 +48,16 @@ import {
 
 /** Type of the event a channel publish delivers. */
 export const CHANNEL_MESSAGE_EVENT = 'channel_message';
+
+/** How long an exact subscription or a publish keeps a name "in use" by its user (renewed while it lasts). */
+const CHANNEL_USE_TTL_MS = 60 * 60_000;
+/** Users remembered per name: two are enough to tell whether anyone other than a given user uses it. */
+const CHANNEL_USERS_KEPT = 2;
+/** Uses this node remembers having recorded (so a busy publisher writes its use once per quarter TTL). */
+const MAX_RECORDED_USES = 10_000;
+/** The member that stands for the server in a channel's users. */
+const SERVER_USE = '';
+const channelUseKey = (name: string): string => `chanuse:${name}`;
 
 /** Longest channel description. */
 export const MAX_CHANNEL_DESCRIPTION = 2000;
@@ -172,12 +182,15 @@ export function ownUserPattern(userId: string, pattern: string): string {
  * connection, once per connection.
  */
 @Injectable()
-export class ChannelService {
+export class ChannelService implements OnModuleDestroy {
   private readonly logger = new Logger('Streaming');
   private readonly trie = new ChannelTrie<Subscription>();
   private readonly byConnection = new Map<Connection, ConnectionChannels>();
   /** Subscriptions per user on this node (the `maxChannelsPerUser` count). */
   private readonly perUser = new Map<string, number>();
+  /** `<name>\0<user>` -> when this node last recorded that use in the backend. */
+  private readonly recordedUses = new Map<string, number>();
+  private useTimer: NodeJS.Timeout | null = null;
   /** Subscriptions per distinct pattern on this node. */
   private readonly perPattern = new Map<string, number>();
   private readonly topics = new Map<string, TopicState>();
@@ -237,6 +250,9 @@ export class ChannelService {
       createdAt: new Date().toISOString(),
     };
     if (input.description !== undefined) record.description = input.description;
+    if (creator && record.private && channelOwner(name) === undefined) {
+      await this.requireMayMakePrivate(creator, record);
+    }
     if (!(await this.store.create(record))) {
       throw new StreamingError('invalid_message', `channel ${name} already exists`);
     }
@@ -358,6 +374,10 @@ export class ChannelService {
       }
       throw new StreamingError('backend_unavailable', 'could not subscribe: the backend is unavailable');
     }
+    if (!hasWildcard(pattern)) {
+      await this.recordUse(pattern, conn.userId);
+      this.ensureUseTimer();
+    }
     return { channel: asked };
   }
 
@@ -415,6 +435,7 @@ export class ChannelService {
       publisher_id: publisher?.userId ?? null,
       timestamp,
     };
+    if (!record?.private) await this.recordUse(name, publisher?.userId ?? SERVER_USE);
     const header: ChannelBusHeader = { i: this.idPrefix + (++this.publishSeq).toString(36), c: name };
     if (record?.private) header.p = epochOf(record);
     const payload = encodeChannelPayload(header, encodeEnvelope(CHANNEL_MESSAGE_EVENT, event));
@@ -453,6 +474,84 @@ export class ChannelService {
   /** Backend topics this node holds for channels (diagnostics and tests). */
   heldTopics(): string[] {
     return [...this.topics.entries()].filter(([, t]) => t.active).map(([topic]) => topic);
+  }
+
+  // ------------------------------------------------------------ channel use
+
+  onModuleDestroy(): void {
+    if (this.useTimer) clearInterval(this.useTimer);
+    this.useTimer = null;
+  }
+
+  /**
+   * Squatting guard: a user may register a private channel only on a name no
+   * one else uses (or as the app's `authorizeCreate` decides), since the
+   * name's other subscribers would stop receiving it.
+   */
+  private async requireMayMakePrivate(creator: ChannelActor, record: ChannelRecord): Promise<void> {
+    let users: string[];
+    try {
+      users = await this.backend.listExpiring(channelUseKey(record.name));
+    } catch {
+      throw new StreamingError('backend_unavailable', 'could not check who uses the channel');
+    }
+    const usedByOthers = users.some((u) => u !== creator.userId);
+    const wire = channelToWire(record);
+    const allowed = this.authorizer.authorizeCreate
+      ? await this.authorizer.authorizeCreate(creator, wire, { usedByOthers })
+      : !usedByOthers;
+    if (!allowed) {
+      throw new StreamingError(
+        'forbidden',
+        usedByOthers
+          ? `channel ${record.name} is in use by others: it cannot be made private`
+          : `you may not create the private channel ${record.name}`,
+      );
+    }
+  }
+
+  /**
+   * Note in the backend that `userId` ('' for the server) uses `name`, at most
+   * once per quarter of the use TTL per node. Names in a `user.<id>`
+   * namespace are skipped (only their owner can use them).
+   */
+  private async recordUse(name: string, userId: string, force = false): Promise<void> {
+    if (channelOwner(name) !== undefined) return;
+    const key = `${name}\u0000${userId}`;
+    const now = Date.now();
+    const last = this.recordedUses.get(key);
+    if (!force && last !== undefined && now - last < CHANNEL_USE_TTL_MS / 4) return;
+    this.recordedUses.delete(key);
+    this.recordedUses.set(key, now);
+    if (this.recordedUses.size > MAX_RECORDED_USES) {
+      this.recordedUses.delete(this.recordedUses.keys().next().value as string);
+    }
+    try {
+      await this.backend.touchExpiring(channelUseKey(name), userId, CHANNEL_USE_TTL_MS, CHANNEL_USERS_KEPT);
+    } catch (err) {
+      this.recordedUses.delete(key);
+      this.logger.warn(`could not record the use of channel ${name}: ${String(err)}`);
+    }
+  }
+
+  /** Exact subscriptions held here stay "in use": renewed every quarter TTL, two users per name at most. */
+  private ensureUseTimer(): void {
+    if (this.useTimer) return;
+    this.useTimer = setInterval(() => void this.renewUses(), CHANNEL_USE_TTL_MS / 4);
+    this.useTimer.unref();
+  }
+
+  private async renewUses(): Promise<void> {
+    const users = new Map<string, Set<string>>();
+    for (const state of this.byConnection.values()) {
+      for (const sub of state.subs.values()) {
+        if (hasWildcard(sub.pattern)) continue;
+        const set = users.get(sub.pattern) ?? new Set<string>();
+        if (set.size < CHANNEL_USERS_KEPT) set.add(sub.conn.userId);
+        users.set(sub.pattern, set);
+      }
+    }
+    for (const [name, set] of users) for (const u of set) await this.recordUse(name, u, true);
   }
 
   // ---------------------------------------------------------------- delivery

@@ -12,6 +12,10 @@ import { encodeEnvelope } from '../protocol/envelope';
 import { FanoutService } from './fanout.service';
 import { ChannelService } from '../channels/channel.service';
 import { ConnectionEvent, StreamingEvents } from '../events/streaming-events';
+import { InjectStreamingBackend, StreamingBackend } from '../backends/streaming-backend.interface';
+
+/** How long an admitted connection that never opened (a failed upgrade) holds its slot. */
+const ADMISSION_HOLD_MS = 10_000;
 
 /**
  * Life of a connection, shared by every transport: admission (auth and
@@ -21,6 +25,8 @@ import { ConnectionEvent, StreamingEvents } from '../events/streaming-events';
 export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Streaming');
   private expiryTimer: NodeJS.Timeout | null = null;
+  /** Admitted connections not opened yet, per user: when each was admitted. */
+  private readonly admitting = new Map<string, number[]>();
 
   constructor(
     @InjectStreamingOptions() private readonly options: StreamingOptions,
@@ -31,6 +37,7 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
     private readonly channels: ChannelService,
     private readonly events: StreamingEvents,
     private readonly metrics: StreamingMetrics,
+    @InjectStreamingBackend() private readonly backend: StreamingBackend,
   ) {}
 
   onModuleInit(): void {
@@ -59,14 +66,76 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
     if (identity.anonymous && registry.anonymousCount >= this.options.maxAnonymousConnections) {
       throw new StreamingError('limit_exceeded', 'too many anonymous connections');
     }
-    const open = registry.userConnections(identity.userId).size;
-    if (open >= this.options.maxConnectionsPerUser) {
-      throw new StreamingError(
+    const userId = identity.userId;
+    const tooMany = (): StreamingError =>
+      new StreamingError(
         'limit_exceeded',
         `at most ${this.options.maxConnectionsPerUser} connections per user`,
       );
+    if (this.openCount(userId) >= this.options.maxConnectionsPerUser) throw tooMany();
+    // Counted before the backend answers, so concurrent attempts on this node see each other.
+    const held = this.admitting.get(userId) ?? [];
+    const admittedAt = Date.now();
+    held.push(admittedAt);
+    this.admitting.set(userId, held);
+    if (this.backend.distributed && !(await this.claimSlot(userId))) {
+      this.release(userId, admittedAt);
+      throw tooMany();
     }
     return identity;
+  }
+
+  /** The user's connections on this node, the admitted ones that did not open yet included. */
+  private openCount(userId: string): number {
+    const held = this.admitting.get(userId);
+    if (held) {
+      const fresh = held.filter((t) => Date.now() - t < ADMISSION_HOLD_MS);
+      if (fresh.length > 0) this.admitting.set(userId, fresh);
+      else this.admitting.delete(userId);
+    }
+    return this.fanout.registry.userConnections(userId).size + (this.admitting.get(userId)?.length ?? 0);
+  }
+
+  private release(userId: string, admittedAt?: number): void {
+    const held = this.admitting.get(userId);
+    if (!held) return;
+    const i = admittedAt === undefined ? 0 : held.indexOf(admittedAt);
+    if (i >= 0) held.splice(i, 1);
+    if (held.length === 0) this.admitting.delete(userId);
+  }
+
+  /**
+   * `max_connections_per_user` over every node: records this node's count in
+   * the backend unless the total would pass the limit. Counts left by nodes
+   * that died (not reaped yet) are dropped and asked again. A backend that
+   * does not answer leaves the limit to this node alone.
+   */
+  private async claimSlot(userId: string): Promise<boolean> {
+    const max = this.options.maxConnectionsPerUser;
+    const nodeId = this.options.nodeId;
+    try {
+      if (await this.backend.setUserConnections(userId, nodeId, this.openCount(userId), { max })) return true;
+      const live = new Set((await this.backend.listNodes()).map((n) => n.nodeId));
+      const deadNodes = Object.keys(await this.backend.userConnections(userId)).filter(
+        (n) => n !== nodeId && !live.has(n),
+      );
+      if (deadNodes.length === 0) return false;
+      return await this.backend.setUserConnections(userId, nodeId, this.openCount(userId), {
+        max,
+        deadNodes,
+      });
+    } catch (err) {
+      this.logger.warn(
+        `connections of ${userId} on other nodes unknown (${String(err)}): counting this node only`,
+      );
+      return true;
+    }
+  }
+
+  /** Tell the backend how many connections the user has here now (after a close). */
+  private async syncSlots(userId: string): Promise<void> {
+    if (!this.backend.distributed) return;
+    await this.backend.setUserConnections(userId, this.options.nodeId, this.openCount(userId));
   }
 
   create(id: string, identity: ConnectionIdentity, transport: ConnectionTransport): Connection {
@@ -78,6 +147,8 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
   /** Send `connected`, index the connection under its user's rooms, mark the user online. */
   async open(conn: Connection): Promise<void> {
     // Subscribed to the user's rooms first: nothing published after `connected` can be missed.
+    // Its admission slot becomes a registered connection in the same step (attach registers it at once).
+    this.release(conn.userId);
     await this.fanout.attach(conn);
     conn.sendFirst(
       encodeEnvelope('connected', {
@@ -114,6 +185,7 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
     await this.channels.unsubscribeAll(conn);
     try {
       const { lastOfUser } = await this.fanout.detach(conn);
+      await this.syncSlots(conn.userId);
       if (lastOfUser) {
         await this.typing.clearUser(conn.userId);
         this.presence.disconnected(conn.userId);

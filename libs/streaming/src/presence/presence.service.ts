@@ -212,6 +212,7 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
       this.logger.warn(`node ${nodeId} stopped heartbeating: clearing its users' presence and typing`);
       for (const userId of await this.backend.nodeUsers(nodeId)) {
         await this.backend.removeUserNode(userId, nodeId);
+        await this.backend.setUserConnections(userId, nodeId, 0);
         if (this.local.has(userId) || (await this.connectedElsewhere(userId))) continue;
         await this.typing.stopEverywhere(userId, await this.backend.userRooms(userId));
         if (this.options.enablePresence) await this.publish(userId, 'offline');

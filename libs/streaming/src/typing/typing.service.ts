@@ -3,22 +3,38 @@ import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { InjectStreamingOptions } from '../streaming.module-definition';
+import { InjectStreamingBackend, StreamingBackend } from '../backends/streaming-backend.interface';
 import { StreamingEvents } from '../events/streaming-events';
+
+/** The shared set of a room's typists in the backend. */
+const typingKey = (roomId: string): string => `typing:${roomId}`;
+
+/** A typist this node announced or renewed: the backend stamp it holds and when it runs out here. */
+interface OwnTypist {
+  stamp: number;
+  expires: number;
+}
 
 /**
  * Typing indicators: `typing {room_id, user_id, typing}` to the other members;
  * an automatic `typing:false` after `typing_timeout`, from one shared sweep timer.
+ *
+ * Who types in a room is one expiring set in the backend, so
+ * `max_typing_users_per_room` counts every node and a user typing from two
+ * nodes is announced once. The node that last started (or renewed) a typist
+ * ends it when its timeout passes, unless another node renewed it since.
  */
 @Injectable()
 export class TypingService implements OnModuleDestroy {
-  /** roomId -> userId -> expiry (epoch ms). */
-  private readonly typing = new Map<string, Map<string, number>>();
+  /** roomId -> userId -> what this node holds. */
+  private readonly typing = new Map<string, Map<string, OwnTypist>>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly fanout: FanoutService,
     private readonly events: StreamingEvents,
+    @InjectStreamingBackend() private readonly backend: StreamingBackend,
   ) {}
 
   onModuleDestroy(): void {
@@ -32,25 +48,31 @@ export class TypingService implements OnModuleDestroy {
     }
   }
 
-  /** Users typing in a room right now. */
-  typists(roomId: string): string[] {
-    return [...(this.typing.get(roomId)?.keys() ?? [])];
+  /** Users typing in a room right now, on every node. */
+  typists(roomId: string): Promise<string[]> {
+    return this.backend.listExpiring(typingKey(roomId));
   }
 
   async start(userId: string, roomId: string): Promise<void> {
     this.ensureEnabled();
-    let room = this.typing.get(roomId);
-    if (!room) this.typing.set(roomId, (room = new Map<string, number>()));
-    const already = room.has(userId);
-    if (!already && room.size >= this.options.maxTypingUsersPerRoom) {
+    const ttlMs = this.options.typingTimeout * 1000;
+    const touched = await this.backend.touchExpiring(
+      typingKey(roomId),
+      userId,
+      ttlMs,
+      this.options.maxTypingUsersPerRoom,
+    );
+    if (!touched) {
       throw new StreamingError(
         'limit_exceeded',
         `at most ${this.options.maxTypingUsersPerRoom} users may type at once`,
       );
     }
-    room.set(userId, Date.now() + this.options.typingTimeout * 1000);
+    let room = this.typing.get(roomId);
+    if (!room) this.typing.set(roomId, (room = new Map<string, OwnTypist>()));
+    room.set(userId, { stamp: touched.expires, expires: Date.now() + ttlMs });
     this.ensureTimer();
-    if (!already) await this.publish(roomId, userId, true);
+    if (touched.added) await this.publish(roomId, userId, true);
   }
 
   async stop(userId: string, roomId: string): Promise<void> {
@@ -58,26 +80,44 @@ export class TypingService implements OnModuleDestroy {
     await this.clear(userId, roomId);
   }
 
-  /** Stop typing without a feature check (leave, disconnect). */
+  /** Stop typing, wherever it started, without a feature check (stop, leave, kick). */
   async clear(userId: string, roomId: string): Promise<void> {
+    this.forget(userId, roomId);
+    if (await this.backend.removeExpiring(typingKey(roomId), userId))
+      await this.publish(roomId, userId, false);
+  }
+
+  /** End what this node started, unless another node renewed it since. */
+  private async end(userId: string, roomId: string, own: OwnTypist): Promise<void> {
+    this.forget(userId, roomId, own);
+    if (await this.backend.removeExpiring(typingKey(roomId), userId, own.stamp)) {
+      await this.publish(roomId, userId, false);
+    }
+  }
+
+  /** Drop the user's entry here (only if it is still `own`, when given: a renewal may have replaced it). */
+  private forget(userId: string, roomId: string, own?: OwnTypist): void {
     const room = this.typing.get(roomId);
-    if (!room?.delete(userId)) return;
-    if (room.size === 0) this.typing.delete(roomId);
-    await this.publish(roomId, userId, false);
+    if (!room || (own && room.get(userId) !== own)) return;
+    if (room.delete(userId) && room.size === 0) this.typing.delete(roomId);
   }
 
   /** Announce `typing:false` for a user in rooms whose typing state lived on a dead node. */
   async stopEverywhere(userId: string, roomIds: string[]): Promise<void> {
     if (!this.options.enableTypingIndicators) return;
     for (const roomId of roomIds) {
-      this.typing.get(roomId)?.delete(userId);
+      this.forget(userId, roomId);
+      await this.backend.removeExpiring(typingKey(roomId), userId);
       await this.publish(roomId, userId, false);
     }
   }
 
-  /** Stop the user's typing in every room (their last connection closed). */
+  /** The user's last connection on this node closed: end what they typed here. */
   async clearUser(userId: string): Promise<void> {
-    for (const roomId of [...this.typing.keys()]) await this.clear(userId, roomId);
+    for (const [roomId, users] of [...this.typing]) {
+      const own = users.get(userId);
+      if (own) await this.end(userId, roomId, own);
+    }
   }
 
   private publish(roomId: string, userId: string, typing: boolean): Promise<void> {
@@ -103,8 +143,8 @@ export class TypingService implements OnModuleDestroy {
   private async sweep(): Promise<void> {
     const now = Date.now();
     for (const [roomId, users] of [...this.typing]) {
-      for (const [userId, expires] of [...users])
-        if (expires <= now) await this.clear(userId, roomId).catch(() => undefined);
+      for (const [userId, own] of [...users])
+        if (own.expires <= now) await this.end(userId, roomId, own).catch(() => undefined);
     }
     if (this.typing.size === 0 && this.timer) {
       clearInterval(this.timer);

@@ -1,5 +1,6 @@
 import {
   AddMemberResult,
+  EXPIRED_MEMBER_GRACE_MS,
   HistoryQuery,
   Invitation,
   ModerationLogEntry,
@@ -47,6 +48,10 @@ export class LocalBackend implements StreamingBackend {
   private readonly userRoomIndex = new Map<string, Set<string>>();
   private readonly presence = new Map<string, { record: PresenceRecord; expires: number }>();
   private readonly counters = new Map<string, { value: number; expires: number }>();
+  /** userId -> nodeId -> open connections. */
+  private readonly userConns = new Map<string, Map<string, number>>();
+  /** key -> member -> expiry (epoch ms). */
+  private readonly expiring = new Map<string, Map<string, number>>();
   private readonly nodes = new Map<string, { info: NodeInfo; expires: number }>();
   private closed = false;
   private loaded = false;
@@ -414,6 +419,69 @@ export class LocalBackend implements StreamingBackend {
     return [...(this.nodeUserIndex.get(nodeId) ?? [])];
   }
 
+  async setUserConnections(
+    userId: string,
+    nodeId: string,
+    count: number,
+    limits: { max?: number; deadNodes?: readonly string[] } = {},
+  ): Promise<boolean> {
+    const nodes = this.userConns.get(userId) ?? new Map<string, number>();
+    for (const dead of limits.deadNodes ?? []) nodes.delete(dead);
+    const own = nodes.get(nodeId) ?? 0;
+    if (limits.max !== undefined && count > own) {
+      let total = count;
+      for (const [n, c] of nodes) if (n !== nodeId) total += c;
+      if (total > limits.max) return false;
+    }
+    if (count > 0) nodes.set(nodeId, count);
+    else nodes.delete(nodeId);
+    if (nodes.size > 0) this.userConns.set(userId, nodes);
+    else this.userConns.delete(userId);
+    return true;
+  }
+
+  async userConnections(userId: string): Promise<Record<string, number>> {
+    return Object.fromEntries(this.userConns.get(userId) ?? []);
+  }
+
+  async touchExpiring(
+    key: string,
+    member: string,
+    ttlMs: number,
+    max: number,
+  ): Promise<{ expires: number; added: boolean } | null> {
+    const now = Date.now();
+    this.sweepExpired(now);
+    const set = this.expiring.get(key) ?? new Map<string, number>();
+    let live = 0;
+    for (const [m, e] of set) {
+      if (e <= now - EXPIRED_MEMBER_GRACE_MS) set.delete(m);
+      else if (e > now && m !== member) live++;
+    }
+    const current = set.get(member);
+    const added = current === undefined || current <= now;
+    if (added && live >= max) return null;
+    // A renewal always moves the stamp, so an owner's stamp never matches a later touch.
+    const expires = Math.max(now + ttlMs, (current ?? 0) + 1);
+    set.set(member, expires);
+    this.expiring.set(key, set);
+    return { expires, added };
+  }
+
+  async removeExpiring(key: string, member: string, stamp?: number): Promise<boolean> {
+    const set = this.expiring.get(key);
+    const current = set?.get(member);
+    if (!set || current === undefined || (stamp !== undefined && current !== stamp)) return false;
+    set.delete(member);
+    if (set.size === 0) this.expiring.delete(key);
+    return true;
+  }
+
+  async listExpiring(key: string): Promise<string[]> {
+    const now = Date.now();
+    return [...(this.expiring.get(key) ?? [])].filter(([, e]) => e > now).map(([m]) => m);
+  }
+
   private lastSweep = Date.now();
 
   /** Drop expired counters and presence records now and then, so the maps stay bounded by live keys. */
@@ -422,6 +490,10 @@ export class LocalBackend implements StreamingBackend {
     this.lastSweep = now;
     for (const [k, c] of this.counters) if (c.expires <= now) this.counters.delete(k);
     for (const [k, p] of this.presence) if (p.expires <= now) this.presence.delete(k);
+    for (const [k, set] of this.expiring) {
+      for (const [m, e] of set) if (e <= now - EXPIRED_MEMBER_GRACE_MS) set.delete(m);
+      if (set.size === 0) this.expiring.delete(k);
+    }
   }
 
   async incrementCounter(key: string, by: number, ttlMs: number): Promise<number> {

@@ -113,9 +113,13 @@ export class NatsNames {
     `${encodeToken(roomId)}.i.${encodeToken(messageId)}`;
   presence = (userId: string): string => encodeToken(userId);
   counter = (key: string): string => encodeToken(key);
+  /** counters: an expiring set (one JSON object member -> expiry ms); two tokens, so never a counter's key. */
+  expiringSet = (key: string): string => `x.${encodeToken(key)}`;
   node = (nodeId: string): string => encodeToken(nodeId);
   /** directory: the nodes of a user (one JSON array). */
   userNodes = (userId: string): string => `u.${encodeToken(userId)}`;
+  /** directory: the user's open connections per node (one JSON object). */
+  userConnections = (userId: string): string => `c.${encodeToken(userId)}`;
   /** directory: one user on one node. */
   nodeUser = (nodeId: string, userId: string): string => `n.${encodeToken(nodeId)}.${encodeToken(userId)}`;
   /** directory: filter of a node's users. */

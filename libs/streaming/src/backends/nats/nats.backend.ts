@@ -19,6 +19,7 @@ import { encodeMessageEnvelope } from '../../protocol/wire';
 import { applyMutation } from '../backend-helpers';
 import {
   AddMemberResult,
+  EXPIRED_MEMBER_GRACE_MS,
   HistoryQuery,
   Invitation,
   MemberRecord,
@@ -1449,6 +1450,93 @@ export class NatsBackend implements StreamingBackend {
     return this.exec(async (s) => {
       const keys = await this.listKeys(s.kv.directory, this.names.nodeUsersOf(nodeId));
       return keys.map((k) => decodeToken(k.slice(k.lastIndexOf('.') + 1)));
+    });
+  }
+
+  async setUserConnections(
+    userId: string,
+    nodeId: string,
+    count: number,
+    limits: { max?: number; deadNodes?: readonly string[] } = {},
+  ): Promise<boolean> {
+    return this.exec((s) =>
+      this.cas<Record<string, number>, boolean>(s, 'directory', this.names.userConnections(userId), (cur) => {
+        // A Map, so that no node id can be mistaken for an object's own machinery (`__proto__`).
+        const next = new Map(Object.entries(cur ?? {}));
+        for (const dead of limits.deadNodes ?? []) next.delete(dead);
+        if (limits.max !== undefined && count > (next.get(nodeId) ?? 0)) {
+          let total = count;
+          for (const [n, c] of next) if (n !== nodeId) total += c;
+          if (total > limits.max) return { result: false };
+        }
+        if (count > 0) next.set(nodeId, count);
+        else next.delete(nodeId);
+        return { result: true, next: next.size > 0 ? Object.fromEntries(next) : DELETE };
+      }),
+    );
+  }
+
+  async userConnections(userId: string): Promise<Record<string, number>> {
+    return this.exec(
+      async (s) =>
+        (await this.value<Record<string, number>>(s.kv.directory, this.names.userConnections(userId))) ?? {},
+    );
+  }
+
+  // ------------------------------------------------------------ expiring sets
+
+  /* One JSON object per set in the counters bucket; expiry by this node's clock. */
+
+  async touchExpiring(
+    key: string,
+    member: string,
+    ttlMs: number,
+    max: number,
+  ): Promise<{ expires: number; added: boolean } | null> {
+    return this.exec((s) =>
+      this.cas<Record<string, number>, { expires: number; added: boolean } | null>(
+        s,
+        'counters',
+        this.names.expiringSet(key),
+        (cur) => {
+          const now = Date.now();
+          const next = new Map<string, number>();
+          let live = 0;
+          for (const [m, e] of Object.entries(cur ?? {})) {
+            if (m !== member && e <= now - EXPIRED_MEMBER_GRACE_MS) continue;
+            next.set(m, e);
+            if (m !== member && e > now) live++;
+          }
+          const current = next.get(member);
+          const added = current === undefined || current <= now;
+          if (added && live >= max) return { result: null };
+          const expires = Math.max(now + Math.max(1, Math.ceil(ttlMs) || 1), (current ?? 0) + 1);
+          next.set(member, expires);
+          return { result: { expires, added }, next: Object.fromEntries(next) };
+        },
+      ),
+    );
+  }
+
+  async removeExpiring(key: string, member: string, stamp?: number): Promise<boolean> {
+    return this.exec((s) =>
+      this.cas<Record<string, number>, boolean>(s, 'counters', this.names.expiringSet(key), (cur) => {
+        const next = new Map(Object.entries(cur ?? {}));
+        const current = next.get(member);
+        if (current === undefined || (stamp !== undefined && current !== stamp)) return { result: false };
+        next.delete(member);
+        return { result: true, next: next.size > 0 ? Object.fromEntries(next) : DELETE };
+      }),
+    );
+  }
+
+  async listExpiring(key: string): Promise<string[]> {
+    return this.exec(async (s) => {
+      const set = await this.value<Record<string, number>>(s.kv.counters, this.names.expiringSet(key));
+      const now = Date.now();
+      return Object.entries(set ?? {})
+        .filter(([, e]) => e > now)
+        .map(([m]) => m);
     });
   }
 

@@ -7,10 +7,11 @@
  * | group | hash tag | keys |
  * | --- | --- | --- |
  * | one room | `{r:<roomId>}` | `room` (hash field -> JSON value), `members` (hash userId -> `<role>\x1f<json>`), `restrictions` (hash `<kind>:<userId>` -> `<untilMs>\x1f<json>`), `invitations` (hash userId -> JSON), `modlog` (list of JSON), `seq` (counter), `hist` (stream `<seq>-0` -> {id, ts}), `msgs` (hash messageId -> message record) |
- * | one user | `{u:<userId>}` | `rooms` (zset roomId -> reservation time), `presence` (string JSON with PX), `nodes` (set of node ids with connections of the user) |
+ * | one user | `{u:<userId>}` | `rooms` (zset roomId -> reservation time), `presence` (string JSON with PX), `nodes` (set of node ids with connections of the user), `conns` (hash nodeId -> open connections) |
  * | one node | `{n:<nodeId>}` | `users` (set of user ids with connections on the node) |
  * | the room index | `{rooms}` | `index` (set of room ids) |
  * | one counter | `{c:<key>}` | the counter (string with PX) |
+ * | one expiring set | `{x:<key>}` | hash member -> expiry ms (Redis clock), PEXPIREAT past the newest |
  * | the node registry | `{nodes}` | `info` (hash nodeId -> JSON), `expiry` (zset nodeId -> expiry ms, Redis clock) |
  *
  * Pub/sub channels are `<prefix><topic>`; they are not keys (classic PUBLISH
@@ -70,6 +71,10 @@ export class RedisKeys {
     return `${this.prefix}{u:${userId}}:nodes`;
   }
 
+  userConnections(userId: string): string {
+    return `${this.prefix}{u:${userId}}:conns`;
+  }
+
   nodeUsers(nodeId: string): string {
     return `${this.prefix}{n:${nodeId}}:users`;
   }
@@ -80,6 +85,10 @@ export class RedisKeys {
 
   counter(key: string): string {
     return `${this.prefix}{c:${key}}`;
+  }
+
+  expiringSet(key: string): string {
+    return `${this.prefix}{x:${key}}`;
   }
 
   nodeInfo(): string {

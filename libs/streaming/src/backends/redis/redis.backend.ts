@@ -3,6 +3,7 @@ import type { StreamingOptions } from '../../config/streaming-options.interface'
 import { StreamingError } from '../../protocol/streaming-error';
 import {
   AddMemberResult,
+  EXPIRED_MEMBER_GRACE_MS,
   HistoryQuery,
   Invitation,
   MemberRecord,
@@ -53,6 +54,10 @@ import {
   GET_RESTRICTION,
   HSET_IF_ROOM,
   INCREMENT_COUNTER,
+  LIST_EXPIRING,
+  REMOVE_EXPIRING,
+  SET_USER_CONNECTIONS,
+  TOUCH_EXPIRING,
   LIST_NODES,
   LIST_RESTRICTIONS,
   LuaScript,
@@ -856,6 +861,51 @@ export class RedisBackend implements StreamingBackend {
 
   async nodeUsers(nodeId: string): Promise<string[]> {
     return this.exec((c) => c.smembers(this.keys.nodeUsers(nodeId)));
+  }
+
+  async setUserConnections(
+    userId: string,
+    nodeId: string,
+    count: number,
+    limits: { max?: number; deadNodes?: readonly string[] } = {},
+  ): Promise<boolean> {
+    const v = await this.run(
+      SET_USER_CONNECTIONS,
+      [this.keys.userConnections(userId)],
+      [nodeId, Math.max(0, Math.floor(count)), limits.max ?? '', ...(limits.deadNodes ?? [])],
+    );
+    return Number(v) === 1;
+  }
+
+  async userConnections(userId: string): Promise<Record<string, number>> {
+    const all = await this.exec((c) => c.hgetall(this.keys.userConnections(userId)));
+    return Object.fromEntries(Object.entries(all).map(([n, v]) => [n, Number(v)]));
+  }
+
+  // ------------------------------------------------------------ expiring sets
+
+  async touchExpiring(
+    key: string,
+    member: string,
+    ttlMs: number,
+    max: number,
+  ): Promise<{ expires: number; added: boolean } | null> {
+    const ttl = Math.max(1, Math.min(Math.ceil(ttlMs) || 1, MAX_COUNT));
+    const v = (await this.run(
+      TOUCH_EXPIRING,
+      [this.keys.expiringSet(key)],
+      [member, ttl, max, EXPIRED_MEMBER_GRACE_MS],
+    )) as [string, number] | null;
+    return v ? { expires: Number(v[0]), added: Number(v[1]) === 1 } : null;
+  }
+
+  async removeExpiring(key: string, member: string, stamp?: number): Promise<boolean> {
+    const v = await this.run(REMOVE_EXPIRING, [this.keys.expiringSet(key)], [member, stamp ?? '']);
+    return Number(v) === 1;
+  }
+
+  async listExpiring(key: string): Promise<string[]> {
+    return (await this.run(LIST_EXPIRING, [this.keys.expiringSet(key)], [])) as string[];
   }
 
   // ------------------------------------------------------------ counters
