@@ -17,6 +17,7 @@ const moduleNameMapper = {
   '^@nest-streaming/streaming/(.*)$': '<rootDir>/libs/streaming/src/$1',
   '^@nest-streaming/client$': '<rootDir>/libs/client/src',
   '^@nest-streaming/client/(.*)$': '<rootDir>/libs/client/src/$1',
+  '^@nest-streaming/protocol$': '<rootDir>/libs/protocol/src',
 };
 const common = { rootDir: __dirname, transform, moduleNameMapper, testEnvironment: 'node' };
 

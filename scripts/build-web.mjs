@@ -13,6 +13,9 @@ await build({
   target: 'es2020',
   sourcemap: true,
   minify: process.env.NODE_ENV === 'production',
-  alias: { '@nest-streaming/client': path.join(root, 'libs/client/src/index.ts') },
+  alias: {
+    '@nest-streaming/client': path.join(root, 'libs/client/src/index.ts'),
+    '@nest-streaming/protocol': path.join(root, 'libs/protocol/src/index.ts'),
+  },
   logLevel: 'warning',
 });

@@ -1,7 +1,7 @@
 import { StreamingClient, orderMessages, type StreamingClientOptions } from './client';
 import { StreamingClientError } from './errors';
 import type { EventSourceLike, SseMessageEventLike, WebSocketLike } from './transports';
-import type { ServerEnvelope, WireMessage } from './types';
+import type { ServerEnvelope, WireMessage } from '@nest-streaming/protocol';
 
 /** A scripted WebSocket: the test plays the server. */
 class FakeSocket implements WebSocketLike {

@@ -62,7 +62,7 @@ import type {
   WireMessage,
   WirePresence,
   WireRoom,
-} from './types';
+} from '@nest-streaming/protocol';
 
 /** Connection state: `closed` before connect() and after close() or an auth expiry. */
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';

@@ -95,4 +95,4 @@ export type {
   InviteResult,
   SetRoleResult,
   PongResult,
-} from './types';
+} from '@nest-streaming/protocol';

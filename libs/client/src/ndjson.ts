@@ -1,4 +1,4 @@
-import type { ServerEnvelope } from './types';
+import type { ServerEnvelope } from '@nest-streaming/protocol';
 
 /**
  * Split one WebSocket text frame into envelopes: the server may batch several

@@ -22,8 +22,8 @@ export { NatsBackend } from './backends/nats/nats.backend';
 export type { NatsBackendOptions, NatsStreamingOptions } from './backends/nats/nats.backend';
 export type { RedisBackendOptions, RedisClient, RedisStreamingOptions } from './backends/redis/redis.backend';
 
-export { ERROR_CODES, HTTP_STATUS_BY_CODE } from './protocol/error-codes';
-export type { ErrorCode } from './protocol/error-codes';
+export { ERROR_CODES, HTTP_STATUS_BY_CODE } from '@nest-streaming/protocol';
+export type { ErrorCode } from '@nest-streaming/protocol';
 export { StreamingError } from './protocol/streaming-error';
 export type { ClientEnvelope, ServerEnvelope } from './protocol/envelope';
 export { encodeEnvelope } from './protocol/envelope';

@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { HTTP_STATUS_BY_CODE } from '../protocol/error-codes';
+import { HTTP_STATUS_BY_CODE } from '@nest-streaming/protocol';
 import { StreamingError } from '../protocol/streaming-error';
 
 /** Reason phrases of the statuses the module answers with. */

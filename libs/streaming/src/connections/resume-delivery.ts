@@ -1,6 +1,6 @@
 import type { HistoryService } from '../history/history.service';
 import { Connection } from './connection';
-import { ErrorCode } from '../protocol/error-codes';
+import { ErrorCode } from '@nest-streaming/protocol';
 import { StreamingError } from '../protocol/streaming-error';
 
 /** True for a held `message` envelope whose seq the replay already covered. */

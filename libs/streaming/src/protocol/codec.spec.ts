@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { ERROR_CODES } from './error-codes';
+import { ERROR_CODES } from '@nest-streaming/protocol';
 import { MAX_DATA_DEPTH, decodeFrame, jsonDepth } from './codec';
 
 const RUNS = 5000;

@@ -1,4 +1,4 @@
-import { ErrorCode } from './error-codes';
+import { ErrorCode } from '@nest-streaming/protocol';
 
 /**
  * The one error type of the module. Services throw it; the transports map it

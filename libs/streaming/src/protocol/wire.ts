@@ -6,49 +6,9 @@ import type {
   StoredMessage,
 } from '../backends/streaming-backend.interface';
 import { encodeEnvelope } from './envelope';
+import type { WireMember, WireMessage, WirePresence, WireRoom } from '@nest-streaming/protocol';
 
-/** A message as clients see it (PROTOCOL.md section 4). */
-export interface WireMessage {
-  id: string;
-  seq: number;
-  room_id: string;
-  user_id: string;
-  content: string;
-  metadata: Record<string, unknown>;
-  timestamp: string;
-  edited_at?: string;
-  edited_by?: string;
-  deleted?: boolean;
-  deleted_by?: string;
-  reactions: Record<string, string[]>;
-}
-
-/** A room as clients see it. */
-export interface WireRoom {
-  id: string;
-  name: string;
-  description: string;
-  private: boolean;
-  owner: string;
-  max_members: number | null;
-  member_count: number;
-  created_at: string;
-}
-
-/** A member as clients see it. */
-export interface WireMember {
-  user_id: string;
-  role: MemberRecord['role'];
-}
-
-/** Presence as clients see it. */
-export interface WirePresence {
-  user_id: string;
-  status: PresenceRecord['status'];
-  custom?: string;
-  /** Null for a user never seen. */
-  last_seen: string | null;
-}
+export type { WireMember, WireMessage, WirePresence, WireRoom } from '@nest-streaming/protocol';
 
 export function messageToWire(m: StoredMessage): WireMessage {
   const w: WireMessage = {

@@ -24,7 +24,7 @@ import { StreamingOptions } from '../../config/streaming-options.interface';
 import { Connection, ConnectionIdentity, ConnectionTransport } from '../../connections/connection';
 import { StreamingLifecycle } from '../../connections/streaming-lifecycle.service';
 import { HistoryService } from '../../history/history.service';
-import { HTTP_STATUS_BY_CODE } from '../../protocol/error-codes';
+import { HTTP_STATUS_BY_CODE } from '@nest-streaming/protocol';
 import { HTTP_REASONS } from '../../common/streaming-exception.filter';
 import { toStreamingError } from '../../protocol/streaming-error';
 import { RoomService } from '../../rooms/room.service';

@@ -1,7 +1,7 @@
 /**
- * Wire types of the streaming protocol (PROTOCOL.md sections 3 and 4), as a
- * client sees them. They mirror `libs/streaming/src/protocol/wire.ts` but are
- * declared here so the client bundle never pulls server code.
+ * Wire types of the streaming protocol (PROTOCOL.md sections 3 and 4): the
+ * one definition the server (`@nest-streaming/streaming`) and the client
+ * (`@nest-streaming/client`) share. Types only: nothing here runs.
  */
 
 /** A room role, highest first: owner, admin, moderator, member. */

@@ -1,0 +1,7 @@
+/**
+ * `@nest-streaming/protocol`: the wire contract of nest-streaming, shared by
+ * the server and the client. Envelope and event types, and the error codes
+ * with their HTTP statuses.
+ */
+export * from './wire';
+export * from './error-codes';
