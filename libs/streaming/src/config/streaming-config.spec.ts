@@ -105,6 +105,7 @@ describe('defaults', () => {
       loadBalancer: 'consistent_hash',
       region: '',
       advertiseUrl: '',
+      wsPath: '/ws',
     });
     expect(rateLimit).toEqual({ ...seed.rateLimit, perConnection: false });
     expect(auth).toEqual({ ...seed.auth, requireExp: true, jwtAlgorithms: ['HS256'] });

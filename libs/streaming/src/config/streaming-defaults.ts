@@ -64,5 +64,6 @@ export function defaultStreamingOptions(): StreamingOptions {
     loadBalancer: 'consistent_hash',
     region: '',
     advertiseUrl: '',
+    wsPath: '/ws',
   };
 }

@@ -111,6 +111,7 @@ export const STREAMING_OPTION_TABLE: readonly OptionDescriptor[] = [
   describe('load_balancer', 'enum', LOAD_BALANCERS),
   describe('region', 'string'),
   describe('advertise_url', 'string'),
+  describe('ws_path', 'string'),
   describe('rate_limit.enabled', 'boolean'),
   describe('rate_limit.algorithm', 'enum', RATE_LIMIT_ALGORITHMS),
   describe('rate_limit.requests_per_second', 'number'),

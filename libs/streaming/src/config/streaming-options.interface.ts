@@ -142,6 +142,8 @@ export interface StreamingOptions {
   region: string;
   /** The URL clients should use to reach this node (advertised in the node registry). */
   advertiseUrl: string;
+  /** Path of the WebSocket endpoint (served through `StreamingWsAdapter`). Default `/ws`. */
+  wsPath: string;
 }
 
 /** Deep-partial options as given by users; defaults fill the rest. */

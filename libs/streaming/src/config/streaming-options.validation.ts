@@ -5,6 +5,7 @@ import { plainToInstance, Type } from 'class-transformer';
 import {
   ArrayNotEmpty,
   IsArray,
+  Matches,
   IsBoolean,
   IsIn,
   IsInt,
@@ -171,6 +172,7 @@ class StreamingOptionsDto {
     'consistent_hash' | 'least_connections' | 'round_robin' | 'geographic';
   @Str() region!: string;
   @Str() advertiseUrl!: string;
+  @Matches(/^\/[A-Za-z0-9_\-./~]*$/, { message: 'must be a path starting with /' }) wsPath!: string;
 }
 
 /** Module options that are not configuration; ignored by {@link resolveStreamingOptions}. */

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { loadOptionalPackage } from '../../common/optional-package';
 import type {
   Invitation,
   MemberRecord,
@@ -35,7 +36,13 @@ export class SqlitePersistence implements LocalPersistence {
 
   constructor(readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
+    const Sqlite = loadOptionalPackage(
+      'better-sqlite3',
+      'SQLite history store (historyStore: sqlite)',
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      () => require('better-sqlite3') as typeof Database,
+    );
+    this.db = new Sqlite(path);
     this.db.pragma('journal_mode = WAL');
     // FULL: a message is on disk (WAL synced) before it is acknowledged, power loss included.
     this.db.pragma('synchronous = FULL');

@@ -1,11 +1,16 @@
-import { NatsError } from 'nats';
+import { loadOptionalPackage } from '../../common/optional-package';
+
+/** The nats module, loaded when the NATS backend is first used. */
+export const natsModule = (): typeof import('nats') =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  loadOptionalPackage('nats', 'NATS backend', () => require('nats') as typeof import('nats'));
 
 /** JetStream error code of "wrong last sequence": a compare-and-swap lost the race. */
 export const JS_WRONG_LAST_SEQUENCE = 10071;
 
 /** Whether `err` is a failed compare-and-swap (expected last subject sequence not met). */
 export function isConflict(err: unknown): boolean {
-  if (!(err instanceof NatsError)) return false;
+  if (!(err instanceof natsModule().NatsError)) return false;
   if (err.api_error?.err_code === JS_WRONG_LAST_SEQUENCE) return true;
   return /wrong last sequence/i.test(err.message);
 }
@@ -35,7 +40,7 @@ const UNAVAILABLE_CODES = new Set([
  * rather than about the request itself (a bad subject, a too large value, ...).
  */
 export function isUnavailableError(err: unknown): boolean {
-  if (!(err instanceof NatsError)) return false;
+  if (!(err instanceof natsModule().NatsError)) return false;
   const api = err.api_error;
   if (api) return api.code === 503 || api.code === 408;
   return UNAVAILABLE_CODES.has(err.code);

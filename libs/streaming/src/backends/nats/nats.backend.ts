@@ -1,17 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import {
-  connect as natsConnect,
-  Events,
-  StorageType,
-  type ConnectionOptions,
-  type JetStreamClient,
-  type JetStreamManager,
-  type KV,
-  type KvOptions,
-  type Msg,
-  type NatsConnection,
-  type Status,
-  type Subscription,
+import type {
+  ConnectionOptions,
+  JetStreamClient,
+  JetStreamManager,
+  KV,
+  KvOptions,
+  Msg,
+  NatsConnection,
+  Status,
+  Subscription,
 } from 'nats';
 import type { StreamingOptions } from '../../config/streaming-options.interface';
 import { StreamingError } from '../../protocol/streaming-error';
@@ -52,7 +49,15 @@ import {
 } from './nats-codec';
 import { parseNatsUrl } from './nats-connection';
 import { BUCKET_IDS, BucketId, NatsNames, decodeToken } from './nats-keys';
-import { KeyedQueue, casBackoff, count, isConflict, isUnavailableError, ttlMsFromSeconds } from './nats-util';
+import {
+  KeyedQueue,
+  casBackoff,
+  count,
+  isConflict,
+  isUnavailableError,
+  natsModule,
+  ttlMsFromSeconds,
+} from './nats-util';
 
 /** Options of {@link NatsBackend}. */
 export interface NatsBackendOptions {
@@ -280,7 +285,7 @@ export class NatsBackend implements StreamingBackend {
     const owns = !nc;
     if (!nc) {
       try {
-        nc = await natsConnect(this.connectionOptions());
+        nc = await natsModule().connect(this.connectionOptions());
       } catch (err) {
         throw this.unavailable(err);
       }
@@ -337,7 +342,8 @@ export class NatsBackend implements StreamingBackend {
     const maxTtlMs = Math.round((this.options.maxTtlSeconds ?? 86_400) * 1000);
     const base: Partial<KvOptions> = {
       history: 1,
-      storage: this.options.storage === 'memory' ? StorageType.Memory : StorageType.File,
+      storage:
+        this.options.storage === 'memory' ? natsModule().StorageType.Memory : natsModule().StorageType.File,
       replicas: this.options.replicas ?? 1,
       timeout: this.requestTimeoutMs,
     };
@@ -394,15 +400,15 @@ export class NatsBackend implements StreamingBackend {
     void (async () => {
       for await (const s of it) {
         if (this.session?.nc !== nc) break;
-        if (s.type === Events.Disconnect) {
+        if (s.type === natsModule().Events.Disconnect) {
           this.connected = false;
           this.rejectLost(
             this.unavailable(new Error(`disconnected from ${typeof s.data === 'string' ? s.data : 'NATS'}`)),
           );
           this.resetLost();
-        } else if (s.type === Events.Reconnect) {
+        } else if (s.type === natsModule().Events.Reconnect) {
           this.connected = true;
-        } else if (s.type === Events.Error) {
+        } else if (s.type === natsModule().Events.Error) {
           this.onError(s.data);
         }
       }

@@ -3,7 +3,13 @@
  * an existing client, with fail-fast settings: no offline queue, one retry per
  * command, a command timeout, and endless reconnection with capped backoff.
  */
-import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { loadOptionalPackage } from '../../common/optional-package';
+
+/** The ioredis module, loaded when a Redis connection is first built. */
+const ioredis = (): typeof import('ioredis') =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  loadOptionalPackage('ioredis', 'Redis backend', () => require('ioredis') as typeof import('ioredis'));
 
 /** One parsed `redis://` / `rediss://` URL. */
 export interface ParsedRedisUrl {
@@ -111,7 +117,7 @@ function credentials(
 /** A standalone connection to one URL. */
 export function createStandalone(url: string, s: ConnectionSettings, base: RedisOptions): Redis {
   const p = parseRedisUrl(url);
-  return new Redis({
+  return new (ioredis().Redis)({
     host: p.host,
     port: p.port,
     ...(p.db !== undefined ? { db: p.db } : {}),
@@ -127,7 +133,7 @@ export function createCluster(urls: string[], s: ConnectionSettings, base: Redis
   const first = parsed[0];
   const nodes: ClusterNode[] = parsed.map((p) => ({ host: p.host, port: p.port }));
   const { lazyConnect: _lazy, enableOfflineQueue: _queue, retryStrategy, ...redisOptions } = base;
-  return new Cluster(nodes, {
+  return new (ioredis().Cluster)(nodes, {
     lazyConnect: true,
     enableOfflineQueue: false,
     clusterRetryStrategy: retryStrategy,
@@ -147,7 +153,7 @@ export function createSentinel(
   s: ConnectionSettings & { sentinelPassword?: string; sentinelUsername?: string; tls?: boolean },
   base: RedisOptions,
 ): Redis {
-  return new Redis({
+  return new (ioredis().Redis)({
     sentinels,
     name,
     ...(s.sentinelUsername ? { sentinelUsername: s.sentinelUsername } : {}),
