@@ -21,7 +21,14 @@ import {
   StreamingWsAdapter,
   type StreamingModuleOptions,
 } from '@nest-streaming/streaming';
-import { activeConnections, metricValue, signToken, startNestApp, type TestApp } from './support/app';
+import {
+  ALL_ROUTES,
+  activeConnections,
+  metricValue,
+  signToken,
+  startNestApp,
+  type TestApp,
+} from './support/app';
 import { startRedisServer, type RedisServerHandle } from './support/redis-server';
 import { ClientPool, WsClient, type Envelope, type EnvelopePredicate, type Json } from './support/ws-client';
 
@@ -330,7 +337,7 @@ describe.each<BackendKind>(['local', 'redis'])('flow control on the %s backend',
       ...backend,
       ...options,
     } as StreamingModuleOptions;
-    @Module({ imports: [StreamingModule.forRoot(config)] })
+    @Module({ imports: [StreamingModule.forRoot({ ...config, routes: ALL_ROUTES })] })
     class FlowControlTestModule {}
     const t = await startNestApp(FlowControlTestModule, {
       configure: (app: NestExpressApplication) => app.useWebSocketAdapter(new StreamingWsAdapter(app)),

@@ -863,6 +863,38 @@ describe('resume', () => {
   });
 });
 
+describe('resume of rooms that no longer exist', () => {
+  it('lists them in resumed.gone (and errors) and still resumes the others; only gone rooms is not an error', async () => {
+    const { b, ca, cb, roomId } = await pair();
+    await ca.ok('send_message', { room_id: roomId, content: 'kept-1' });
+    await cb.waitFor(isMessage('kept-1'));
+    await cb.close();
+    await ca.ok('send_message', { room_id: roomId, content: 'kept-2' });
+
+    const back = await connect(b);
+    const from = back.envelopes.length;
+    const ack = await back.request('resume', { rooms: { [roomId]: 1, 'vanished-room': 4 } });
+    expect(ack).toMatchObject({
+      type: 'ack',
+      data: {
+        rooms: { [roomId]: 2 },
+        gone: ['vanished-room'],
+        errors: { 'vanished-room': 'room_not_found' },
+      },
+    });
+    expect((await back.waitFor(isType('resumed'), 3000, from)).data).toEqual({
+      rooms: { [roomId]: 2 },
+      gone: ['vanished-room'],
+      errors: { 'vanished-room': 'room_not_found' },
+    });
+    expect(back.all(roomMessages(roomId), from).map((e) => e.data?.content as string)).toEqual(['kept-2']);
+
+    // Every room gone (an in-memory server restarted): told so, not refused.
+    const onlyGone = await back.request('resume', { rooms: { 'gone-a': 1, 'gone-b': 2 } });
+    expect(onlyGone).toMatchObject({ type: 'ack', data: { rooms: {}, gone: ['gone-a', 'gone-b'] } });
+  });
+});
+
 describe('resume across a retention gap', () => {
   it('lists a room whose missed messages were dropped in resumed.gaps and replays nothing for it', async () => {
     const { b, ca, cb, roomId } = await pair();

@@ -14,7 +14,7 @@ import {
   type StreamingModuleOptions,
   userToken,
 } from '@nest-streaming/streaming';
-import { eventually, signToken, startDemoApp, startNestApp, type TestApp } from './support/app';
+import { ALL_ROUTES, eventually, signToken, startDemoApp, startNestApp, type TestApp } from './support/app';
 import { startRedisServer, type RedisServerHandle } from './support/redis-server';
 import { ClientPool, WsClient } from './support/ws-client';
 
@@ -31,7 +31,7 @@ afterEach(async () => {
 
 async function start(options: Partial<StreamingModuleOptions> = {}): Promise<TestApp> {
   const config: StreamingModuleOptions = { historyStore: 'memory', auth: { jwtSecret: SECRET }, ...options };
-  @Module({ imports: [StreamingModule.forRoot(config)] })
+  @Module({ imports: [StreamingModule.forRoot({ ...config, routes: ALL_ROUTES })] })
   class HardeningTestModule {}
   const t = await startNestApp(HardeningTestModule, {
     configure: (app: NestExpressApplication) => app.useWebSocketAdapter(new StreamingWsAdapter(app)),

@@ -30,6 +30,7 @@ import {
   type StreamingOptions,
 } from '@nest-streaming/streaming';
 import {
+  ALL_ROUTES,
   activeConnections,
   metricValue,
   signToken,
@@ -108,7 +109,7 @@ async function expectSocketLimit(t: TestApp, limit: number): Promise<void> {
 describe('StreamingModule.forRoot', () => {
   it('takes options directly: defaults fill the rest, auth and max_message_size apply to real sockets', async () => {
     const t = await startTiny([
-      StreamingModule.forRoot({ auth: { jwtSecret: SECRET }, maxMessageSize: 1024 }),
+      StreamingModule.forRoot({ auth: { jwtSecret: SECRET }, maxMessageSize: 1024, routes: ALL_ROUTES }),
     ]);
     const o = optionsOf(t);
     expect(o.maxMessageSize).toBe(1024);
@@ -400,8 +401,12 @@ describe('the demo without JWT_SECRET', () => {
 
 describe('two apps in one process', () => {
   it('do not share rooms, connections or metrics', async () => {
-    const one = await startTiny([StreamingModule.forRoot({ auth: { jwtSecret: SECRET } })]);
-    const two = await startTiny([StreamingModule.forRoot({ auth: { jwtSecret: SECRET } })]);
+    const one = await startTiny([
+      StreamingModule.forRoot({ auth: { jwtSecret: SECRET }, routes: ALL_ROUTES }),
+    ]);
+    const two = await startTiny([
+      StreamingModule.forRoot({ auth: { jwtSecret: SECRET }, routes: ALL_ROUTES }),
+    ]);
     expect(optionsOf(one).nodeId).not.toBe(optionsOf(two).nodeId);
 
     const metricsOf = async (t: TestApp) => (await t.http('GET', '/metrics')).text;

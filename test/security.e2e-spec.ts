@@ -39,6 +39,7 @@ import {
   type StreamingModuleOptions,
 } from '@nest-streaming/streaming';
 import {
+  ALL_ROUTES,
   activeConnections,
   eventually,
   metricValue,
@@ -105,7 +106,10 @@ async function startStreaming(
   options: StreamingModuleOptions,
   controllers: Type<unknown>[] = [],
 ): Promise<TestApp> {
-  @Module({ imports: [StreamingModule.forRoot({ historyStore: 'memory', ...options })], controllers })
+  @Module({
+    imports: [StreamingModule.forRoot({ historyStore: 'memory', routes: ALL_ROUTES, ...options })],
+    controllers,
+  })
   class SecurityTestAppModule {}
   return startNestApp(SecurityTestAppModule, {
     configure: (app: NestExpressApplication) => app.useWebSocketAdapter(new StreamingWsAdapter(app)),

@@ -81,6 +81,9 @@ export async function withEnv<T>(env: Record<string, string>, fn: () => Promise<
   }
 }
 
+/** `routes` of `StreamingModule.forRoot` turning on every optional route at its default path. */
+export const ALL_ROUTES = { health: true, stats: true, route: true, metrics: true } as const;
+
 /** Build `rootModule`, configure it, listen on 127.0.0.1 port 0. Rejects (and cleans up) when init fails. */
 export async function startNestApp(rootModule: Type<unknown>, options: StartOptions = {}): Promise<TestApp> {
   const configure = options.configure ?? configureDemoApp;

@@ -11,6 +11,8 @@ import { PresenceAuditController, PresenceAuditService } from './presence-audit.
 @Module({
   imports: [
     StreamingModule.forRootAsync({
+      // The demo serves every optional route, open (an app would guard stats, route and metrics).
+      routes: { health: true, stats: true, route: true, metrics: true },
       imports: [ConfigModule.forFeature(streamingConfig)],
       inject: [streamingConfig.KEY],
       useFactory: (config: ConfigType<typeof streamingConfig>) => ({

@@ -196,8 +196,14 @@ export interface RoleChangedEvent {
 
 /** `resumed`: the latest seq per resumed room; `gaps` lists rooms whose missed messages are gone. */
 export interface ResumedEvent {
+  /** room id -> latest seq, for every room resumed. */
   rooms: Record<string, number>;
+  /** Rooms whose missed messages retention dropped: nothing replayed, reload their history. */
   gaps?: string[];
+  /** room id -> error code, for rooms that could not be resumed. */
+  errors?: Record<string, string>;
+  /** Rooms that no longer exist on the server (also in `errors` as `room_not_found`): forget them. */
+  gone?: string[];
 }
 
 /** `heartbeat` (SSE) */

@@ -1,5 +1,14 @@
 import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
 import { StreamingModuleOptions } from './config/streaming-options.interface';
+import type { StreamingRoutesOptions } from './streaming-routes';
+
+/** Options of `forRoot` / `forRootAsync` fixed at import time (not part of the resolved configuration). */
+export interface StreamingModuleExtras {
+  /** Register the module globally. Default false. */
+  isGlobal?: boolean;
+  /** The HTTP routes the module adds (see {@link StreamingRoutesOptions}). */
+  routes?: StreamingRoutesOptions;
+}
 
 export const {
   ConfigurableModuleClass: StreamingConfigurableModule,
@@ -8,7 +17,10 @@ export const {
   ASYNC_OPTIONS_TYPE: STREAMING_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<StreamingModuleOptions>({ moduleName: 'Streaming' })
   .setClassMethodName('forRoot')
-  .setExtras({ isGlobal: false }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .setExtras<StreamingModuleExtras>({ isGlobal: false, routes: {} }, (definition, extras) => ({
+    ...definition,
+    global: extras.isGlobal,
+  }))
   .build();
 
 /** Injection token of the resolved, validated {@link StreamingOptions}. */

@@ -1,25 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { Module, Provider } from '@nestjs/common';
-import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
+import { DynamicModule, Module, Provider } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { BackendLifecycle, backendProviders } from './backends/backend.providers';
 import { STREAMING_BACKEND, StreamingBackend } from './backends/streaming-backend.interface';
 import { NodeRegistryService } from './cluster/node-registry.service';
 import { LoadBalancerService } from './cluster/load-balancer.service';
-import { StreamingExceptionFilter } from './common/streaming-exception.filter';
 import { StreamingConfigError } from './config/streaming-config.error';
 import { StreamingModuleOptions, StreamingOptions } from './config/streaming-options.interface';
-import { resolveStreamingOptions } from './config/streaming-options.validation';
+import { mergeStreamingInput, resolveStreamingOptions } from './config/streaming-options.validation';
+import { loadStreamingConfig } from './config/streaming-config.loader';
 import { ConnectionRegistry } from './connections/connection-registry';
 import { FanoutService } from './connections/fanout.service';
 import { StreamingLifecycle } from './connections/streaming-lifecycle.service';
-import { StreamingHealthController } from './health/streaming-health.controller';
 import { StreamingHealthIndicators } from './health/streaming-health.indicators';
 import { HistoryService } from './history/history.service';
 import { ChannelService, channelProviders } from './channels';
 import { ModerationService } from './moderation/moderation.service';
 import { StreamingMetrics } from './metrics/streaming-metrics.service';
-import { StreamingObservabilityController } from './metrics/streaming-observability.controller';
 import { StreamingStats } from './metrics/streaming-stats.service';
 import { StreamingEvents } from './events/streaming-events';
 import { PresenceService } from './presence/presence.service';
@@ -36,12 +34,14 @@ import { StreamingAuthGuard } from './security/streaming-auth.guard';
 import { StreamingRateLimitGuard } from './security/rate-limit.guard';
 import { StreamingManager } from './streaming-manager.service';
 import {
+  STREAMING_ASYNC_OPTIONS_TYPE,
   STREAMING_MODULE_OPTIONS,
   STREAMING_OPTIONS,
+  STREAMING_OPTIONS_TYPE,
   StreamingConfigurableModule,
 } from './streaming.module-definition';
+import { routeControllers } from './streaming-routes';
 import { StreamingGateway } from './transports/ws/streaming.gateway';
-import { SseController } from './transports/sse/sse.controller';
 import { TypingService } from './typing/typing.service';
 import { StreamingHandlersExplorer } from './decorators/streaming-handlers.explorer';
 
@@ -61,7 +61,8 @@ const optionsProviders: Provider[] = [
         contentFilters: _f,
         ...config
       } = raw;
-      return resolveStreamingOptions(config);
+      // The environment (and FORGE_STREAMING_CONFIG_FILE) first, the options given in code over it.
+      return resolveStreamingOptions(mergeStreamingInput(loadStreamingConfig(), config));
     },
   },
   {
@@ -118,7 +119,6 @@ const optionsProviders: Provider[] = [
  */
 @Module({
   imports: [TerminusModule, DiscoveryModule],
-  controllers: [StreamingHealthController, StreamingObservabilityController, SseController],
   providers: [
     ...optionsProviders,
     ...backendProviders,
@@ -145,7 +145,6 @@ const optionsProviders: Provider[] = [
     StreamingHealthIndicators,
     StreamingGateway,
     StreamingHandlersExplorer,
-    { provide: APP_FILTER, useClass: StreamingExceptionFilter },
   ],
   exports: [
     STREAMING_OPTIONS,
@@ -164,6 +163,17 @@ const optionsProviders: Provider[] = [
     ModerationService,
     ChannelService,
     StreamingManager,
+    StreamingHealthIndicators,
   ],
 })
-export class StreamingModule extends StreamingConfigurableModule {}
+export class StreamingModule extends StreamingConfigurableModule {
+  /** The module with its configuration, and the routes of `routes` (SSE only by default). */
+  static forRoot(options: typeof STREAMING_OPTIONS_TYPE): DynamicModule {
+    return { ...super.forRoot(options), controllers: routeControllers(options.routes) };
+  }
+
+  /** As {@link forRoot}, with the configuration from a factory; `routes` stays static. */
+  static forRootAsync(options: typeof STREAMING_ASYNC_OPTIONS_TYPE): DynamicModule {
+    return { ...super.forRootAsync(options), controllers: routeControllers(options.routes) };
+  }
+}

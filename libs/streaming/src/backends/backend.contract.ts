@@ -598,6 +598,15 @@ export function describeBackendContract(
     });
 
     describe('history', () => {
+      it('appendMessage to a room that does not exist is room_not_found and creates nothing', async () => {
+        const id = uid('room');
+        await expect(backend.appendMessage(id, draftFor(id), { maxHistory: 100 })).rejects.toMatchObject({
+          code: 'room_not_found',
+        });
+        expect(await backend.getRoom(id)).toBeNull();
+        expect(await backend.latestSeq(id)).toBe(0);
+      });
+
       it('appendMessage gives seq 1, 2, 3 gap-free and returns the stored message with every draft field', async () => {
         const { room } = await newRoom();
         const drafts = [1, 2, 3].map((i) =>

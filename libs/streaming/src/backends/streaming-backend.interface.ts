@@ -209,6 +209,7 @@ export interface StreamingBackend {
    * Gives the draft the room's next `seq` (1, 2, 3, ... gap-free), stores it and,
    * when `publishTopic` is set, publishes its `message` envelope there in the same
    * atomic step, so that every subscriber sees a room's messages in seq order.
+   * Rejects with a `room_not_found` StreamingError when the room does not exist.
    */
   appendMessage(
     roomId: string,

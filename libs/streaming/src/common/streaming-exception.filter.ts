@@ -1,20 +1,9 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { HTTP_STATUS_BY_CODE } from '@nest-streaming/protocol';
-import { StreamingError } from '../protocol/streaming-error';
+import { HTTP_REASONS, StreamingError } from '../protocol/streaming-error';
 
-/** Reason phrases of the statuses the module answers with. */
-export const HTTP_REASONS: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  413: 'Payload Too Large',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
+export { HTTP_REASONS };
 
 /**
  * Maps a {@link StreamingError} thrown in an HTTP route to Nest's error shape

@@ -16,8 +16,9 @@ function isReplayedMessage(envelope: string, latestReplayed: number): boolean {
  * as the reader takes them (memory for a page, not for the whole replay),
  * then `resumed`, then the held events (those the replay covered are
  * dropped). Rooms that cannot be resumed (no longer a member, unknown) are
- * listed in `resumed.errors`; when no room can be resumed the whole request
- * fails. Shared by the WebSocket `resume` request and SSE `Last-Event-ID`.
+ * listed in `resumed.errors`, and those that no longer exist in
+ * `resumed.gone` too; when no room can be resumed for another reason the
+ * whole request fails. Shared by the WebSocket `resume` request and SSE `Last-Event-ID`.
  * Resolves with the `resumed` data, or null when the connection closed first.
  */
 export async function resumeConnection(
@@ -30,9 +31,11 @@ export async function resumeConnection(
   try {
     const p = await history.planResume(conn.userId, rooms);
     const failed = Object.entries(p.errors);
-    if (failed.length > 0 && Object.keys(p.rooms).length === 0) {
+    const gone = failed.filter(([, code]) => code === 'room_not_found').map(([room]) => room);
+    const refused = failed.filter(([, code]) => code !== 'room_not_found');
+    if (refused.length > 0 && Object.keys(p.rooms).length === 0) {
       // Nothing could be resumed: answer as a plain error, like any refused request.
-      const [room, code] = failed[0];
+      const [room, code] = refused[0];
       throw new StreamingError(code as ErrorCode, `cannot resume room ${room}: ${code.replace(/_/g, ' ')}`);
     }
     for (const target of p.replay) {
@@ -53,6 +56,8 @@ export async function resumeConnection(
     const resumed: Record<string, unknown> = { rooms: p.rooms };
     if (p.gaps.length > 0) resumed.gaps = p.gaps;
     if (Object.keys(p.errors).length > 0) resumed.errors = p.errors;
+    // Rooms the server no longer has (deleted, or an in-memory store restarted): the client forgets them.
+    if (gone.length > 0) resumed.gone = gone;
     conn.sendEvent('resumed', resumed);
     for (const room of roomIds) {
       for (const env of conn.release(room)) {

@@ -1,9 +1,13 @@
-import { Controller, Get } from '@nestjs/common';
+import { Get, Injectable } from '@nestjs/common';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { StreamingHealthIndicators } from './streaming-health.indicators';
 
-/** `GET /_/health/streaming`, `/backend` and `/distributed` (200 up, 503 down). */
-@Controller('_/health/streaming')
+/**
+ * `GET <routes.health>`, `/backend` and `/distributed` (200 up, 503 down).
+ * Mounted by `StreamingModule` when `routes.health` is set; an app with its
+ * own Terminus controller can use the exported `StreamingHealthIndicators`.
+ */
+@Injectable()
 export class StreamingHealthController {
   constructor(
     private readonly health: HealthCheckService,

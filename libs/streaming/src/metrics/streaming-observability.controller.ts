@@ -1,4 +1,4 @@
-import { Controller, Get, Header, Query } from '@nestjs/common';
+import { Get, Header, Injectable, Query } from '@nestjs/common';
 import { IsIn, IsOptional, IsString } from 'class-validator';
 import { LoadBalancerService, LoadBalancerStrategy, RouteDecision } from '../cluster/load-balancer.service';
 import { StreamingError } from '../protocol/streaming-error';
@@ -15,17 +15,12 @@ class RouteQuery {
   strategy?: LoadBalancerStrategy;
 }
 
-/** `GET /_/streaming/stats`, `GET /_/streaming/route` and `GET /metrics` (Prometheus text). */
-@Controller()
-export class StreamingObservabilityController {
-  constructor(
-    private readonly manager: StreamingManager,
-    private readonly metrics: StreamingMetrics,
-    private readonly balancer: LoadBalancerService,
-  ) {}
+/** `GET <routes.route>`: which node a room or user should connect to (`?room=` or `?user=`, optional `region`, `strategy`). */
+@Injectable()
+export class StreamingRouteController {
+  constructor(private readonly balancer: LoadBalancerService) {}
 
-  /** Which node a room or user should connect to (`?room=` or `?user=`, optional `region`, `strategy`). */
-  @Get('_/streaming/route')
+  @Get()
   route(@Query() query: Record<string, unknown>): Promise<RouteDecision> {
     let q: RouteQuery;
     try {
@@ -35,13 +30,25 @@ export class StreamingObservabilityController {
     }
     return this.balancer.route(q);
   }
+}
 
-  @Get('_/streaming/stats')
+/** `GET <routes.stats>`: this node's and the cluster's counters. */
+@Injectable()
+export class StreamingStatsController {
+  constructor(private readonly manager: StreamingManager) {}
+
+  @Get()
   stats(): Promise<StreamingStatsSnapshot> {
     return this.manager.getStats();
   }
+}
 
-  @Get('metrics')
+/** `GET <routes.metrics>`: Prometheus text. */
+@Injectable()
+export class StreamingMetricsController {
+  constructor(private readonly metrics: StreamingMetrics) {}
+
+  @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   prometheus(): Promise<string> {
     return this.metrics.registry.metrics();

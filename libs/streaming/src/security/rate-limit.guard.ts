@@ -9,8 +9,7 @@ import { StreamingRequest } from './streaming-auth.guard';
  * REST guard: the same rate limiter and limits as socket requests
  * (`rate_limit.*`, or the module's `rateLimiter`), with a budget per user of
  * its own when {@link StreamingAuthGuard} ran first, else per client address. A refused request is
- * `rate_limited` (HTTP 429 with `Retry-After` under the streaming error
- * filter). Use after the auth guard:
+ * `rate_limited`: HTTP 429 with a `Retry-After` header. Use after the auth guard:
  * `@UseGuards(StreamingAuthGuard, StreamingRateLimitGuard)`.
  */
 @Injectable()
@@ -29,6 +28,8 @@ export class StreamingRateLimitGuard implements CanActivate {
       user !== undefined ? `rest:${user}` : `rest-ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`;
     const verdict = await this.limiter.checkLimit(key, `rest:${req.method}`);
     if (!verdict.allowed) {
+      const res = context.switchToHttp().getResponse<{ setHeader?(name: string, value: string): void }>();
+      res.setHeader?.('Retry-After', String(Math.ceil(verdict.retryAfterMs / 1000)));
       throw new StreamingError('rate_limited', 'too many requests, slow down', {
         retry_after_ms: verdict.retryAfterMs,
       });

@@ -16,6 +16,7 @@ import {
   StreamingBackend,
   TopicHandler,
 } from '../streaming-backend.interface';
+import { StreamingError } from '../../protocol/streaming-error';
 import { encodeMessageEnvelope } from '../../protocol/wire';
 import { applyMutation, selectHistory } from '../backend-helpers';
 import { LocalPersistence } from './local-persistence.interface';
@@ -294,7 +295,7 @@ export class LocalBackend implements StreamingBackend {
     options: { maxHistory: number; publishTopic?: string },
   ): Promise<StoredMessage> {
     const r = this.room(roomId);
-    if (!r) throw new Error(`room ${roomId} does not exist`);
+    if (!r) throw new StreamingError('room_not_found', `room ${roomId} does not exist`);
     const stored: StoredMessage = { ...clone(draft), seq: r.lastSeq + 1 };
     const excess = r.history.length + 1 - options.maxHistory;
     const dropped = excess > 0 ? r.history.slice(0, excess).map((m) => m.id) : [];

@@ -1144,7 +1144,7 @@ export class NatsBackend implements StreamingBackend {
         const base = { ...draft, metadata: draft.metadata ?? {}, reactions: draft.reactions ?? {} };
         for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
           const log = await this.roomLog(s, roomId);
-          if (!log) throw new Error(`room ${roomId} does not exist`);
+          if (!log) throw new StreamingError('room_not_found', `room ${roomId} does not exist`);
           const seq = log.entry.seq + 1;
           // The JSON form, exactly what readers (and a node finishing this commit) will see.
           const stored = JSON.parse(JSON.stringify({ ...base, seq })) as StoredMessage;

@@ -727,7 +727,7 @@ export class RedisBackend implements StreamingBackend {
         envelope.suffix,
       ],
     )) as number;
-    if (seq === -1) throw new Error(`room ${roomId} does not exist`);
+    if (seq === -1) throw new StreamingError('room_not_found', `room ${roomId} does not exist`);
     if (seq === -2) throw new Error(`message ${msg.id} already exists in room ${roomId}`);
     return decodeMessageRecord(`${seq}${FIELD_SEP}${tail}`);
   }

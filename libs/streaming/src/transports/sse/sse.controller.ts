@@ -1,17 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  Body,
-  Controller,
-  Get,
-  HttpCode,
-  Logger,
-  OnModuleDestroy,
-  Param,
-  Post,
-  Req,
-  Res,
-  UseGuards,
-} from '@nestjs/common';
+import { Body, Get, HttpCode, Injectable, Logger, OnModuleDestroy, Param, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ConnectionRegistry } from '../../connections/connection-registry';
 import { StreamingError } from '../../protocol/streaming-error';
 import { validateDto } from '../../protocol/request-dispatcher.service';
@@ -93,10 +81,11 @@ const csv = (v: unknown): string[] =>
     : [];
 
 /**
- * Server-Sent Events at `GET /sse`: the same events as WebSocket, `id:`
- * cursors per room, `Last-Event-ID` replay, a heartbeat every `ping_interval`.
+ * Server-Sent Events at `GET <routes.sse>` (default `/sse`): the same events
+ * as WebSocket, `id:` cursors per room, `Last-Event-ID` replay, a heartbeat
+ * every `ping_interval`. Mounted by `StreamingModule` at the configured path.
  */
-@Controller()
+@Injectable()
 export class SseController implements OnModuleDestroy {
   private readonly logger = new Logger('Streaming');
   private heartbeat: NodeJS.Timeout | null = null;
@@ -115,7 +104,7 @@ export class SseController implements OnModuleDestroy {
     for (const c of this.lifecycle.connections('sse')) c.close(1001, 'server shutting down', true);
   }
 
-  @Get('sse')
+  @Get()
   async stream(@Req() req: Request, @Res() res: Response): Promise<void> {
     let conn: Connection;
     try {
@@ -177,7 +166,7 @@ export class SseController implements OnModuleDestroy {
   }
 
   /** Subscribe an open SSE stream to a channel or pattern: `POST /sse/:connectionId/subscriptions {channel, filters?}`. */
-  @Post('sse/:connectionId/subscriptions')
+  @Post(':connectionId/subscriptions')
   @HttpCode(200)
   @UseGuards(StreamingAuthGuard, StreamingRateLimitGuard)
   subscribe(
@@ -190,7 +179,7 @@ export class SseController implements OnModuleDestroy {
   }
 
   /** Unsubscribe an open SSE stream: `POST /sse/:connectionId/unsubscribe {channel}`. */
-  @Post('sse/:connectionId/unsubscribe')
+  @Post(':connectionId/unsubscribe')
   @HttpCode(200)
   @UseGuards(StreamingAuthGuard, StreamingRateLimitGuard)
   unsubscribe(

@@ -1,0 +1,116 @@
+import { CanActivate, Controller, Type, UseGuards } from '@nestjs/common';
+import { StreamingConfigError } from './config/streaming-config.error';
+import { ENV_PREFIX } from './config/streaming-env';
+import { StreamingHealthController } from './health/streaming-health.controller';
+import {
+  StreamingMetricsController,
+  StreamingRouteController,
+  StreamingStatsController,
+} from './metrics/streaming-observability.controller';
+import { SseController } from './transports/sse/sse.controller';
+
+/**
+ * The HTTP routes `StreamingModule` adds to the app. Fixed when the module is
+ * imported (they are `forRoot` / `forRootAsync` options, not resolved
+ * configuration). Each route is a path, `true` for its default path, or
+ * `false` / absent for none; an unset key falls back to its environment
+ * variable (`FORGE_STREAMING_ROUTES_<KEY>`: `true`, `false` or a path).
+ * The WebSocket path is the `wsPath` option.
+ */
+export interface StreamingRoutesOptions {
+  /** Put before every route below, e.g. `api/realtime`. Default none. */
+  prefix?: string;
+  /** Server-Sent Events (`GET`, plus `POST <sse>/:connectionId/subscriptions|unsubscribe`). Default on, at `sse`. */
+  sse?: boolean | string;
+  /** Terminus health checks (`GET`, `/backend`, `/distributed`). Default off; `true` = `_/health/streaming`. */
+  health?: boolean | string;
+  /** Node and cluster counters. Default off; `true` = `_/streaming/stats`. */
+  stats?: boolean | string;
+  /** Which node a room or user should use. Default off; `true` = `_/streaming/route`. */
+  route?: boolean | string;
+  /** Prometheus metrics. Default off; `true` = `metrics`. */
+  metrics?: boolean | string;
+  /** Guards in front of `stats`, `route` and `metrics` (e.g. the app's admin guard). */
+  guards?: Array<Type<CanActivate> | CanActivate>;
+}
+
+type RouteKey = 'sse' | 'health' | 'stats' | 'route' | 'metrics';
+
+/** Where each route goes when it is `true`, and whether it is on when nothing says. */
+const DEFAULTS: Record<RouteKey, { path: string; on: boolean }> = {
+  sse: { path: 'sse', on: true },
+  health: { path: '_/health/streaming', on: false },
+  stats: { path: '_/streaming/stats', on: false },
+  route: { path: '_/streaming/route', on: false },
+  metrics: { path: 'metrics', on: false },
+};
+
+const PATH = /^[A-Za-z0-9_\-.~:/]*$/;
+
+const envName = (key: string): string => `${ENV_PREFIX}ROUTES_${key.toUpperCase()}`;
+
+function fromEnv(key: string, env: NodeJS.ProcessEnv): boolean | string | undefined {
+  const raw = env[envName(key)]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  return raw;
+}
+
+function checkPath(key: string, value: string): string {
+  if (!PATH.test(value)) {
+    throw new StreamingConfigError(
+      `Invalid streaming configuration: routes.${key} (${envName(key)}) = ${JSON.stringify(value)}: must be a URL path of letters, digits and - _ . ~ : /`,
+    );
+  }
+  return value.replace(/^\/+|\/+$/g, '');
+}
+
+/** The path of each route that is on (joined with the prefix), from options, then environment, then defaults. */
+export function resolveRoutes(
+  options: StreamingRoutesOptions = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Partial<Record<RouteKey, string>> {
+  const prefixValue = options.prefix ?? fromEnv('prefix', env);
+  if (typeof prefixValue === 'boolean') {
+    throw new StreamingConfigError(
+      `Invalid streaming configuration: routes.prefix (${envName('prefix')}) must be a path`,
+    );
+  }
+  const prefix = checkPath('prefix', prefixValue ?? '');
+  const out: Partial<Record<RouteKey, string>> = {};
+  for (const key of Object.keys(DEFAULTS) as RouteKey[]) {
+    const value = options[key] ?? fromEnv(key, env) ?? DEFAULTS[key].on;
+    if (value === false) continue;
+    if (value !== true && typeof value !== 'string') {
+      throw new StreamingConfigError(
+        `Invalid streaming configuration: routes.${key} (${envName(key)}) must be a boolean or a path`,
+      );
+    }
+    const path = value === true ? DEFAULTS[key].path : checkPath(key, value);
+    out[key] = [prefix, path].filter(Boolean).join('/');
+  }
+  return out;
+}
+
+/** A controller class of `base` mounted at `path` (one class per module import). */
+function mount<T>(base: Type<T>, path: string, guards: Array<Type<CanActivate> | CanActivate> = []): Type<T> {
+  @Controller(path)
+  @UseGuards(...guards)
+  class Mounted extends (base as Type<object>) {}
+  Object.defineProperty(Mounted, 'name', { value: base.name });
+  return Mounted as Type<T>;
+}
+
+/** The controllers of the routes that are on. */
+export function routeControllers(options: StreamingRoutesOptions = {}): Type[] {
+  const paths = resolveRoutes(options);
+  const guards = options.guards ?? [];
+  const out: Type[] = [];
+  if (paths.sse !== undefined) out.push(mount(SseController, paths.sse));
+  if (paths.health !== undefined) out.push(mount(StreamingHealthController, paths.health));
+  if (paths.stats !== undefined) out.push(mount(StreamingStatsController, paths.stats, guards));
+  if (paths.route !== undefined) out.push(mount(StreamingRouteController, paths.route, guards));
+  if (paths.metrics !== undefined) out.push(mount(StreamingMetricsController, paths.metrics, guards));
+  return out;
+}
