@@ -15,7 +15,7 @@ import { ChannelService } from './channels/channel.service';
 import { CreateRoomInput, RoomService } from './rooms/room.service';
 import { InjectStreamingOptions } from './streaming.module-definition';
 
-/** The seed's GetStats. */
+/** What `getStats()` returns (also `GET <routes.stats>`). */
 export interface StreamingStatsSnapshot {
   node_id: string;
   backend: string;
@@ -30,7 +30,7 @@ export interface StreamingStatsSnapshot {
 }
 
 /**
- * Server-side API in the spirit of the seed's Manager: what a client does
+ * Server-side API: what a client does
  * over the wire, an app can do from code.
  */
 @Injectable()

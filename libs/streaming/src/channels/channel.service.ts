@@ -276,7 +276,7 @@ export class ChannelService implements OnModuleDestroy {
     return this.visible(await this.store.list(), viewer);
   }
 
-  /** The seed's FindChannelsByPattern: registered channels matching a pattern (same visibility as {@link listChannels}). */
+  /** Registered channels matching a pattern (same visibility as {@link listChannels}). */
   async findByPattern(pattern: string, viewer?: ChannelActor | null): Promise<WireChannel[]> {
     this.ensureEnabled();
     const reason = validatePattern(pattern);

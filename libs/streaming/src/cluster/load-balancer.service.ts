@@ -6,7 +6,7 @@ import { StreamingError } from '../protocol/streaming-error';
 import { InjectStreamingOptions } from '../streaming.module-definition';
 import { NodeRegistryService } from './node-registry.service';
 
-/** Load balancing strategies of the seed. */
+/** Load balancing strategies. */
 export type LoadBalancerStrategy = StreamingOptions['loadBalancer'];
 
 /** Where a client should connect. */

@@ -1,6 +1,6 @@
 import { StreamingOptions } from './streaming-options.interface';
 
-/** The seed's defaults. */
+/** The defaults of every option. */
 export function defaultStreamingOptions(): StreamingOptions {
   return {
     backend: 'local',

@@ -6,7 +6,7 @@ export type OptionKind = 'string' | 'number' | 'integer' | 'boolean' | 'list' | 
 
 /** One configuration key, under its three names. */
 export interface OptionDescriptor {
-  /** Seed (YAML) name, nested keys joined with `.`: `rate_limit.burst_size`. */
+  /** YAML name, nested keys joined with `.`: `rate_limit.burst_size`. */
   snake: string;
   /** Option path, camelCased: `rateLimit.burstSize`. */
   path: string;
@@ -25,7 +25,7 @@ export interface OptionDescriptor {
 export const BACKEND_KINDS = ['local', 'redis', 'nats'] as const;
 /** Accepted `history_store` values. */
 export const HISTORY_STORES = ['memory', 'sqlite'] as const;
-/** Accepted `load_balancer` values (the seed's WithLoadBalancer). */
+/** Accepted `load_balancer` values. */
 export const LOAD_BALANCERS = ['consistent_hash', 'least_connections', 'round_robin', 'geographic'] as const;
 /** Accepted `rate_limit.algorithm` values. */
 export const RATE_LIMIT_ALGORITHMS = ['token_bucket', 'sliding_window', 'adaptive'] as const;

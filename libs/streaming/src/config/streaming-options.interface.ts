@@ -7,10 +7,10 @@ import type { ContentFilter } from '../security/content-filter';
 /** Which backend carries state and fan-out between nodes. */
 export type BackendKind = 'local' | 'redis' | 'nats';
 
-/** Rate limiting algorithm (seed `rate_limit.algorithm`). */
+/** Rate limiting algorithm (`rate_limit.algorithm`). */
 export type RateLimitAlgorithm = 'token_bucket' | 'sliding_window' | 'adaptive';
 
-/** Seed `rate_limit` block. */
+/** The `rate_limit` block. */
 export interface RateLimitOptions {
   /** Turn rate limiting on or off. Default `true`. */
   enabled: boolean;
@@ -24,7 +24,7 @@ export interface RateLimitOptions {
   perConnection: boolean;
 }
 
-/** Seed `auth` block, plus the bundled JWT authenticator's settings. */
+/** The `auth` block, with the bundled JWT authenticator's settings. */
 export interface AuthOptions {
   /** Refuse connections without a valid token (HTTP 401). Default `true`. */
   requireAuth: boolean;
@@ -53,8 +53,8 @@ export interface AuthOptions {
 }
 
 /**
- * Every key of the seed's `extensions.streaming` block, camelCased, with the
- * seed's units (seconds, hours for `messageRetention`, bytes).
+ * Every configuration key (`extensions.streaming` in YAML), camelCased; units
+ * are seconds, hours for `messageRetention`, and bytes.
  */
 export interface StreamingOptions {
   backend: BackendKind;
@@ -122,7 +122,7 @@ export interface StreamingOptions {
   auth: AuthOptions;
 
   /**
-   * Kept for the seed's `send_queue_size`: when `sendQueueBytes` is 0, the
+   * The older `send_queue_size` key: when `sendQueueBytes` is 0, the
    * byte budget is this many KiB (1024 → 1 MiB).
    */
   sendQueueSize: number;
@@ -136,7 +136,7 @@ export interface StreamingOptions {
   historyStore: 'memory' | 'sqlite';
   /** SQLite file of the `sqlite` history store. */
   historyPath: string;
-  /** How `GET /_/streaming/route` picks a node (the seed's WithLoadBalancer). */
+  /** How `GET /_/streaming/route` picks a node). */
   loadBalancer: 'consistent_hash' | 'least_connections' | 'round_robin' | 'geographic';
   /** This node's region, for geographic routing. */
   region: string;
@@ -160,10 +160,10 @@ export interface StreamingModuleOptions extends StreamingOptionsInput, ChannelMo
   authenticator?: Authenticator;
   /** An already built backend (for example one sharing an app's Redis client). */
   backendInstance?: StreamingBackend;
-  /** Replaces the limiter built from `rateLimit` (the seed's `WithRateLimiter`). */
+  /** Replaces the limiter built from `rateLimit`. */
   rateLimiter?: RateLimiter;
   /** Replaces the per-user message cap built from `maxMessagesPerSecond`. */
   messageRateLimiter?: RateLimiter;
-  /** Run in order on `send_message`, `edit_message` and `publish` (the seed's `WithContentFilter`). */
+  /** Run in order on `send_message`, `edit_message` and `publish`. */
   contentFilters?: ContentFilter[];
 }

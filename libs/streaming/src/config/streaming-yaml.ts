@@ -9,7 +9,7 @@ const isMap = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
- * Reads the `extensions.streaming` block of a YAML file (seed snake_case keys,
+ * Reads the `extensions.streaming` block of a YAML file (snake_case keys,
  * nested `rate_limit:` and `auth:` blocks) into camelCased options. String
  * values of number/boolean/list options are converted like env values; other
  * values pass through to validation; `null` counts as unset.

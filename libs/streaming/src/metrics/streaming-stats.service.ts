@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 
 /**
- * Rolling counters behind `GET /_/streaming/stats` (the seed's GetStats):
+ * Rolling counters behind `GET /_/streaming/stats`:
  * messages per second over the last few seconds.
  */
 @Injectable()

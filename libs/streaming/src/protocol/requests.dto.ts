@@ -113,7 +113,7 @@ export class CreateChannelDto {
   @IsOptional() @IsString() @MaxLength(500) description?: string;
 }
 
-/** `find_channels` (the seed's FindChannelsByPattern) */
+/** `find_channels` */
 export class FindChannelsDto {
   @IsString() @IsNotEmpty() @MaxLength(256) pattern!: string;
 }

@@ -31,7 +31,7 @@ export interface AdaptiveRateLimiterOptions {
 }
 
 /**
- * Adaptive rate limiting (the seed's `AdaptiveRateLimiter`): a key that keeps hitting
+ * Adaptive rate limiting: a key that keeps hitting
  * the limit gets a penalty; good behaviour earns it back.
  *
  * - **Penalty level** *L* (0 = none): the base limit (rate and burst) is divided by

@@ -5,7 +5,7 @@ import type { ConnectionIdentity } from '../connections/connection';
 /** Injection token of the active {@link Authenticator}. */
 export const STREAMING_AUTHENTICATOR = Symbol('STREAMING_AUTHENTICATOR');
 
-/** What an authenticator learns from a token (the seed's AuthResult). */
+/** What an authenticator learns from a token. */
 export interface AuthResult {
   userId: string;
   sessionId?: string;
@@ -17,7 +17,7 @@ export interface AuthResult {
 }
 
 /**
- * Pluggable authentication (the seed's AuthenticateConnection/AuthorizeMessage).
+ * Pluggable authentication: `authenticateConnection` and `authorizeMessage`.
  * Throw (anything) from `authenticateConnection` to refuse with HTTP 401 (a
  * `StreamingError` with code `unauthorized` keeps its message; anything else is
  * answered "invalid or expired token"); throw a `StreamingError` from

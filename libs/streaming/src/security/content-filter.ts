@@ -23,7 +23,7 @@ export interface FilteredContent {
 }
 
 /**
- * A content filter (the seed's `FilterMessage`): return the content and metadata to
+ * A content filter: return the content and metadata to
  * pass on (rewritten or not), or throw a {@link StreamingError} to refuse the message:
  * `content_filtered` (see {@link contentFiltered}) for content, `invalid_message`
  * for malformed data. Anything else thrown refuses it as `internal`.
@@ -74,8 +74,8 @@ export class ContentFilterChain implements ContentFilter {
   }
 
   /**
-   * Filters a channel publication: `data.content` when it is a string (the seed's
-   * `message.Data["content"]`); other data passes through untouched, though the
+   * Filters a channel publication: `data.content` when it is a string;
+   * other data passes through untouched, though the
    * filters still see (and may validate or rewrite) `metadata`.
    */
   async filterPublication(

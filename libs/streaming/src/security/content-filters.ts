@@ -2,7 +2,7 @@ import { ContentFilter, ContentFilterContext, contentFiltered, FilteredContent }
 
 /*
  * Every filter here sees every message, so each runs in time linear in the message
- * (ARCHITECTURE.md: no regular expression or loop that backtracks on crafted input).
+ * (no regular expression or loop that backtracks on crafted input).
  * The work is done by hand-written single-pass scanners; the few regular expressions
  * left are single character classes or literals that cannot backtrack.
  * `content-filters.adversarial.spec.ts` and `bench/content-filters.bench.ts` feed

@@ -2,7 +2,7 @@ import { CounterStore } from './counter-store';
 import { ALLOWED, RateLimitDecision, RateLimiter } from './rate-limiter';
 import { SlidingWindowRateLimiter } from './sliding-window.rate-limiter';
 
-/** Injection token of the {@link MessageRateLimiter} (seed `max_messages_per_second`). */
+/** Injection token of the {@link MessageRateLimiter} (`max_messages_per_second`). */
 export const STREAMING_MESSAGE_RATE_LIMITER = Symbol('STREAMING_MESSAGE_RATE_LIMITER');
 
 /** Request types that count as messages by default: those that deliver content to others. */
@@ -10,7 +10,7 @@ export const MESSAGE_ACTIONS: readonly string[] = Object.freeze(['send_message',
 
 /** Options of {@link MessageRateLimiter}. */
 export interface MessageRateLimiterOptions {
-  /** Seed `max_messages_per_second`, per user. */
+  /** `max_messages_per_second`, per user. */
   maxMessagesPerSecond: number;
   /** Where the counters live: a `BackendCounterStore` to share the limit across nodes. */
   store: CounterStore;
@@ -23,7 +23,7 @@ export interface MessageRateLimiterOptions {
 }
 
 /**
- * The per-user message cap (seed `max_messages_per_second`), checked on top of the
+ * The per-user message cap (`max_messages_per_second`), checked on top of the
  * general request limit: at most `maxMessagesPerSecond` messages (all
  * {@link MessageRateLimiterOptions.actions} together) in any sliding second, with the
  * semantics of {@link SlidingWindowRateLimiter}. Other actions are always allowed.

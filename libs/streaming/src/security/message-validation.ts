@@ -71,7 +71,7 @@ export function describeViolations(errors: ValidationError[], parent = ''): stri
 }
 
 /**
- * Message validation (the seed's `WithMessageValidation`): validates a message's
+ * Message validation: validates a message's
  * `metadata` against a class-validator DTO (nested DTOs need `@ValidateNested()` and
  * `@Type(() => Nested)`), refusing with `invalid_message` listing every violation.
  * Use it as one of the content filters. Metadata deeper or bigger than the

@@ -10,7 +10,7 @@ export interface RateLimitDecision {
   retryAfterMs: number;
 }
 
-/** Pluggable rate limiter (the seed's CheckLimit): `key` is a user or connection id, `action` the request type. */
+/** Pluggable rate limiter: `key` is a user or connection id, `action` the request type. */
 export interface RateLimiter {
   checkLimit(key: string, action: string): Promise<RateLimitDecision> | RateLimitDecision;
 }

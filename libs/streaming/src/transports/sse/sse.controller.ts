@@ -1,5 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { Body, Get, HttpCode, Injectable, Logger, OnModuleDestroy, Param, Post, Req, Res, UseGuards } from '@nestjs/common';
+import {
+  Body,
+  Get,
+  HttpCode,
+  Injectable,
+  Logger,
+  OnModuleDestroy,
+  Param,
+  Post,
+  Req,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
 import { ConnectionRegistry } from '../../connections/connection-registry';
 import { StreamingError } from '../../protocol/streaming-error';
 import { validateDto } from '../../protocol/request-dispatcher.service';
