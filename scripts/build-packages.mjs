@@ -6,6 +6,8 @@
 // - @nest-streaming/streaming: CommonJS and declarations (tsc, which keeps the
 //   decorator metadata Nest's injection needs).
 // `npm run pack` then writes their tarballs to dist/packs/.
+// A package whose dist/ is newer than every file of its src/ and its
+// package.json is not built again (FORCE_BUILD=1 builds anyway).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -47,9 +49,30 @@ async function bundles(name, { browserGlobal } = {}) {
   tsc(lib(name, 'tsconfig.build.json'));
 }
 
-for (const name of ['protocol', 'client', 'streaming'])
+/** Newest modification time under `p` (0 when it does not exist). */
+function newest(p) {
+  if (!fs.existsSync(p)) return 0;
+  const st = fs.statSync(p);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let t = 0;
+  for (const e of fs.readdirSync(p)) t = Math.max(t, newest(path.join(p, e)));
+  return t;
+}
+
+const STAMP = '.built';
+let changed = false;
+for (const name of ['protocol', 'client', 'streaming']) {
+  const stamp = lib(name, 'dist', STAMP);
+  const inputs = Math.max(newest(lib(name, 'src')), newest(lib(name, 'package.json')));
+  // Rebuilt when its sources changed, or when a package before it (one it depends on) was rebuilt.
+  const fresh =
+    !process.env.FORCE_BUILD && !changed && fs.existsSync(stamp) && fs.statSync(stamp).mtimeMs > inputs;
+  if (fresh) continue;
+  changed = true;
   fs.rmSync(lib(name, 'dist'), { recursive: true, force: true });
-await bundles('protocol');
-await bundles('client', { browserGlobal: 'NestStreaming' });
-tsc(lib('streaming', 'tsconfig.build.json'));
-console.log('built libs/protocol, libs/client and libs/streaming into their dist/ folders');
+  if (name === 'protocol') await bundles('protocol');
+  else if (name === 'client') await bundles('client', { browserGlobal: 'NestStreaming' });
+  else tsc(lib('streaming', 'tsconfig.build.json'));
+  fs.writeFileSync(stamp, new Date().toISOString() + '\n');
+  console.log(`built libs/${name}/dist`);
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Bundles the demo page (apps/demo-chat/web/main.ts + the client library) into
-// apps/demo-chat/public/app.js with esbuild.
+// Bundles the demo page (apps/demo-chat/web/main.ts + the @nest-streaming/client
+// package, as built by build-packages.mjs) into apps/demo-chat/public/app.js.
 import path from 'node:path';
 import { build } from 'esbuild';
 
@@ -13,9 +13,7 @@ await build({
   target: 'es2020',
   sourcemap: true,
   minify: process.env.NODE_ENV === 'production',
-  alias: {
-    '@nest-streaming/client': path.join(root, 'libs/client/src/index.ts'),
-    '@nest-streaming/protocol': path.join(root, 'libs/protocol/src/index.ts'),
-  },
+  // The app's tsconfig (no path aliases): the client comes from node_modules, as in any app.
+  tsconfig: path.join(root, 'apps/demo-chat/tsconfig.app.json'),
   logLevel: 'warning',
 });
