@@ -14,6 +14,9 @@ export default tseslint.config(
       '*.mjs',
       'scripts/**',
       'bench/**/*.mjs',
+      // The scratch app template (compiled by its own tsc in test/package-install.e2e-spec.ts): its own
+      // tsconfig.json resolves @nest-streaming/* to libs/*/dist, which a fresh clone has not built yet.
+      'test/scratch-app/**',
     ],
   },
   js.configs.recommended,

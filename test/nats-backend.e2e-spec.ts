@@ -15,17 +15,17 @@ import { describeBackendContract, eventually } from '../libs/streaming/src/backe
 import { decodeRoomLog, fromUtf8, jsonBytes } from '../libs/streaming/src/backends/nats/nats-codec';
 import { BUCKET_IDS, NatsNames } from '../libs/streaming/src/backends/nats/nats-keys';
 import { NatsBackend, type NatsBackendOptions } from '../libs/streaming/src/backends/nats/nats.backend';
-import { roomTopic } from '../libs/streaming/src/backends/streaming-backend.interface';
-import type {
-  MemberRecord,
-  MessageDraft,
-  NodeInfo,
-  RoomRecord,
-  StoredMessage,
-} from '../libs/streaming/src/backends/streaming-backend.interface';
 import { StreamingError } from '../libs/streaming/src/protocol/streaming-error';
 import { encodeMessageEnvelope, messageToWire } from '../libs/streaming/src/protocol/wire';
 import { freePort, startNatsServer, type NatsServerHandle } from './support/nats-server';
+import {
+  roomTopic,
+  type MemberRecord,
+  type MessageDraft,
+  type NodeInfo,
+  type RoomRecord,
+  type StoredMessage,
+} from '../libs/streaming/src/interfaces';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const uid = (p: string): string => `${p}-${randomUUID()}`;

@@ -11,14 +11,6 @@ import { randomUUID } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { describeBackendContract, eventually } from '../libs/streaming/src/backends/backend.contract';
 import { RedisBackend, type RedisBackendOptions } from '../libs/streaming/src/backends/redis/redis.backend';
-import { roomTopic } from '../libs/streaming/src/backends/streaming-backend.interface';
-import type {
-  MemberRecord,
-  MessageDraft,
-  NodeInfo,
-  RoomRecord,
-  StoredMessage,
-} from '../libs/streaming/src/backends/streaming-backend.interface';
 import { StreamingError } from '../libs/streaming/src/protocol/streaming-error';
 import { encodeMessageEnvelope, messageToWire } from '../libs/streaming/src/protocol/wire';
 import {
@@ -28,6 +20,14 @@ import {
   type RedisClusterHandle,
   type RedisServerHandle,
 } from './support/redis-server';
+import {
+  roomTopic,
+  type MemberRecord,
+  type MessageDraft,
+  type NodeInfo,
+  type RoomRecord,
+  type StoredMessage,
+} from '../libs/streaming/src/interfaces';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const uid = (p: string): string => `${p}-${randomUUID()}`;

@@ -5,14 +5,14 @@
 export * from './config';
 export { StreamingModule } from './streaming.module';
 export {
-  STREAMING_OPTIONS,
   STREAMING_MODULE_OPTIONS,
-  InjectStreamingOptions,
   STREAMING_OPTIONS_TYPE,
   STREAMING_ASYNC_OPTIONS_TYPE,
 } from './streaming.module-definition';
-
-export * from './backends/streaming-backend.interface';
+export type { StreamingModuleExtras } from './streaming.module-definition';
+export type { StreamingRoutesOptions } from './streaming-routes';
+export * from './streaming.constants';
+export * from './interfaces';
 export { LocalBackend } from './backends/local/local.backend';
 export { SqlitePersistence } from './backends/local/sqlite-persistence';
 export type { LocalPersistence, PersistedRoom } from './backends/local/local-persistence.interface';
@@ -62,14 +62,13 @@ export * from './decorators';
 export { StreamingManager } from './streaming-manager.service';
 export type { StreamingStatsSnapshot } from './streaming-manager.service';
 
-export { STREAMING_AUTHENTICATOR } from './security/authenticator.interface';
 export type { Authenticator, AuthResult } from './security/authenticator.interface';
 export { JwtAuthenticator } from './security/jwt.authenticator';
 export { StreamingAuthService } from './security/auth.service';
 export { StreamingAuthGuard, StreamingUser } from './security/streaming-auth.guard';
 export { StreamingRateLimitGuard } from './security/rate-limit.guard';
 export type { StreamingRequest } from './security/streaming-auth.guard';
-export { STREAMING_RATE_LIMITER, TokenBucketRateLimiter } from './security/rate-limiter';
+export { TokenBucketRateLimiter } from './security/rate-limiter';
 export type {
   RateLimiter,
   RateLimitDecision,
@@ -77,20 +76,19 @@ export type {
   TokenBucketOptions,
 } from './security/rate-limiter';
 export { BackendCounterStore, MemoryCounterStore } from './security/counter-store';
-export type { CounterStore } from './security/counter-store';
 export {
   SlidingWindowRateLimiter,
   DistributedTokenBucketRateLimiter,
 } from './security/sliding-window.rate-limiter';
 export { AdaptiveRateLimiter } from './security/adaptive.rate-limiter';
 export type { AdaptiveRateLimiterOptions } from './security/adaptive.rate-limiter';
-export { MessageRateLimiter, STREAMING_MESSAGE_RATE_LIMITER } from './security/message-rate-limiter';
+export { MessageRateLimiter } from './security/message-rate-limiter';
 export {
   createRateLimiter,
   createMessageRateLimiter,
   createCounterStore,
 } from './security/rate-limiter.factory';
-export { STREAMING_CONTENT_FILTERS, ContentFilterChain, contentFiltered } from './security/content-filter';
+export { ContentFilterChain, contentFiltered } from './security/content-filter';
 export type { ContentFilter, ContentFilterContext, FilteredContent } from './security/content-filter';
 export {
   BannedWordsFilter,

@@ -1,9 +1,4 @@
 import { Injectable } from '@nestjs/common';
-import {
-  InjectStreamingBackend,
-  StoredMessage,
-  StreamingBackend,
-} from './backends/streaming-backend.interface';
 import { StreamingOptions } from './config/streaming-options.interface';
 import { FanoutService } from './connections/fanout.service';
 import { HistoryService, HistoryPage } from './history/history.service';
@@ -13,7 +8,8 @@ import { Connection } from './connections/connection';
 import { ModerationService } from './moderation/moderation.service';
 import { ChannelService } from './channels/channel.service';
 import { CreateRoomInput, RoomService } from './rooms/room.service';
-import { InjectStreamingOptions } from './streaming.module-definition';
+import { InjectStreamingBackend, InjectStreamingOptions } from './streaming.constants';
+import { StoredMessage, StreamingBackend } from './interfaces';
 
 /** What `getStats()` returns (also `GET <routes.stats>`). */
 export interface StreamingStatsSnapshot {

@@ -1,4 +1,4 @@
-import { ConfigurableModuleBuilder, Inject } from '@nestjs/common';
+import { ConfigurableModuleBuilder } from '@nestjs/common';
 import { StreamingModuleOptions } from './config/streaming-options.interface';
 import type { StreamingRoutesOptions } from './streaming-routes';
 
@@ -22,9 +22,3 @@ export const {
     global: extras.isGlobal,
   }))
   .build();
-
-/** Injection token of the resolved, validated {@link StreamingOptions}. */
-export const STREAMING_OPTIONS = Symbol('STREAMING_OPTIONS');
-
-/** Parameter decorator: inject the resolved {@link StreamingOptions}. */
-export const InjectStreamingOptions = (): ParameterDecorator => Inject(STREAMING_OPTIONS);

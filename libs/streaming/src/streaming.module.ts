@@ -3,7 +3,6 @@ import { DynamicModule, Module, Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { BackendLifecycle, backendProviders } from './backends/backend.providers';
-import { STREAMING_BACKEND, StreamingBackend } from './backends/streaming-backend.interface';
 import { NodeRegistryService } from './cluster/node-registry.service';
 import { LoadBalancerService } from './cluster/load-balancer.service';
 import { StreamingConfigError } from './config/streaming-config.error';
@@ -24,19 +23,14 @@ import { PresenceService } from './presence/presence.service';
 import { RequestDispatcher } from './protocol/request-dispatcher.service';
 import { RoomService } from './rooms/room.service';
 import { StreamingAuthService } from './security/auth.service';
-import { STREAMING_AUTHENTICATOR } from './security/authenticator.interface';
 import { JwtAuthenticator } from './security/jwt.authenticator';
-import { STREAMING_RATE_LIMITER } from './security/rate-limiter';
 import { createMessageRateLimiter, createRateLimiter } from './security/rate-limiter.factory';
-import { STREAMING_MESSAGE_RATE_LIMITER } from './security/message-rate-limiter';
-import { STREAMING_CONTENT_FILTERS } from './security/content-filter';
 import { StreamingAuthGuard } from './security/streaming-auth.guard';
 import { StreamingRateLimitGuard } from './security/rate-limit.guard';
 import { StreamingManager } from './streaming-manager.service';
 import {
   STREAMING_ASYNC_OPTIONS_TYPE,
   STREAMING_MODULE_OPTIONS,
-  STREAMING_OPTIONS,
   STREAMING_OPTIONS_TYPE,
   StreamingConfigurableModule,
 } from './streaming.module-definition';
@@ -44,6 +38,15 @@ import { routeControllers } from './streaming-routes';
 import { StreamingGateway } from './transports/ws/streaming.gateway';
 import { TypingService } from './typing/typing.service';
 import { StreamingHandlersExplorer } from './decorators/streaming-handlers.explorer';
+import {
+  STREAMING_BACKEND,
+  STREAMING_AUTHENTICATOR,
+  STREAMING_RATE_LIMITER,
+  STREAMING_MESSAGE_RATE_LIMITER,
+  STREAMING_CONTENT_FILTERS,
+  STREAMING_OPTIONS,
+} from './streaming.constants';
+import { StreamingBackend } from './interfaces';
 
 const optionsProviders: Provider[] = [
   {

@@ -1,4 +1,4 @@
-import { HistoryQuery, MessageMutation, StoredMessage } from './streaming-backend.interface';
+import { HistoryQuery, MessageMutation, StoredMessage } from '../interfaces';
 
 /**
  * Pick the page of a seq-ordered history that a {@link HistoryQuery} asks for:

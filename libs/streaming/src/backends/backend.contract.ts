@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { messageToWire } from '../protocol/wire';
 import {
   MemberRecord,
   MessageDraft,
@@ -9,8 +10,7 @@ import {
   RoomRole,
   StoredMessage,
   StreamingBackend,
-} from './streaming-backend.interface';
-import { messageToWire } from '../protocol/wire';
+} from '../interfaces';
 
 /** Options of {@link describeBackendContract}. */
 export interface BackendContractOptions {

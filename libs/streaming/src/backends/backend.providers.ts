@@ -1,12 +1,22 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit, Provider } from '@nestjs/common';
 import { StreamingModuleOptions, StreamingOptions } from '../config/streaming-options.interface';
 import { StreamingConfigError } from '../config/streaming-config.error';
-import { STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS } from '../streaming.module-definition';
+import { STREAMING_MODULE_OPTIONS } from '../streaming.module-definition';
 import { LocalBackend } from './local/local.backend';
 import { SqlitePersistence } from './local/sqlite-persistence';
 import { RedisBackend } from './redis/redis.backend';
 import { NatsBackend } from './nats/nats.backend';
-import { STREAMING_BACKEND, StreamingBackend } from './streaming-backend.interface';
+import {
+  STREAMING_BACKEND,
+  STREAMING_BROKER,
+  STREAMING_COUNTER_STORE,
+  STREAMING_NODE_DIRECTORY,
+  STREAMING_OPTIONS,
+  STREAMING_PRESENCE_STORE,
+  STREAMING_ROOM_STORE,
+} from '../streaming.constants';
+import { createCounterStore } from '../security/rate-limiter.factory';
+import { StreamingBackend } from '../interfaces';
 
 /** Build the backend the options ask for. */
 export function createStreamingBackend(options: StreamingOptions): StreamingBackend {
@@ -46,6 +56,16 @@ export const backendProviders: Provider[] = [
     inject: [STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS],
     useFactory: (raw: StreamingModuleOptions, options: StreamingOptions) =>
       raw.backendInstance ?? createStreamingBackend(options),
+  },
+  // Each port is the one backend; services inject only the ports they use.
+  { provide: STREAMING_BROKER, useExisting: STREAMING_BACKEND },
+  { provide: STREAMING_ROOM_STORE, useExisting: STREAMING_BACKEND },
+  { provide: STREAMING_PRESENCE_STORE, useExisting: STREAMING_BACKEND },
+  { provide: STREAMING_NODE_DIRECTORY, useExisting: STREAMING_BACKEND },
+  {
+    provide: STREAMING_COUNTER_STORE,
+    inject: [STREAMING_BACKEND],
+    useFactory: (backend: StreamingBackend) => createCounterStore(backend),
   },
 ];
 

@@ -1,4 +1,3 @@
-import { Inject } from '@nestjs/common';
 import { WireChannel } from './channel-store';
 
 /** Who asks: a connection's identity fits, and so does `{ userId }` from server code or REST. */
@@ -32,12 +31,6 @@ export interface ChannelAuthorizer {
     context: { usedByOthers: boolean },
   ): boolean | Promise<boolean>;
 }
-
-/** Injection token of the active {@link ChannelAuthorizer}. */
-export const STREAMING_CHANNEL_AUTHORIZER = Symbol('STREAMING_CHANNEL_AUTHORIZER');
-
-/** Parameter decorator: inject the active {@link ChannelAuthorizer}. */
-export const InjectChannelAuthorizer = (): ParameterDecorator => Inject(STREAMING_CHANNEL_AUTHORIZER);
 
 /** The default: only the creator of a private channel may subscribe or publish to it. */
 export class CreatorOnlyChannelAuthorizer implements ChannelAuthorizer {

@@ -1,5 +1,3 @@
-import { Inject } from '@nestjs/common';
-
 /** A registered channel, as stored. */
 export interface ChannelRecord {
   /** The channel name (no wildcards); the registry key. */
@@ -46,12 +44,6 @@ export interface ChannelStore {
   delete(name: string): Promise<boolean>;
   count(): Promise<number>;
 }
-
-/** Injection token of the active {@link ChannelStore}. */
-export const STREAMING_CHANNEL_STORE = Symbol('STREAMING_CHANNEL_STORE');
-
-/** Parameter decorator: inject the active {@link ChannelStore}. */
-export const InjectChannelStore = (): ParameterDecorator => Inject(STREAMING_CHANNEL_STORE);
 
 /** The default store: a Map in this process (copies in and out, like the local backend). */
 export class InMemoryChannelStore implements ChannelStore {

@@ -1,14 +1,21 @@
 import { Test } from '@nestjs/testing';
 import { LocalBackend } from '../backends/local/local.backend';
-import { STREAMING_BACKEND } from '../backends/streaming-backend.interface';
 import { defaultStreamingOptions } from '../config/streaming-defaults';
 import { ConnectionRegistry } from '../connections/connection-registry';
 import { StreamingMetrics } from '../metrics/streaming-metrics.service';
-import { STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS } from '../streaming.module-definition';
-import { ChannelAuthorizer, STREAMING_CHANNEL_AUTHORIZER } from './channel-authorizer';
-import { InMemoryChannelStore, STREAMING_CHANNEL_STORE } from './channel-store';
+import { STREAMING_MODULE_OPTIONS } from '../streaming.module-definition';
+import { ChannelAuthorizer } from './channel-authorizer';
+import { InMemoryChannelStore } from './channel-store';
 import { ChannelService } from './channel.service';
 import { channelProviders } from './channel.providers';
+import {
+  STREAMING_BACKEND,
+  STREAMING_OPTIONS,
+  STREAMING_CHANNEL_AUTHORIZER,
+  STREAMING_CHANNEL_STORE,
+  STREAMING_BROKER,
+  STREAMING_PRESENCE_STORE,
+} from '../streaming.constants';
 
 async function compile(moduleOptions: Record<string, unknown>) {
   const moduleRef = await Test.createTestingModule({
@@ -16,6 +23,8 @@ async function compile(moduleOptions: Record<string, unknown>) {
       { provide: STREAMING_MODULE_OPTIONS, useValue: moduleOptions },
       { provide: STREAMING_OPTIONS, useValue: defaultStreamingOptions() },
       { provide: STREAMING_BACKEND, useValue: new LocalBackend() },
+      { provide: STREAMING_BROKER, useExisting: STREAMING_BACKEND },
+      { provide: STREAMING_PRESENCE_STORE, useExisting: STREAMING_BACKEND },
       ConnectionRegistry,
       StreamingMetrics,
       ...channelProviders,

@@ -1,12 +1,9 @@
 import { Provider } from '@nestjs/common';
 import { STREAMING_MODULE_OPTIONS } from '../streaming.module-definition';
-import {
-  ChannelAuthorizer,
-  CreatorOnlyChannelAuthorizer,
-  STREAMING_CHANNEL_AUTHORIZER,
-} from './channel-authorizer';
-import { ChannelStore, InMemoryChannelStore, STREAMING_CHANNEL_STORE } from './channel-store';
+import { ChannelAuthorizer, CreatorOnlyChannelAuthorizer } from './channel-authorizer';
+import { ChannelStore, InMemoryChannelStore } from './channel-store';
 import { ChannelService } from './channel.service';
+import { STREAMING_CHANNEL_AUTHORIZER, STREAMING_CHANNEL_STORE } from '../streaming.constants';
 
 /** Module options the channel providers read (fields to add to `StreamingModuleOptions`). */
 export interface ChannelModuleOptions {

@@ -1,6 +1,5 @@
 import { Logger } from '@nestjs/common';
 import { LocalBackend } from '../backends/local/local.backend';
-import { StreamingBackend, TopicHandler } from '../backends/streaming-backend.interface';
 import { defaultStreamingOptions } from '../config/streaming-defaults';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { Connection, ConnectionTransport, FlushScheduler } from '../connections/connection';
@@ -9,6 +8,7 @@ import { StreamingError } from '../protocol/streaming-error';
 import { ChannelAuthorizer } from './channel-authorizer';
 import { ALL_CHANNELS_TOPIC, encodeChannelPayload } from './channel-bus';
 import { ChannelMessageEvent, ChannelService } from './channel.service';
+import { StreamingBackend, TopicHandler } from '../interfaces';
 
 /** A transport that keeps what is written to it. */
 class MemoryTransport implements ConnectionTransport {
@@ -77,7 +77,7 @@ function node(
   const options: StreamingOptions = { ...defaultStreamingOptions(), ...opts };
   const backend = deps.backend ?? new LocalBackend();
   const registry = new ConnectionRegistry();
-  const service = new ChannelService(backend, options, registry, undefined, deps.authorizer);
+  const service = new ChannelService(backend, backend, options, registry, undefined, deps.authorizer);
   let n = 0;
   const connect = (userId: string) => {
     const transport = new MemoryTransport();

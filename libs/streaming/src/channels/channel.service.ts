@@ -1,20 +1,17 @@
 import { StreamingEvents } from '../events/streaming-events';
 import { randomBytes } from 'node:crypto';
 import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
-import { InjectStreamingBackend, StreamingBackend } from '../backends/streaming-backend.interface';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { Connection } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection-registry';
 import { StreamingMetrics } from '../metrics/streaming-metrics.service';
 import { encodeEnvelope } from '../protocol/envelope';
 import { StreamingError } from '../protocol/streaming-error';
-import { InjectStreamingOptions } from '../streaming.module-definition';
 import {
   ChannelAction,
   ChannelActor,
   ChannelAuthorizer,
   CreatorOnlyChannelAuthorizer,
-  InjectChannelAuthorizer,
 } from './channel-authorizer';
 import {
   ALL_CHANNELS_TOPIC,
@@ -32,7 +29,6 @@ import {
   ChannelRecord,
   ChannelStore,
   InMemoryChannelStore,
-  InjectChannelStore,
   WireChannel,
   channelToWire,
 } from './channel-store';
@@ -45,6 +41,14 @@ import {
   validateChannelName,
   validatePattern,
 } from './channel-trie';
+import {
+  InjectBroker,
+  InjectChannelAuthorizer,
+  InjectChannelStore,
+  InjectPresenceStore,
+  InjectStreamingOptions,
+} from '../streaming.constants';
+import { Broker, PresenceStore } from '../interfaces';
 
 /** Type of the event a channel publish delivers. */
 export const CHANNEL_MESSAGE_EVENT = 'channel_message';
@@ -202,7 +206,8 @@ export class ChannelService implements OnModuleDestroy {
   private readonly authorizer: ChannelAuthorizer;
 
   constructor(
-    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectBroker() private readonly broker: Broker,
+    @InjectPresenceStore() private readonly presence: PresenceStore,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly registry: ConnectionRegistry,
     @Optional() @InjectChannelStore() store?: ChannelStore,
@@ -441,8 +446,8 @@ export class ChannelService implements OnModuleDestroy {
     const payload = encodeChannelPayload(header, encodeEnvelope(CHANNEL_MESSAGE_EVENT, event));
     try {
       await Promise.all([
-        this.backend.publish(channelTopic(name), payload),
-        this.backend.publish(ALL_CHANNELS_TOPIC, payload),
+        this.broker.publish(channelTopic(name), payload),
+        this.broker.publish(ALL_CHANNELS_TOPIC, payload),
       ]);
     } catch (err) {
       this.logger.warn(`publishing to channel ${name} failed: ${String(err)}`);
@@ -491,7 +496,7 @@ export class ChannelService implements OnModuleDestroy {
   private async requireMayMakePrivate(creator: ChannelActor, record: ChannelRecord): Promise<void> {
     let users: string[];
     try {
-      users = await this.backend.listExpiring(channelUseKey(record.name));
+      users = await this.presence.listExpiring(channelUseKey(record.name));
     } catch {
       throw new StreamingError('backend_unavailable', 'could not check who uses the channel');
     }
@@ -527,7 +532,7 @@ export class ChannelService implements OnModuleDestroy {
       this.recordedUses.delete(this.recordedUses.keys().next().value as string);
     }
     try {
-      await this.backend.touchExpiring(channelUseKey(name), userId, CHANNEL_USE_TTL_MS, CHANNEL_USERS_KEPT);
+      await this.presence.touchExpiring(channelUseKey(name), userId, CHANNEL_USE_TTL_MS, CHANNEL_USERS_KEPT);
     } catch (err) {
       this.recordedUses.delete(key);
       this.logger.warn(`could not record the use of channel ${name}: ${String(err)}`);
@@ -688,11 +693,11 @@ export class ChannelService implements OnModuleDestroy {
     state.refs += delta;
     const run = state.op.then(async () => {
       if (state.refs > 0 && !state.active) {
-        await this.backend.subscribe(topic, this.onPayload);
+        await this.broker.subscribe(topic, this.onPayload);
         state.active = true;
       } else if (state.refs <= 0 && state.active) {
         state.active = false;
-        await this.backend.unsubscribe(topic);
+        await this.broker.unsubscribe(topic);
       }
     });
     const settled: Promise<void> = run.then(noop, noop).then(() => {

@@ -16,18 +16,9 @@ export {
   MAX_FILTER_VALUES,
 } from './channel-filters';
 export type { ChannelFilters, FilterScalar, ChannelFilterPredicate } from './channel-filters';
-export {
-  InMemoryChannelStore,
-  STREAMING_CHANNEL_STORE,
-  InjectChannelStore,
-  channelToWire,
-} from './channel-store';
+export { InMemoryChannelStore, channelToWire } from './channel-store';
 export type { ChannelStore, ChannelRecord, WireChannel } from './channel-store';
-export {
-  CreatorOnlyChannelAuthorizer,
-  STREAMING_CHANNEL_AUTHORIZER,
-  InjectChannelAuthorizer,
-} from './channel-authorizer';
+export { CreatorOnlyChannelAuthorizer } from './channel-authorizer';
 export type { ChannelAuthorizer, ChannelActor, ChannelAction } from './channel-authorizer';
 export { ChannelService, CHANNEL_MESSAGE_EVENT, MAX_CHANNEL_DESCRIPTION } from './channel.service';
 export type {

@@ -1,7 +1,7 @@
-import { NodeInfo } from '../backends/streaming-backend.interface';
 import { consistentPick, leastConnectionsPick, LoadBalancerService } from './load-balancer.service';
 import { NodeRegistryService } from './node-registry.service';
 import { defaultStreamingOptions } from '../config/streaming-defaults';
+import { NodeInfo } from '../interfaces';
 
 const node = (nodeId: string, connections = 0, region?: string): NodeInfo => ({
   nodeId,

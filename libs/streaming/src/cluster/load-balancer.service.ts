@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { NodeInfo } from '../backends/streaming-backend.interface';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { StreamingError } from '../protocol/streaming-error';
-import { InjectStreamingOptions } from '../streaming.module-definition';
 import { NodeRegistryService } from './node-registry.service';
+import { NodeInfo } from '../interfaces';
+import { InjectStreamingOptions } from '../streaming.constants';
 
 /** Load balancing strategies. */
 export type LoadBalancerStrategy = StreamingOptions['loadBalancer'];

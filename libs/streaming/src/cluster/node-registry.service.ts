@@ -1,8 +1,8 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { InjectStreamingBackend, NodeInfo, StreamingBackend } from '../backends/streaming-backend.interface';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { ConnectionRegistry } from '../connections/connection-registry';
-import { InjectStreamingOptions } from '../streaming.module-definition';
+import { InjectNodeDirectory, InjectStreamingOptions } from '../streaming.constants';
+import { NodeDirectory, NodeInfo } from '../interfaces';
 
 /**
  * Registers this node in the backend's node registry and refreshes it every
@@ -15,7 +15,7 @@ export class NodeRegistryService implements OnApplicationBootstrap, OnApplicatio
   private readonly startedAt = new Date().toISOString();
 
   constructor(
-    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectNodeDirectory() private readonly nodes: NodeDirectory,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly registry: ConnectionRegistry,
   ) {}
@@ -36,7 +36,7 @@ export class NodeRegistryService implements OnApplicationBootstrap, OnApplicatio
   }
 
   async heartbeat(): Promise<void> {
-    await this.backend.registerNode(this.info(), this.options.nodeTimeout);
+    await this.nodes.registerNode(this.info(), this.options.nodeTimeout);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -50,11 +50,11 @@ export class NodeRegistryService implements OnApplicationBootstrap, OnApplicatio
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.backend.removeNode(this.options.nodeId).catch(() => undefined);
+    await this.nodes.removeNode(this.options.nodeId).catch(() => undefined);
   }
 
   /** Live nodes of the cluster (this one included while it is healthy). */
   listNodes(): Promise<NodeInfo[]> {
-    return this.backend.listNodes();
+    return this.nodes.listNodes();
   }
 }

@@ -1,8 +1,8 @@
 import type { Authenticator } from '../security/authenticator.interface';
-import type { StreamingBackend } from '../backends/streaming-backend.interface';
 import type { ChannelModuleOptions } from '../channels/channel.providers';
 import type { RateLimiter } from '../security/rate-limiter';
 import type { ContentFilter } from '../security/content-filter';
+import { type StreamingBackend } from '../interfaces';
 
 /** Which backend carries state and fan-out between nodes. */
 export type BackendKind = 'local' | 'redis' | 'nats';

@@ -1,17 +1,12 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import {
-  InjectStreamingBackend,
-  StreamingBackend,
-  roomTopic,
-  userTopic,
-} from '../backends/streaming-backend.interface';
-import { InjectStreamingOptions } from '../streaming.module-definition';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { StreamingMetrics } from '../metrics/streaming-metrics.service';
 import { encodeEnvelope } from '../protocol/envelope';
 import { Connection, SendLimits } from './connection';
 import { ConnectionRegistry } from './connection-registry';
 import { TickFlushScheduler } from './flush-scheduler';
+import { InjectBroker, InjectRoomStore, InjectStreamingOptions } from '../streaming.constants';
+import { Broker, RoomStore, roomTopic, userTopic } from '../interfaces';
 
 /** Routing instructions that travel in front of an envelope on the bus. */
 export interface BusHeader {
@@ -52,7 +47,8 @@ export class FanoutService implements OnModuleDestroy {
 
   constructor(
     readonly registry: ConnectionRegistry,
-    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectBroker() private readonly broker: Broker,
+    @InjectRoomStore() private readonly roomStore: RoomStore,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly metrics: StreamingMetrics,
   ) {
@@ -73,7 +69,7 @@ export class FanoutService implements OnModuleDestroy {
     this.metrics.connectionsTotal.inc({ transport: conn.transport.kind });
     if (first) await this.safeSubscribe(userTopic(conn.userId), (p) => this.onUserPayload(conn.userId, p));
     if (this.options.enableRooms) {
-      const rooms = await this.backend.userRooms(conn.userId);
+      const rooms = await this.roomStore.userRooms(conn.userId);
       for (const roomId of rooms) await this.indexRoom(conn, roomId);
     }
   }
@@ -118,8 +114,8 @@ export class FanoutService implements OnModuleDestroy {
   async publishToRoom(roomId: string, type: string, data: unknown, header?: BusHeader): Promise<void> {
     const envelope = encodeEnvelope(type, data);
     this.deliverRoom(roomId, envelope, header);
-    if (this.backend.distributed) {
-      await this.backend.publish(
+    if (this.broker.distributed) {
+      await this.broker.publish(
         roomTopic(roomId),
         encodeBusPayload(envelope, { ...header, origin: this.options.nodeId }),
       );
@@ -130,8 +126,8 @@ export class FanoutService implements OnModuleDestroy {
   async publishToUser(userId: string, type: string, data: unknown, header?: BusHeader): Promise<void> {
     const envelope = encodeEnvelope(type, data);
     await this.deliverUser(userId, envelope, header);
-    if (this.backend.distributed) {
-      await this.backend.publish(
+    if (this.broker.distributed) {
+      await this.broker.publish(
         userTopic(userId),
         encodeBusPayload(envelope, { ...header, origin: this.options.nodeId }),
       );
@@ -211,12 +207,12 @@ export class FanoutService implements OnModuleDestroy {
   }
 
   private async safeSubscribe(topic: string, handler: (payload: string) => void): Promise<void> {
-    await this.backend.subscribe(topic, handler);
+    await this.broker.subscribe(topic, handler);
   }
 
   private async safeUnsubscribe(topic: string): Promise<void> {
     try {
-      await this.backend.unsubscribe(topic);
+      await this.broker.unsubscribe(topic);
     } catch (err) {
       this.logger.warn(`unsubscribe ${topic} failed: ${String(err)}`);
     }

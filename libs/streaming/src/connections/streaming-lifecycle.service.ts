@@ -5,14 +5,14 @@ import { StreamingMetrics } from '../metrics/streaming-metrics.service';
 import { PresenceService } from '../presence/presence.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { StreamingAuthService } from '../security/auth.service';
-import { InjectStreamingOptions } from '../streaming.module-definition';
 import { TypingService } from '../typing/typing.service';
 import { Connection, ConnectionIdentity, ConnectionTransport } from './connection';
 import { encodeEnvelope } from '../protocol/envelope';
 import { FanoutService } from './fanout.service';
 import { ChannelService } from '../channels/channel.service';
 import { ConnectionEvent, StreamingEvents } from '../events/streaming-events';
-import { InjectStreamingBackend, StreamingBackend } from '../backends/streaming-backend.interface';
+import { InjectNodeDirectory, InjectPresenceStore, InjectStreamingOptions } from '../streaming.constants';
+import { NodeDirectory, PresenceStore } from '../interfaces';
 
 /** How long an admitted connection that never opened (a failed upgrade) holds its slot. */
 const ADMISSION_HOLD_MS = 10_000;
@@ -37,7 +37,8 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
     private readonly channels: ChannelService,
     private readonly events: StreamingEvents,
     private readonly metrics: StreamingMetrics,
-    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectPresenceStore() private readonly presenceStore: PresenceStore,
+    @InjectNodeDirectory() private readonly nodes: NodeDirectory,
   ) {}
 
   onModuleInit(): void {
@@ -78,7 +79,7 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
     const admittedAt = Date.now();
     held.push(admittedAt);
     this.admitting.set(userId, held);
-    if (this.backend.distributed && !(await this.claimSlot(userId))) {
+    if (this.presenceStore.distributed && !(await this.claimSlot(userId))) {
       this.release(userId, admittedAt);
       throw tooMany();
     }
@@ -114,13 +115,14 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
     const max = this.options.maxConnectionsPerUser;
     const nodeId = this.options.nodeId;
     try {
-      if (await this.backend.setUserConnections(userId, nodeId, this.openCount(userId), { max })) return true;
-      const live = new Set((await this.backend.listNodes()).map((n) => n.nodeId));
-      const deadNodes = Object.keys(await this.backend.userConnections(userId)).filter(
+      if (await this.presenceStore.setUserConnections(userId, nodeId, this.openCount(userId), { max }))
+        return true;
+      const live = new Set((await this.nodes.listNodes()).map((n) => n.nodeId));
+      const deadNodes = Object.keys(await this.presenceStore.userConnections(userId)).filter(
         (n) => n !== nodeId && !live.has(n),
       );
       if (deadNodes.length === 0) return false;
-      return await this.backend.setUserConnections(userId, nodeId, this.openCount(userId), {
+      return await this.presenceStore.setUserConnections(userId, nodeId, this.openCount(userId), {
         max,
         deadNodes,
       });
@@ -134,8 +136,8 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
 
   /** Tell the backend how many connections the user has here now (after a close). */
   private async syncSlots(userId: string): Promise<void> {
-    if (!this.backend.distributed) return;
-    await this.backend.setUserConnections(userId, this.options.nodeId, this.openCount(userId));
+    if (!this.presenceStore.distributed) return;
+    await this.presenceStore.setUserConnections(userId, this.options.nodeId, this.openCount(userId));
   }
 
   create(id: string, identity: ConnectionIdentity, transport: ConnectionTransport): Connection {

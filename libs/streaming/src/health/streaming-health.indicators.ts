@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { InjectStreamingBackend, StreamingBackend } from '../backends/streaming-backend.interface';
 import { NodeRegistryService } from '../cluster/node-registry.service';
 import { ConnectionRegistry } from '../connections/connection-registry';
 import { StreamingOptions } from '../config/streaming-options.interface';
-import { InjectStreamingOptions } from '../streaming.module-definition';
+import { InjectStreamingBackend, InjectStreamingOptions } from '../streaming.constants';
+import { StreamingBackend } from '../interfaces';
 
 /** Terminus indicators: the module itself, its backend, and the cluster. */
 @Injectable()

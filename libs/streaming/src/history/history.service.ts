@@ -1,24 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import {
-  InjectStreamingBackend,
-  MessageMutation,
-  MutationResult,
-  Restriction,
-  StoredMessage,
-  StreamingBackend,
-  roomTopic,
-} from '../backends/streaming-backend.interface';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { WireMessage, messageToWire } from '../protocol/wire';
 import { RoomService } from '../rooms/room.service';
 import { outranks, roleHas } from '../rooms/room-permissions';
-import { InjectStreamingOptions } from '../streaming.module-definition';
 import { StreamingStats } from '../metrics/streaming-stats.service';
 import { StreamingEvents } from '../events/streaming-events';
 import { StreamingMetrics } from '../metrics/streaming-metrics.service';
+import { InjectBroker, InjectRoomStore, InjectStreamingOptions } from '../streaming.constants';
+import {
+  Broker,
+  MessageMutation,
+  MutationResult,
+  Restriction,
+  RoomStore,
+  StoredMessage,
+  roomTopic,
+} from '../interfaces';
 
 /** The `muted` error of a live mute (with its end, when timed). */
 function mutedError(roomId: string, mute: Restriction): StreamingError {
@@ -72,7 +72,8 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
   private trimTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectBroker() private readonly broker: Broker,
+    @InjectRoomStore() private readonly roomStore: RoomStore,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly rooms: RoomService,
     private readonly fanout: FanoutService,
@@ -118,13 +119,13 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     const olderThan = now - this.retentionMs;
     const emptyMs = this.emptyRoomTtlMs;
     let dropped = 0;
-    for (const room of await this.backend.listRooms()) {
-      dropped += await this.backend.trimHistory(room.id, {
+    for (const room of await this.roomStore.listRooms()) {
+      dropped += await this.broker.trimHistory(room.id, {
         maxCount: this.options.maxHistoryMessages,
         olderThan,
       });
-      if (emptyMs > 0 && (await this.backend.countMembers(room.id)) === 0) {
-        const [newest] = await this.backend.getHistory(room.id, { limit: 1 });
+      if (emptyMs > 0 && (await this.roomStore.countMembers(room.id)) === 0) {
+        const [newest] = await this.broker.getHistory(room.id, { limit: 1 });
         const lastActivity = Math.max(Date.parse(room.createdAt), newest ? Date.parse(newest.timestamp) : 0);
         if (now - lastActivity >= emptyMs) {
           await this.rooms.delete(null, room.id).catch((err: unknown) => {
@@ -145,20 +146,20 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
   /** A banned user hears `banned` (not `not_room_member`: the ban removed the membership). */
   private async ensureNotBanned(roomId: string, userId: string): Promise<void> {
     await this.rooms.require(roomId);
-    if (await this.backend.getRestriction(roomId, 'ban', userId)) {
+    if (await this.roomStore.getRestriction(roomId, 'ban', userId)) {
       throw new StreamingError('banned', `you are banned from room ${roomId}`);
     }
   }
 
   private async ensureMayWrite(roomId: string, userId: string): Promise<void> {
-    if (await this.backend.getRestriction(roomId, 'ban', userId)) {
+    if (await this.roomStore.getRestriction(roomId, 'ban', userId)) {
       throw new StreamingError('banned', `you are banned from room ${roomId}`);
     }
     await this.ensureNotMuted(roomId, userId);
   }
 
   private async ensureNotMuted(roomId: string, userId: string): Promise<void> {
-    const mute = await this.backend.getRestriction(roomId, 'mute', userId);
+    const mute = await this.roomStore.getRestriction(roomId, 'mute', userId);
     if (mute) throw mutedError(roomId, mute);
   }
 
@@ -172,9 +173,9 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     // The hot path: one look-up of the room, then ban, membership and mute together.
     await this.rooms.require(roomId);
     const [ban, member, mute] = await Promise.all([
-      this.backend.getRestriction(roomId, 'ban', userId),
-      this.backend.getMember(roomId, userId),
-      this.backend.getRestriction(roomId, 'mute', userId),
+      this.roomStore.getRestriction(roomId, 'ban', userId),
+      this.roomStore.getMember(roomId, userId),
+      this.roomStore.getRestriction(roomId, 'mute', userId),
     ]);
     if (ban) throw new StreamingError('banned', `you are banned from room ${roomId}`);
     if (!member) throw new StreamingError('not_room_member', `you are not a member of room ${roomId}`);
@@ -191,7 +192,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     content: string,
     metadata: Record<string, unknown> = {},
   ): Promise<StoredMessage> {
-    const stored = await this.backend.appendMessage(
+    const stored = await this.broker.appendMessage(
       roomId,
       {
         id: randomUUID(),
@@ -215,7 +216,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async requireMessage(roomId: string, messageId: string): Promise<StoredMessage> {
-    const m = await this.backend.getMessage(roomId, messageId);
+    const m = await this.broker.getMessage(roomId, messageId);
     if (!m || m.deleted)
       throw new StreamingError('message_not_found', `message ${messageId} not found in room ${roomId}`);
     return m;
@@ -235,7 +236,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     }
     if (!roleHas(actor.role, 'delete_any'))
       throw new StreamingError('forbidden', 'only the author or a moderator may change this message');
-    const author = await this.backend.getMember(roomId, m.userId);
+    const author = await this.roomStore.getMember(roomId, m.userId);
     if (author && !outranks(actor.role, author.role)) {
       throw new StreamingError('forbidden', 'you cannot change messages of an equal or higher role');
     }
@@ -246,7 +247,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     messageId: string,
     mutation: MessageMutation,
   ): Promise<MutationResult> {
-    const r = await this.backend.updateMessage(roomId, messageId, mutation);
+    const r = await this.broker.updateMessage(roomId, messageId, mutation);
     if (!r) throw new StreamingError('message_not_found', `message ${messageId} not found in room ${roomId}`);
     return r;
   }
@@ -355,7 +356,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
   /** A page of history without membership checks (server-side code). */
   async read(roomId: string, page: HistoryPage): Promise<WireMessage[]> {
     const limit = Math.min(page.limit ?? DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
-    const messages = await this.backend.getHistory(roomId, { limit, before: page.before, after: page.after });
+    const messages = await this.broker.getHistory(roomId, { limit, before: page.before, after: page.after });
     // Messages past retention are never served, even between two scheduled trims.
     const cutoff = new Date(Date.now() - this.retentionMs).toISOString();
     return messages.filter((m) => m.timestamp >= cutoff).map(messageToWire);
@@ -380,10 +381,10 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
         }
         throw err;
       }
-      const latest = await this.backend.latestSeq(roomId);
+      const latest = await this.broker.latestSeq(roomId);
       plan.rooms[roomId] = latest;
       if (lastSeen >= latest) continue;
-      const oldest = await this.backend.oldestSeq(roomId);
+      const oldest = await this.broker.oldestSeq(roomId);
       if (oldest > lastSeen + 1) {
         plan.gaps.push(roomId);
         continue;
@@ -405,7 +406,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
   ): Promise<WireMessage[] | null> {
     const wanted = Math.min(limit, target.latest - after);
     if (wanted <= 0) return [];
-    const page = await this.backend.getHistory(target.roomId, {
+    const page = await this.broker.getHistory(target.roomId, {
       after,
       before: target.latest + 1,
       limit: wanted,

@@ -1,15 +1,11 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import {
-  InjectStreamingBackend,
-  ModerationLogEntry,
-  Restriction,
-  StreamingBackend,
-} from '../backends/streaming-backend.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { RoomService } from '../rooms/room.service';
 import { RoomPermission, outranks } from '../rooms/room-permissions';
 import { TypingService } from '../typing/typing.service';
+import { InjectRoomStore } from '../streaming.constants';
+import { ModerationLogEntry, Restriction, RoomStore } from '../interfaces';
 
 /** Moderation actions of PROTOCOL.md section 4 (`moderate`). */
 export type ModerationAction = 'ban' | 'unban' | 'kick' | 'mute' | 'unmute';
@@ -60,7 +56,7 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
   private readonly expiries = new Map<string, NodeJS.Timeout>();
 
   constructor(
-    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectRoomStore() private readonly roomStore: RoomStore,
     private readonly rooms: RoomService,
     private readonly fanout: FanoutService,
     private readonly typing: TypingService,
@@ -69,8 +65,8 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
   /** Re-arm the announcements of timed mutes and bans that outlived a restart. */
   async onApplicationBootstrap(): Promise<void> {
     try {
-      for (const room of await this.backend.listRooms()) {
-        for (const r of await this.backend.listRestrictions(room.id)) {
+      for (const room of await this.roomStore.listRooms()) {
+        for (const r of await this.roomStore.listRestrictions(room.id)) {
           if (r.until !== null) this.scheduleExpiry(room.id, r.kind, r.userId, r.until);
         }
       }
@@ -89,7 +85,7 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
     const { roomId, action, targetId } = req;
     const reason = req.reason ?? '';
     await this.rooms.require(roomId);
-    const target = await this.backend.getMember(roomId, targetId);
+    const target = await this.roomStore.getMember(roomId, targetId);
     if (actorId !== null) {
       const actor = await this.rooms.requirePermission(roomId, actorId, PERMISSION[action]);
       if (actorId === targetId) throw new StreamingError('forbidden', 'you cannot moderate yourself');
@@ -142,7 +138,7 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
       case 'unmute':
       case 'unban': {
         const kind = action === 'unmute' ? 'mute' : 'ban';
-        const lifted = await this.backend.clearRestriction(roomId, kind, targetId);
+        const lifted = await this.roomStore.clearRestriction(roomId, kind, targetId);
         this.cancelExpiry(roomId, kind, targetId);
         if (!lifted)
           throw new StreamingError(
@@ -163,7 +159,7 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
     };
     if (req.durationS !== undefined && (action === 'mute' || action === 'ban'))
       entry.durationS = req.durationS;
-    await this.backend.appendModerationLog(roomId, entry, MODERATION_LOG_SIZE);
+    await this.roomStore.appendModerationLog(roomId, entry, MODERATION_LOG_SIZE);
     return event;
   }
 
@@ -171,13 +167,13 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
   async log(actorId: string | null, roomId: string, limit = 100): Promise<ModerationLogEntry[]> {
     if (actorId !== null) await this.rooms.requirePermission(roomId, actorId, 'ban');
     else await this.rooms.require(roomId);
-    return this.backend.getModerationLog(roomId, Math.min(Math.max(limit, 1), MODERATION_LOG_SIZE));
+    return this.roomStore.getModerationLog(roomId, Math.min(Math.max(limit, 1), MODERATION_LOG_SIZE));
   }
 
   /** Active bans and mutes of a room. */
   async restrictions(roomId: string): Promise<Restriction[]> {
     await this.rooms.require(roomId);
-    return this.backend.listRestrictions(roomId);
+    return this.roomStore.listRestrictions(roomId);
   }
 
   private async restrict(
@@ -188,7 +184,7 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
     reason: string,
     until: number | null,
   ): Promise<void> {
-    await this.backend.setRestriction(roomId, {
+    await this.roomStore.setRestriction(roomId, {
       kind,
       userId,
       by: by ?? 'server',
@@ -256,7 +252,7 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
       return;
     }
     try {
-      const current = await this.backend.getRestriction(roomId, kind, userId);
+      const current = await this.roomStore.getRestriction(roomId, kind, userId);
       if (current) {
         // Same restriction, timer early: try again at its end; a different `until` means it was renewed.
         if (current.until === until) this.scheduleExpiry(roomId, kind, userId, until, 1000);
@@ -271,7 +267,7 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
         expired_at: new Date(previous).toISOString(),
       };
       const type = kind === 'mute' ? 'member_unmuted' : 'member_unbanned';
-      await this.announce(roomId, userId, !!(await this.backend.getMember(roomId, userId)), type, event);
+      await this.announce(roomId, userId, !!(await this.roomStore.getMember(roomId, userId)), type, event);
     } catch (err) {
       this.logger.warn(`expiry of ${kind} for ${userId} in ${roomId} failed: ${String(err)}`);
     }

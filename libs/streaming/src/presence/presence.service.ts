@@ -1,16 +1,18 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import {
-  InjectStreamingBackend,
-  PresenceRecord,
-  StreamingBackend,
-} from '../backends/streaming-backend.interface';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { StreamingEvents } from '../events/streaming-events';
 import { StreamingError } from '../protocol/streaming-error';
 import { WirePresence, presenceToWire } from '../protocol/wire';
-import { InjectStreamingOptions } from '../streaming.module-definition';
 import { TypingService } from '../typing/typing.service';
+import {
+  InjectCounterStore,
+  InjectNodeDirectory,
+  InjectPresenceStore,
+  InjectRoomStore,
+  InjectStreamingOptions,
+} from '../streaming.constants';
+import { CounterStore, NodeDirectory, PresenceRecord, PresenceStore, RoomStore } from '../interfaces';
 
 /** Presence statuses a user can be in. */
 export type PresenceStatus = PresenceRecord['status'];
@@ -45,7 +47,10 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
   private knownNodes = new Set<string>();
 
   constructor(
-    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectCounterStore() private readonly counters: CounterStore,
+    @InjectRoomStore() private readonly roomStore: RoomStore,
+    @InjectPresenceStore() private readonly presenceStore: PresenceStore,
+    @InjectNodeDirectory() private readonly nodes: NodeDirectory,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly fanout: FanoutService,
     private readonly events: StreamingEvents,
@@ -60,7 +65,7 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
       this.sweep().catch((err: unknown) => this.logger.warn(`presence sweep failed: ${String(err)}`));
     }, every);
     this.sweepTimer.unref();
-    if (this.backend.distributed) {
+    if (this.presenceStore.distributed) {
       this.reapTimer = setInterval(() => {
         this.reapDeadNodes().catch((err: unknown) => this.logger.warn(`node reaping failed: ${String(err)}`));
       }, this.options.heartbeatInterval * 1000);
@@ -88,7 +93,7 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
   /** Presence of users; users without a record are `offline`. */
   async presenceOf(userIds: string[]): Promise<WirePresence[]> {
     if (!this.options.enablePresence || userIds.length === 0) return [];
-    const found = new Map((await this.backend.getPresence(userIds)).map((p) => [p.userId, p]));
+    const found = new Map((await this.presenceStore.getPresence(userIds)).map((p) => [p.userId, p]));
     return userIds.map((id) => {
       const p = found.get(id);
       return p ? presenceToWire(p) : { user_id: id, status: 'offline' as const, last_seen: null };
@@ -112,10 +117,10 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
   private async publish(userId: string, status: PresenceStatus, custom?: string): Promise<WirePresence> {
     const record: PresenceRecord = { userId, status, lastSeen: new Date().toISOString() };
     if (custom !== undefined) record.custom = custom;
-    await this.backend.setPresence(record, this.ttl);
+    await this.presenceStore.setPresence(record, this.ttl);
     const wire = presenceToWire(record);
     this.events.emit('presence', { userId, presence: wire });
-    const rooms = await this.backend.userRooms(userId);
+    const rooms = await this.roomStore.userRooms(userId);
     if (rooms.length > 0) {
       // One event per change: connections sharing several rooms with the user get it once.
       const dedupe = `p:${userId}:${record.lastSeen}:${status}`;
@@ -151,9 +156,9 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
       return;
     }
     this.local.set(userId, { status: 'online', manual: false, lastActivity: Date.now() });
-    await this.backend.addUserNode(userId, this.options.nodeId);
+    await this.presenceStore.addUserNode(userId, this.options.nodeId);
     if (!this.options.enablePresence) return;
-    const [current] = await this.backend.getPresence([userId]);
+    const [current] = await this.presenceStore.getPresence([userId]);
     if (current && current.status !== 'offline') {
       // Still online elsewhere (another node, or within the grace period): keep the status they had.
       const state = this.local.get(userId);
@@ -185,15 +190,15 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
 
   /** The user has no connection on this node any more: offline unless connected on another live node. */
   private async leftNode(userId: string): Promise<void> {
-    await this.backend.removeUserNode(userId, this.options.nodeId);
+    await this.presenceStore.removeUserNode(userId, this.options.nodeId);
     if (!this.options.enablePresence || (await this.connectedElsewhere(userId))) return;
     await this.publish(userId, 'offline');
   }
 
   private async connectedElsewhere(userId: string): Promise<boolean> {
-    const nodes = (await this.backend.userNodes(userId)).filter((n) => n !== this.options.nodeId);
+    const nodes = (await this.presenceStore.userNodes(userId)).filter((n) => n !== this.options.nodeId);
     if (nodes.length === 0) return false;
-    const live = new Set((await this.backend.listNodes()).map((n) => n.nodeId));
+    const live = new Set((await this.nodes.listNodes()).map((n) => n.nodeId));
     return nodes.some((n) => live.has(n));
   }
 
@@ -203,18 +208,18 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
    * elsewhere, and stops their typing, telling their room-mates.
    */
   async reapDeadNodes(): Promise<string[]> {
-    const live = new Set((await this.backend.listNodes()).map((n) => n.nodeId));
+    const live = new Set((await this.nodes.listNodes()).map((n) => n.nodeId));
     const dead = [...this.knownNodes].filter((n) => !live.has(n) && n !== this.options.nodeId);
     this.knownNodes = live;
     for (const nodeId of dead) {
       const lockTtl = this.options.nodeTimeout * 3000;
-      if ((await this.backend.incrementCounter(`reap:${nodeId}`, 1, lockTtl)) !== 1) continue;
+      if ((await this.counters.increment(`reap:${nodeId}`, 1, lockTtl)) !== 1) continue;
       this.logger.warn(`node ${nodeId} stopped heartbeating: clearing its users' presence and typing`);
-      for (const userId of await this.backend.nodeUsers(nodeId)) {
-        await this.backend.removeUserNode(userId, nodeId);
-        await this.backend.setUserConnections(userId, nodeId, 0);
+      for (const userId of await this.presenceStore.nodeUsers(nodeId)) {
+        await this.presenceStore.removeUserNode(userId, nodeId);
+        await this.presenceStore.setUserConnections(userId, nodeId, 0);
         if (this.local.has(userId) || (await this.connectedElsewhere(userId))) continue;
-        await this.typing.stopEverywhere(userId, await this.backend.userRooms(userId));
+        await this.typing.stopEverywhere(userId, await this.roomStore.userRooms(userId));
         if (this.options.enablePresence) await this.publish(userId, 'offline');
       }
     }
@@ -232,7 +237,7 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
       } else {
         const record: PresenceRecord = { userId, status: state.status, lastSeen: new Date().toISOString() };
         if (state.custom !== undefined) record.custom = state.custom;
-        await this.backend.setPresence(record, this.ttl);
+        await this.presenceStore.setPresence(record, this.ttl);
       }
     }
   }

@@ -10,11 +10,9 @@ import { ModerationService } from '../moderation/moderation.service';
 import { ChannelService } from '../channels/channel.service';
 import { PublishDto, SubscribeDto, UnsubscribeDto } from '../channels/channel-requests.dto';
 import { CreateChannelDto, FindChannelsDto } from './requests.dto';
-import { Authenticator, STREAMING_AUTHENTICATOR } from '../security/authenticator.interface';
-import { RateLimiter, STREAMING_RATE_LIMITER } from '../security/rate-limiter';
-import { STREAMING_MESSAGE_RATE_LIMITER } from '../security/message-rate-limiter';
-import { ContentFilter, ContentFilterChain, STREAMING_CONTENT_FILTERS } from '../security/content-filter';
-import { InjectStreamingOptions } from '../streaming.module-definition';
+import { Authenticator } from '../security/authenticator.interface';
+import { RateLimiter } from '../security/rate-limiter';
+import { ContentFilter, ContentFilterChain } from '../security/content-filter';
 import { TypingService } from '../typing/typing.service';
 import { ClientEnvelope } from './envelope';
 import {
@@ -38,6 +36,13 @@ import { StreamingError, toStreamingError } from './streaming-error';
 import { messageToWire, moderationEntryToWire } from './wire';
 import { resumeConnection } from '../connections/resume-delivery';
 import { encodeEnvelope } from './envelope';
+import {
+  STREAMING_AUTHENTICATOR,
+  STREAMING_RATE_LIMITER,
+  STREAMING_MESSAGE_RATE_LIMITER,
+  STREAMING_CONTENT_FILTERS,
+  InjectStreamingOptions,
+} from '../streaming.constants';
 
 /** Returned by a handler that answered by itself (e.g. `ping` answers with `pong`). */
 export const NO_ACK = Symbol('NO_ACK');

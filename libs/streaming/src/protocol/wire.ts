@@ -1,12 +1,12 @@
-import type {
-  MemberRecord,
-  ModerationLogEntry,
-  PresenceRecord,
-  RoomRecord,
-  StoredMessage,
-} from '../backends/streaming-backend.interface';
 import { encodeEnvelope } from './envelope';
 import type { WireMember, WireMessage, WirePresence, WireRoom } from '@nest-streaming/protocol';
+import {
+  type MemberRecord,
+  type ModerationLogEntry,
+  type PresenceRecord,
+  type RoomRecord,
+  type StoredMessage,
+} from '../interfaces';
 
 export type { WireMember, WireMessage, WirePresence, WireRoom } from '@nest-streaming/protocol';
 

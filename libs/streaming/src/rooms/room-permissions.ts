@@ -1,4 +1,4 @@
-import { RoomRole } from '../backends/streaming-backend.interface';
+import { RoomRole } from '../interfaces';
 
 /** Everything a role may do in a room (PROTOCOL.md section 5). */
 export type RoomPermission =

@@ -1,20 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import {
-  InjectStreamingBackend,
-  MemberRecord,
-  RoomRecord,
-  RoomRole,
-  StreamingBackend,
-} from '../backends/streaming-backend.interface';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { PresenceService } from '../presence/presence.service';
 import { TypingService } from '../typing/typing.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { WireMember, WirePresence, WireRoom, memberToWire, roomToWire } from '../protocol/wire';
-import { InjectStreamingOptions } from '../streaming.module-definition';
 import { RoomPermission, ROLE_RANK, outranks, roleHas } from './room-permissions';
+import { InjectBroker, InjectRoomStore, InjectStreamingOptions } from '../streaming.constants';
+import { Broker, MemberRecord, RoomRecord, RoomRole, RoomStore } from '../interfaces';
 
 /** Fields of a new room. */
 export interface CreateRoomInput {
@@ -48,7 +42,8 @@ export interface RoomJoinedEvent {
 @Injectable()
 export class RoomService {
   constructor(
-    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectBroker() private readonly broker: Broker,
+    @InjectRoomStore() private readonly roomStore: RoomStore,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly fanout: FanoutService,
     private readonly presence: PresenceService,
@@ -63,7 +58,7 @@ export class RoomService {
   /** The room or `room_not_found`. */
   async require(roomId: string): Promise<RoomRecord> {
     this.ensureEnabled();
-    const room = await this.backend.getRoom(roomId);
+    const room = await this.roomStore.getRoom(roomId);
     if (!room) throw new StreamingError('room_not_found', `room ${roomId} does not exist`);
     return room;
   }
@@ -71,7 +66,7 @@ export class RoomService {
   /** The caller's membership or `not_room_member`. */
   async requireMember(roomId: string, userId: string): Promise<MemberRecord> {
     await this.require(roomId);
-    const member = await this.backend.getMember(roomId, userId);
+    const member = await this.roomStore.getMember(roomId, userId);
     if (!member) throw new StreamingError('not_room_member', `you are not a member of room ${roomId}`);
     return member;
   }
@@ -90,18 +85,18 @@ export class RoomService {
 
   /** True when the user is a member holding the permission. */
   async hasPermission(roomId: string, userId: string, permission: RoomPermission): Promise<boolean> {
-    const member = await this.backend.getMember(roomId, userId);
+    const member = await this.roomStore.getMember(roomId, userId);
     return !!member && roleHas(member.role, permission);
   }
 
   async toWire(room: RoomRecord): Promise<WireRoom> {
-    return roomToWire(room, await this.backend.countMembers(room.id));
+    return roomToWire(room, await this.roomStore.countMembers(room.id));
   }
 
   /** Create a room; the creator becomes its owner and first member. */
   async create(userId: string, input: CreateRoomInput): Promise<WireRoom> {
     this.ensureEnabled();
-    const mine = await this.backend.userRooms(userId);
+    const mine = await this.roomStore.userRooms(userId);
     if (mine.length >= this.options.maxRoomsPerUser) {
       throw new StreamingError(
         'limit_exceeded',
@@ -109,7 +104,7 @@ export class RoomService {
       );
     }
     // Rooms the user owns count too, joined or not: leaving does not free a slot (deleting does).
-    const owned = (await this.backend.listRooms()).filter((r) => r.owner === userId).length;
+    const owned = (await this.roomStore.listRooms()).filter((r) => r.owner === userId).length;
     if (owned >= this.options.maxRoomsOwnedPerUser) {
       throw new StreamingError(
         'limit_exceeded',
@@ -127,7 +122,7 @@ export class RoomService {
       createdAt: now,
       metadata: input.metadata ?? {},
     };
-    await this.backend.createRoom(room, { userId, role: 'owner', joinedAt: now });
+    await this.roomStore.createRoom(room, { userId, role: 'owner', joinedAt: now });
     await this.fanout.indexUserInRoom(userId, room.id);
     await this.fanout.publishToUser(userId, 'room_created', { room_id: room.id }, { join: room.id });
     return roomToWire(room, 1);
@@ -136,15 +131,15 @@ export class RoomService {
   /** A room with its members. */
   async get(roomId: string): Promise<RoomDetails> {
     const room = await this.require(roomId);
-    const members = await this.backend.listMembers(roomId);
+    const members = await this.roomStore.listMembers(roomId);
     return { ...roomToWire(room, members.length), members: members.map(memberToWire) };
   }
 
   /** Rooms the user may see: public ones and private ones they belong to. */
   async list(userId: string): Promise<WireRoom[]> {
     this.ensureEnabled();
-    const rooms = await this.backend.listRooms();
-    const mine = new Set(await this.backend.userRooms(userId));
+    const rooms = await this.roomStore.listRooms();
+    const mine = new Set(await this.roomStore.userRooms(userId));
     const visible = rooms.filter((r) => !r.private || mine.has(r.id));
     visible.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     return Promise.all(visible.map((r) => this.toWire(r)));
@@ -152,10 +147,10 @@ export class RoomService {
 
   /** The users among `userIds` who share a room with `userId` (`userId` itself included), in order. */
   async sharingRoom(userId: string, userIds: string[]): Promise<string[]> {
-    const mine = new Set(await this.backend.userRooms(userId));
+    const mine = new Set(await this.roomStore.userRooms(userId));
     const unique = [...new Set(userIds)];
     const shares = await Promise.all(
-      unique.map(async (u) => u === userId || (await this.backend.userRooms(u)).some((r) => mine.has(r))),
+      unique.map(async (u) => u === userId || (await this.roomStore.userRooms(u)).some((r) => mine.has(r))),
     );
     const visible = new Set(unique.filter((_, i) => shares[i]));
     return userIds.filter((u) => visible.has(u));
@@ -163,17 +158,17 @@ export class RoomService {
 
   async members(roomId: string): Promise<WireMember[]> {
     await this.require(roomId);
-    return (await this.backend.listMembers(roomId)).map(memberToWire);
+    return (await this.roomStore.listMembers(roomId)).map(memberToWire);
   }
 
   private async joinedEvent(room: RoomRecord): Promise<RoomJoinedEvent> {
-    const members = await this.backend.listMembers(room.id);
+    const members = await this.roomStore.listMembers(room.id);
     return {
       room_id: room.id,
       room: roomToWire(room, members.length),
       members: members.map(memberToWire),
       presence: await this.presence.presenceOf(members.map((m) => m.userId)),
-      latest_seq: await this.backend.latestSeq(room.id),
+      latest_seq: await this.broker.latestSeq(room.id),
     };
   }
 
@@ -183,16 +178,16 @@ export class RoomService {
    */
   async join(userId: string, roomId: string): Promise<RoomJoinedEvent> {
     const room = await this.require(roomId);
-    const existing = await this.backend.getMember(roomId, userId);
+    const existing = await this.roomStore.getMember(roomId, userId);
     if (!existing) {
-      if (await this.backend.getRestriction(roomId, 'ban', userId)) {
+      if (await this.roomStore.getRestriction(roomId, 'ban', userId)) {
         throw new StreamingError('banned', `you are banned from room ${roomId}`);
       }
-      const invited = room.private ? await this.backend.getInvitation(roomId, userId) : null;
+      const invited = room.private ? await this.roomStore.getInvitation(roomId, userId) : null;
       if (room.private && !invited) {
         throw new StreamingError('forbidden', `room ${roomId} is private: an invitation is needed`);
       }
-      const result = await this.backend.addMember(
+      const result = await this.roomStore.addMember(
         roomId,
         { userId, role: 'member', joinedAt: new Date().toISOString() },
         { maxRoomsPerUser: this.options.maxRoomsPerUser },
@@ -205,7 +200,7 @@ export class RoomService {
           `you may be in at most ${this.options.maxRoomsPerUser} rooms`,
         );
       }
-      if (invited) await this.backend.removeInvitation(roomId, userId);
+      if (invited) await this.roomStore.removeInvitation(roomId, userId);
     }
     await this.fanout.indexUserInRoom(userId, roomId);
     const event = await this.joinedEvent(room);
@@ -228,14 +223,14 @@ export class RoomService {
   async invite(actorId: string | null, roomId: string, userId: string): Promise<void> {
     const room = await this.require(roomId);
     if (actorId !== null) await this.requirePermission(roomId, actorId, 'invite');
-    if (await this.backend.getMember(roomId, userId)) {
+    if (await this.roomStore.getMember(roomId, userId)) {
       throw new StreamingError('already_member', `${userId} is already a member of room ${roomId}`);
     }
-    if (await this.backend.getRestriction(roomId, 'ban', userId)) {
+    if (await this.roomStore.getRestriction(roomId, 'ban', userId)) {
       throw new StreamingError('banned', `${userId} is banned from room ${roomId}`);
     }
     const by = actorId ?? 'server';
-    await this.backend.addInvitation(roomId, { userId, invitedBy: by, at: new Date().toISOString() });
+    await this.roomStore.addInvitation(roomId, { userId, invitedBy: by, at: new Date().toISOString() });
     await this.fanout.publishToUser(userId, 'room_invitation', {
       room_id: roomId,
       room_name: room.name,
@@ -252,7 +247,7 @@ export class RoomService {
     if (actorId !== null) await this.requirePermission(roomId, actorId, 'manage_room');
     else await this.require(roomId);
     const clean = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-    const room = await this.backend.updateRoom(roomId, clean);
+    const room = await this.roomStore.updateRoom(roomId, clean);
     if (!room) throw new StreamingError('room_not_found', `room ${roomId} does not exist`);
     const wire = await this.toWire(room);
     await this.fanout.publishToRoom(roomId, 'room_updated', {
@@ -283,19 +278,19 @@ export class RoomService {
     type: string,
     data: Record<string, unknown>,
   ): Promise<void> {
-    await this.backend.removeMember(roomId, userId);
+    await this.roomStore.removeMember(roomId, userId);
     await this.typing.clear(userId, roomId);
     await this.fanout.publishToUser(userId, type, data, { leave: roomId });
   }
 
   private async handOver(roomId: string, oldOwner: string): Promise<void> {
-    const members = await this.backend.listMembers(roomId);
+    const members = await this.roomStore.listMembers(roomId);
     if (members.length === 0) return;
     const next = [...members].sort(
       (a, b) => ROLE_RANK[b.role] - ROLE_RANK[a.role] || a.joinedAt.localeCompare(b.joinedAt),
     )[0];
-    await this.backend.setMemberRole(roomId, next.userId, 'owner');
-    await this.backend.updateRoom(roomId, { owner: next.userId });
+    await this.roomStore.setMemberRole(roomId, next.userId, 'owner');
+    await this.roomStore.updateRoom(roomId, { owner: next.userId });
     await this.fanout.publishToRoom(roomId, 'role_changed', {
       room_id: roomId,
       user_id: next.userId,
@@ -307,7 +302,7 @@ export class RoomService {
   /** Change a member's role (PROTOCOL.md section 5). Giving `owner` transfers ownership. */
   async setRole(actorId: string, roomId: string, targetId: string, role: RoomRole): Promise<void> {
     const actor = await this.requirePermission(roomId, actorId, 'set_role');
-    const target = await this.backend.getMember(roomId, targetId);
+    const target = await this.roomStore.getMember(roomId, targetId);
     if (!target) throw new StreamingError('not_room_member', `${targetId} is not a member of room ${roomId}`);
     if (actorId === targetId) throw new StreamingError('forbidden', 'you cannot change your own role');
     if (!outranks(actor.role, target.role))
@@ -315,8 +310,8 @@ export class RoomService {
     if (actor.role !== 'owner' && ROLE_RANK[role] > ROLE_RANK.moderator) {
       throw new StreamingError('forbidden', 'admins may only set member or moderator');
     }
-    await this.backend.setMemberRole(roomId, targetId, role);
-    await this.backend.appendModerationLog(
+    await this.roomStore.setMemberRole(roomId, targetId, role);
+    await this.roomStore.appendModerationLog(
       roomId,
       {
         action: 'set_role',
@@ -330,8 +325,8 @@ export class RoomService {
       500,
     );
     if (role === 'owner') {
-      await this.backend.setMemberRole(roomId, actorId, 'admin');
-      await this.backend.updateRoom(roomId, { owner: targetId });
+      await this.roomStore.setMemberRole(roomId, actorId, 'admin');
+      await this.roomStore.updateRoom(roomId, { owner: targetId });
     }
     await this.fanout.publishToRoom(roomId, 'role_changed', {
       room_id: roomId,
@@ -353,9 +348,9 @@ export class RoomService {
   async delete(actorId: string | null, roomId: string): Promise<void> {
     if (actorId !== null) await this.requirePermission(roomId, actorId, 'delete_room');
     else await this.require(roomId);
-    const members = await this.backend.listMembers(roomId);
+    const members = await this.roomStore.listMembers(roomId);
     await this.fanout.publishToRoom(roomId, 'room_deleted', { room_id: roomId, deleted_by: actorId });
-    await this.backend.deleteRoom(roomId);
+    await this.roomStore.deleteRoom(roomId);
     for (const m of members)
       await this.fanout.publishToUser(m.userId, 'room_left', { room_id: roomId }, { leave: roomId });
   }

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalBackend } from '../backends/local/local.backend';
 import { AdaptiveRateLimiter, AdaptiveRateLimiterOptions } from './adaptive.rate-limiter';
-import { BackendCounterStore, CounterStore, MemoryCounterStore } from './counter-store';
+import { BackendCounterStore, MemoryCounterStore } from './counter-store';
 import { RateLimitDecision, TokenBucketRateLimiter } from './rate-limiter';
 import { SlidingWindowRateLimiter } from './sliding-window.rate-limiter';
+import { CounterStore } from '../interfaces';
 
 const countAllowed = (ds: RateLimitDecision[]) => ds.filter((d) => d.allowed).length;
 

@@ -1,5 +1,5 @@
-import { CounterStore } from './counter-store';
 import { RateLimitDecision, ScalableRateLimiter } from './rate-limiter';
+import { CounterStore } from '../interfaces';
 
 /** Options of {@link AdaptiveRateLimiter}. */
 export interface AdaptiveRateLimiterOptions {

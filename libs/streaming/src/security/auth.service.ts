@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
-import { InjectStreamingOptions } from '../streaming.module-definition';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { ConnectionIdentity } from '../connections/connection';
 import { StreamingError } from '../protocol/streaming-error';
-import { Authenticator, STREAMING_AUTHENTICATOR } from './authenticator.interface';
+import { Authenticator } from './authenticator.interface';
+import { InjectStreamingOptions, STREAMING_AUTHENTICATOR } from '../streaming.constants';
 
 /** The parts of an HTTP request a token can come from. */
 export interface TokenSource {

@@ -2,9 +2,6 @@ import type { IncomingMessage } from 'node:http';
 import type { ClientEnvelope } from '../protocol/envelope';
 import type { ConnectionIdentity } from '../connections/connection';
 
-/** Injection token of the active {@link Authenticator}. */
-export const STREAMING_AUTHENTICATOR = Symbol('STREAMING_AUTHENTICATOR');
-
 /** What an authenticator learns from a token. */
 export interface AuthResult {
   userId: string;

@@ -1,12 +1,5 @@
 import { StreamingError } from '../protocol/streaming-error';
 
-/**
- * Injection token of the content filters: an array of {@link ContentFilter}, run in
- * order as a {@link ContentFilterChain} on every `send_message`, `edit_message` and
- * `publish` (channel `data.content`) before anything is stored or delivered.
- */
-export const STREAMING_CONTENT_FILTERS = Symbol('STREAMING_CONTENT_FILTERS');
-
 /** Who sends what where. */
 export interface ContentFilterContext {
   userId: string;

@@ -1,17 +1,5 @@
-import type { StreamingBackend } from '../backends/streaming-backend.interface';
-
-/**
- * Atomic counters with a time to live: the only state the bundled limiters keep.
- * Same contract as {@link StreamingBackend.incrementCounter}: a counter is created
- * at 0 by the first increment, expires `ttlMs` after its creation (later increments
- * do not extend it), and each increment returns the new value atomically, so
- * concurrent callers (on any node sharing the store) see distinct running totals.
- */
-export interface CounterStore {
-  increment(key: string, by: number, ttlMs: number): Promise<number>;
-  /** Current value; 0 when absent or expired. */
-  get(key: string): Promise<number>;
-}
+import type { CounterStore } from '../interfaces';
+import { type StreamingBackend } from '../interfaces';
 
 /**
  * Counters kept by the streaming backend (Redis: one Lua script per increment), so

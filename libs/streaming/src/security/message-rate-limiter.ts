@@ -1,9 +1,6 @@
-import { CounterStore } from './counter-store';
 import { ALLOWED, RateLimitDecision, RateLimiter } from './rate-limiter';
 import { SlidingWindowRateLimiter } from './sliding-window.rate-limiter';
-
-/** Injection token of the {@link MessageRateLimiter} (`max_messages_per_second`). */
-export const STREAMING_MESSAGE_RATE_LIMITER = Symbol('STREAMING_MESSAGE_RATE_LIMITER');
+import { CounterStore } from '../interfaces';
 
 /** Request types that count as messages by default: those that deliver content to others. */
 export const MESSAGE_ACTIONS: readonly string[] = Object.freeze(['send_message', 'publish']);

@@ -1,5 +1,4 @@
 import { LocalBackend } from '../backends/local/local.backend';
-import { StreamingBackend } from '../backends/streaming-backend.interface';
 import { defaultStreamingOptions } from '../config/streaming-defaults';
 import { RateLimitAlgorithm, StreamingOptions } from '../config/streaming-options.interface';
 import { AdaptiveRateLimiter } from './adaptive.rate-limiter';
@@ -8,6 +7,7 @@ import { MESSAGE_ACTIONS, MessageRateLimiter } from './message-rate-limiter';
 import { RateLimitDecision, TokenBucketRateLimiter } from './rate-limiter';
 import { createCounterStore, createMessageRateLimiter, createRateLimiter } from './rate-limiter.factory';
 import { DistributedTokenBucketRateLimiter, SlidingWindowRateLimiter } from './sliding-window.rate-limiter';
+import { StreamingBackend } from '../interfaces';
 
 const countAllowed = (ds: RateLimitDecision[]) => ds.filter((d) => d.allowed).length;
 

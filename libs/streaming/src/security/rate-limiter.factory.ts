@@ -1,10 +1,10 @@
-import type { StreamingBackend } from '../backends/streaming-backend.interface';
 import type { StreamingOptions } from '../config/streaming-options.interface';
 import { AdaptiveRateLimiter } from './adaptive.rate-limiter';
-import { BackendCounterStore, CounterStore, MemoryCounterStore } from './counter-store';
+import { BackendCounterStore, MemoryCounterStore } from './counter-store';
 import { MessageRateLimiter } from './message-rate-limiter';
 import { RateLimiter, ScalableRateLimiter, TokenBucketRateLimiter } from './rate-limiter';
 import { DistributedTokenBucketRateLimiter, SlidingWindowRateLimiter } from './sliding-window.rate-limiter';
+import { type StreamingBackend, CounterStore } from '../interfaces';
 
 /** Optional overrides of the factories (tests, custom stores). */
 export interface RateLimiterFactoryOverrides {

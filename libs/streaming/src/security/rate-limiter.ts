@@ -1,8 +1,5 @@
 import { RateLimitOptions } from '../config/streaming-options.interface';
 
-/** Injection token of the active {@link RateLimiter}. */
-export const STREAMING_RATE_LIMITER = Symbol('STREAMING_RATE_LIMITER');
-
 /** Verdict of a rate limiter. */
 export interface RateLimitDecision {
   allowed: boolean;

@@ -1,4 +1,3 @@
-import { CounterStore } from './counter-store';
 import {
   actionCost,
   ALLOWED,
@@ -9,6 +8,7 @@ import {
   refused,
   ScalableRateLimiter,
 } from './rate-limiter';
+import { CounterStore } from '../interfaces';
 
 /** Options of {@link SlidingWindowRateLimiter}. */
 export interface SlidingWindowOptions extends RateLimitKeyingOptions {

@@ -2,9 +2,9 @@ import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { StreamingError } from '../protocol/streaming-error';
-import { InjectStreamingOptions } from '../streaming.module-definition';
-import { InjectStreamingBackend, StreamingBackend } from '../backends/streaming-backend.interface';
 import { StreamingEvents } from '../events/streaming-events';
+import { InjectPresenceStore, InjectStreamingOptions } from '../streaming.constants';
+import { PresenceStore } from '../interfaces';
 
 /** The shared set of a room's typists in the backend. */
 const typingKey = (roomId: string): string => `typing:${roomId}`;
@@ -34,7 +34,7 @@ export class TypingService implements OnModuleDestroy {
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly fanout: FanoutService,
     private readonly events: StreamingEvents,
-    @InjectStreamingBackend() private readonly backend: StreamingBackend,
+    @InjectPresenceStore() private readonly presence: PresenceStore,
   ) {}
 
   onModuleDestroy(): void {
@@ -50,13 +50,13 @@ export class TypingService implements OnModuleDestroy {
 
   /** Users typing in a room right now, on every node. */
   typists(roomId: string): Promise<string[]> {
-    return this.backend.listExpiring(typingKey(roomId));
+    return this.presence.listExpiring(typingKey(roomId));
   }
 
   async start(userId: string, roomId: string): Promise<void> {
     this.ensureEnabled();
     const ttlMs = this.options.typingTimeout * 1000;
-    const touched = await this.backend.touchExpiring(
+    const touched = await this.presence.touchExpiring(
       typingKey(roomId),
       userId,
       ttlMs,
@@ -83,14 +83,14 @@ export class TypingService implements OnModuleDestroy {
   /** Stop typing, wherever it started, without a feature check (stop, leave, kick). */
   async clear(userId: string, roomId: string): Promise<void> {
     this.forget(userId, roomId);
-    if (await this.backend.removeExpiring(typingKey(roomId), userId))
+    if (await this.presence.removeExpiring(typingKey(roomId), userId))
       await this.publish(roomId, userId, false);
   }
 
   /** End what this node started, unless another node renewed it since. */
   private async end(userId: string, roomId: string, own: OwnTypist): Promise<void> {
     this.forget(userId, roomId, own);
-    if (await this.backend.removeExpiring(typingKey(roomId), userId, own.stamp)) {
+    if (await this.presence.removeExpiring(typingKey(roomId), userId, own.stamp)) {
       await this.publish(roomId, userId, false);
     }
   }
@@ -107,7 +107,7 @@ export class TypingService implements OnModuleDestroy {
     if (!this.options.enableTypingIndicators) return;
     for (const roomId of roomIds) {
       this.forget(userId, roomId);
-      await this.backend.removeExpiring(typingKey(roomId), userId);
+      await this.presence.removeExpiring(typingKey(roomId), userId);
       await this.publish(roomId, userId, false);
     }
   }

@@ -1,11 +1,11 @@
-import type {
-  Invitation,
-  MemberRecord,
-  ModerationLogEntry,
-  Restriction,
-  RoomRecord,
-  StoredMessage,
-} from '../streaming-backend.interface';
+import {
+  type Invitation,
+  type MemberRecord,
+  type ModerationLogEntry,
+  type Restriction,
+  type RoomRecord,
+  type StoredMessage,
+} from '../../interfaces';
 
 /** Everything durable of one room, as loaded at start-up. */
 export interface PersistedRoom {

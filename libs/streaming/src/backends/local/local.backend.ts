@@ -1,3 +1,7 @@
+import { StreamingError } from '../../protocol/streaming-error';
+import { encodeMessageEnvelope } from '../../protocol/wire';
+import { applyMutation, selectHistory } from '../backend-helpers';
+import { LocalPersistence } from './local-persistence.interface';
 import {
   AddMemberResult,
   EXPIRED_MEMBER_GRACE_MS,
@@ -15,11 +19,7 @@ import {
   StoredMessage,
   StreamingBackend,
   TopicHandler,
-} from '../streaming-backend.interface';
-import { StreamingError } from '../../protocol/streaming-error';
-import { encodeMessageEnvelope } from '../../protocol/wire';
-import { applyMutation, selectHistory } from '../backend-helpers';
-import { LocalPersistence } from './local-persistence.interface';
+} from '../../interfaces';
 
 interface LocalRoom {
   record: RoomRecord;

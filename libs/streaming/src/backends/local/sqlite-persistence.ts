@@ -2,15 +2,15 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { loadOptionalPackage } from '../../common/optional-package';
-import type {
-  Invitation,
-  MemberRecord,
-  ModerationLogEntry,
-  Restriction,
-  RoomRecord,
-  StoredMessage,
-} from '../streaming-backend.interface';
 import { LocalPersistence, PersistedRoom } from './local-persistence.interface';
+import {
+  type Invitation,
+  type MemberRecord,
+  type ModerationLogEntry,
+  type Restriction,
+  type RoomRecord,
+  type StoredMessage,
+} from '../../interfaces';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS rooms (id TEXT PRIMARY KEY, json TEXT NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0);

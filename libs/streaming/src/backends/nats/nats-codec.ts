@@ -1,9 +1,9 @@
+import { type RoomRecord, type StoredMessage } from '../../interfaces';
 /**
  * Value layouts of the NATS backend. Values are JSON (UTF-8), except the room
  * log entry, which leads with plain fields so that every node can route a
  * republished entry without parsing the envelope it carries.
  */
-import type { RoomRecord, StoredMessage } from '../streaming-backend.interface';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -15,24 +15,6 @@ import { StreamingError } from '../../protocol/streaming-error';
 import { encodeMessageEnvelope } from '../../protocol/wire';
 import { applyMutation } from '../backend-helpers';
 import {
-  AddMemberResult,
-  EXPIRED_MEMBER_GRACE_MS,
-  HistoryQuery,
-  Invitation,
-  MemberRecord,
-  MessageDraft,
-  MessageMutation,
-  ModerationLogEntry,
-  MutationResult,
-  NodeInfo,
-  PresenceRecord,
-  Restriction,
-  RoomRecord,
-  StoredMessage,
-  StreamingBackend,
-  TopicHandler,
-} from '../streaming-backend.interface';
-import {
   Expiring,
   MessageValue,
   RoomLogEntry,
@@ -58,6 +40,24 @@ import {
   natsModule,
   ttlMsFromSeconds,
 } from './nats-util';
+import {
+  AddMemberResult,
+  EXPIRED_MEMBER_GRACE_MS,
+  HistoryQuery,
+  Invitation,
+  MemberRecord,
+  MessageDraft,
+  MessageMutation,
+  ModerationLogEntry,
+  MutationResult,
+  NodeInfo,
+  PresenceRecord,
+  Restriction,
+  RoomRecord,
+  StoredMessage,
+  StreamingBackend,
+  TopicHandler,
+} from '../../interfaces';
 
 /** Options of {@link NatsBackend}. */
 export interface NatsBackendOptions {

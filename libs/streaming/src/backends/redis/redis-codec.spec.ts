@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { MessageDraft, Restriction, RoomRecord } from '../streaming-backend.interface';
 import { encodeEnvelope } from '../../protocol/envelope';
 import { encodeMessageEnvelope, messageToWire } from '../../protocol/wire';
 import {
@@ -18,6 +17,7 @@ import {
 } from './redis-codec';
 import { parseRedisUrl, redactUrl } from './redis-connection';
 import { RedisKeys } from './redis-keys';
+import { type MessageDraft, type Restriction, type RoomRecord } from '../../interfaces';
 
 function tricky(over: Partial<MessageDraft> = {}): MessageDraft {
   return {

@@ -8,15 +8,15 @@
  * (it escapes every code unit below 0x20), and each field is either a plain
  * token or a JSON literal that the script only compares or concatenates.
  */
-import type {
-  MemberRecord,
-  MessageDraft,
-  MessageVersion,
-  Restriction,
-  RoomRecord,
-  StoredMessage,
-} from '../streaming-backend.interface';
 import { encodeMessageEnvelope } from '../../protocol/wire';
+import {
+  type MemberRecord,
+  type MessageDraft,
+  type MessageVersion,
+  type Restriction,
+  type RoomRecord,
+  type StoredMessage,
+} from '../../interfaces';
 
 /** Field separator of records (US). */
 export const FIELD_SEP = '\x1f';

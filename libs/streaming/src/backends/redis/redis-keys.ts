@@ -1,3 +1,4 @@
+import { roomTopic, userTopic } from '../../interfaces';
 /**
  * Every Redis key and channel name the Redis backend uses, in one place.
  *
@@ -20,7 +21,6 @@
  * topic leave from one node and arrive in order; a room topic routes to the
  * room's own slot, where appendMessage publishes its messages.
  */
-import { roomTopic, userTopic } from '../streaming-backend.interface';
 
 export interface RoomKeys {
   room: string;

@@ -2,24 +2,6 @@ import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import type { StreamingOptions } from '../../config/streaming-options.interface';
 import { StreamingError } from '../../protocol/streaming-error';
 import {
-  AddMemberResult,
-  EXPIRED_MEMBER_GRACE_MS,
-  HistoryQuery,
-  Invitation,
-  MemberRecord,
-  MessageDraft,
-  MessageMutation,
-  ModerationLogEntry,
-  MutationResult,
-  NodeInfo,
-  PresenceRecord,
-  Restriction,
-  RoomRecord,
-  StoredMessage,
-  StreamingBackend,
-  TopicHandler,
-} from '../streaming-backend.interface';
-import {
   FIELD_SEP,
   decodeMember,
   decodeMessageRecord,
@@ -73,6 +55,24 @@ import {
   UPDATE_ROOM,
   runScript,
 } from './redis-scripts';
+import {
+  AddMemberResult,
+  EXPIRED_MEMBER_GRACE_MS,
+  HistoryQuery,
+  Invitation,
+  MemberRecord,
+  MessageDraft,
+  MessageMutation,
+  ModerationLogEntry,
+  MutationResult,
+  NodeInfo,
+  PresenceRecord,
+  Restriction,
+  RoomRecord,
+  StoredMessage,
+  StreamingBackend,
+  TopicHandler,
+} from '../../interfaces';
 
 /** A standalone / sentinel connection or a cluster client. */
 export type RedisClient = Redis | Cluster;

@@ -31,7 +31,7 @@ import { RoomService } from '../../rooms/room.service';
 import { resumeConnection } from '../../connections/resume-delivery';
 import { ChannelService } from '../../channels/channel.service';
 import { userToken } from '../../channels/channel-bus';
-import { InjectStreamingOptions } from '../../streaming.module-definition';
+import { InjectStreamingOptions } from '../../streaming.constants';
 
 /** Turn one serialized envelope into an SSE event (`id: room:seq` on room messages). */
 export function envelopeToSse(envelope: string): string {

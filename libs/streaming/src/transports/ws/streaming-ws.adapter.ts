@@ -1,11 +1,11 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { StreamingOptions } from '../../config/streaming-options.interface';
-import { STREAMING_OPTIONS } from '../../streaming.module-definition';
 import { STREAMING_WS_PATH } from './streaming.gateway';
 import { MessageMappingProperties } from '@nestjs/websockets';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { Observable } from 'rxjs';
 import type WebSocket from 'ws';
+import { STREAMING_OPTIONS } from '../../streaming.constants';
 
 /**
  * `WsAdapter` that leaves the streaming gateway's frames to the gateway

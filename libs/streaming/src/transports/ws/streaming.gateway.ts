@@ -11,8 +11,8 @@ import { RequestDispatcher } from '../../protocol/request-dispatcher.service';
 import { StreamingError } from '../../protocol/streaming-error';
 import { HTTP_REASONS } from '../../common/streaming-exception.filter';
 import { StreamingAuthService } from '../../security/auth.service';
-import { InjectStreamingOptions } from '../../streaming.module-definition';
 import { StreamingMetrics } from '../../metrics/streaming-metrics.service';
+import { InjectStreamingOptions } from '../../streaming.constants';
 
 /** Path of the WebSocket endpoint. */
 export const STREAMING_WS_PATH = '/ws';

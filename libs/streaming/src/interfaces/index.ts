@@ -1,0 +1,8 @@
+/** The plugin contracts of the module: plain types, importing nothing but each other. */
+export * from './backend-records';
+export * from './broker.interface';
+export * from './counter-store.interface';
+export * from './node-directory.interface';
+export * from './presence-store.interface';
+export * from './room-store.interface';
+export * from './streaming-backend.interface';
