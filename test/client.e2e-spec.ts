@@ -366,6 +366,72 @@ describe('client against the demo app (memory store)', () => {
   });
 });
 
+/** `streaming_errors_total{code="rate_limited"}` of the server's `/metrics`. */
+async function rateLimitedRefusals(server: DemoProcess): Promise<number> {
+  const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('streaming_errors_total{code="rate_limited"}'));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+describe.each([
+  {
+    limiter: 'the request limiter (token bucket, the demo defaults: burst 20, 10/s)',
+    env: {
+      FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '10',
+      FORGE_STREAMING_RATE_LIMIT_BURST_SIZE: '20',
+      FORGE_STREAMING_MAX_MESSAGES_PER_SECOND: '100',
+    },
+  },
+  {
+    limiter: 'the message limiter (max_messages_per_second 10)',
+    env: { FORGE_STREAMING_MAX_MESSAGES_PER_SECOND: '10' },
+  },
+])('client sending a burst over $limiter', ({ env }) => {
+  let server: DemoProcess;
+  const texts = Array.from({ length: 40 }, (_, i) => `burst ${i + 1}`);
+
+  beforeAll(async () => {
+    server = await demoProcess({ ...BASE_ENV, FORGE_STREAMING_HISTORY_STORE: 'memory', ...env });
+    await server.start();
+  }, 30_000);
+
+  afterAll(async () => {
+    await server?.kill('SIGKILL');
+  });
+
+  it('without retries (retryRateLimited: 0) part of the burst is refused with rate_limited', async () => {
+    const carol = makeClient(server, { token: await server.login('carol'), retryRateLimited: 0 });
+    await carol.connect();
+    const { room } = await carol.createRoom({ name: 'no retries' });
+    const results = await Promise.allSettled(texts.map((t) => carol.sendMessage(room.id, t)));
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) {
+      expect(r.reason).toBeInstanceOf(StreamingClientError);
+      expect(r.reason).toMatchObject({ code: 'rate_limited', data: { retry_after_ms: expect.any(Number) } });
+    }
+  });
+
+  it('loses no message: refused sends are retried after retry_after_ms, in order', async () => {
+    const alice = makeClient(server, { token: await server.login('alice'), ackTimeoutMs: 10_000 });
+    const bob = makeClient(server, { token: await server.login('bob') });
+    await Promise.all([alice.connect(), bob.connect()]);
+    const { room } = await alice.createRoom({ name: 'burst' });
+    await bob.joinRoom(room.id);
+    const received = record(bob, 'message');
+    const refusalsBefore = await rateLimitedRefusals(server);
+
+    const acks = await Promise.all(texts.map((t) => alice.sendMessage(room.id, t)));
+
+    expect(await rateLimitedRefusals(server)).toBeGreaterThan(refusalsBefore); // the limit was hit
+    expect(acks.map((a) => a.seq)).toEqual(texts.map((_, i) => i + 1));
+    await waitFor(() => expect(received.map((m) => m.content)).toEqual(texts));
+    expect(seqsOf(received, room.id)).toEqual(texts.map((_, i) => i + 1));
+    const history = await bob.getHistory(room.id, { limit: 100 });
+    expect(history.messages.map((m) => m.content)).toEqual(texts);
+  }, 30_000);
+});
+
 describe('client reconnect across a server kill and restart (sqlite store)', () => {
   let server: DemoProcess;
   let dir: string;

@@ -83,6 +83,13 @@ const msg = (room: string, seq: number, content = `m${seq}`): WireMessage => ({
 
 const tick = () => jest.advanceTimersByTimeAsync(0);
 
+/** The server's refusal of a request over the rate limit (PROTOCOL.md section 11, Security). */
+const rateLimited = (id: string | undefined, retryAfterMs: number) => ({
+  type: 'error',
+  id,
+  data: { code: 'rate_limited', message: 'too many requests, slow down', retry_after_ms: retryAfterMs },
+});
+
 function makeClient(extra: Partial<StreamingClientOptions> = {}) {
   const client = new StreamingClient({
     url: 'ws://server:3000/ws',
@@ -484,6 +491,311 @@ describe('StreamingClient over WebSocket (fake server)', () => {
     FakeSocket.last.accept();
     await tick();
     expect(FakeSocket.last.request('resume').data).toEqual({ rooms: { r9: 42 } });
+  });
+
+  it('retries a request refused with rate_limited after retry_after_ms instead of rejecting it', async () => {
+    const { client, socket } = await connected();
+    const sent = client.sendMessage('r1', 'hi');
+    const settled = jest.fn();
+    sent.then(settled, settled);
+    const first = socket.request('send_message');
+    socket.push(rateLimited(first.id, 200));
+    await jest.advanceTimersByTimeAsync(199);
+    expect(socket.requests('send_message')).toHaveLength(1);
+    expect(settled).not.toHaveBeenCalled();
+    expect(client.queuedRequests).toBe(1);
+    await jest.advanceTimersByTimeAsync(1);
+    const second = socket.requests('send_message')[1];
+    expect(second.data).toEqual(first.data);
+    expect(second.id).not.toBe(first.id);
+    socket.push({ type: 'ack', id: second.id, data: { message_id: 'm1', seq: 1 } });
+    await expect(sent).resolves.toEqual({ message_id: 'm1', seq: 1 });
+    expect(client.queuedRequests).toBe(0);
+  });
+
+  it('keeps requests in order across rate-limit retries: later ones wait, then one at a time', async () => {
+    const { client, socket } = await connected();
+    const contents = () => socket.requests('send_message').map((r) => r.data?.content);
+    const lastId = () => socket.requests('send_message').slice(-1)[0].id;
+    const a = client.sendMessage('r1', 'a');
+    const b = client.sendMessage('r1', 'b');
+    const [ra, rb] = socket.requests('send_message');
+    // Both were pipelined before the first refusal came back.
+    socket.push(rateLimited(ra.id, 100));
+    socket.push(rateLimited(rb.id, 100));
+    const c = client.sendMessage('r1', 'c'); // issued during the pause: waits behind a and b
+    expect(contents()).toEqual(['a', 'b']);
+    expect(client.queuedRequests).toBe(3);
+    await jest.advanceTimersByTimeAsync(100);
+    expect(contents()).toEqual(['a', 'b', 'a']); // one at a time until the backlog is sent
+    socket.push({ type: 'ack', id: lastId(), data: { message_id: 'ma', seq: 1 } });
+    await tick();
+    expect(contents()).toEqual(['a', 'b', 'a', 'b']);
+    socket.push(rateLimited(lastId(), 50)); // refused again: b's second retry
+    await tick();
+    expect(contents()).toEqual(['a', 'b', 'a', 'b']);
+    await jest.advanceTimersByTimeAsync(50);
+    expect(contents()).toEqual(['a', 'b', 'a', 'b', 'b']);
+    socket.push({ type: 'ack', id: lastId(), data: { message_id: 'mb', seq: 2 } });
+    await tick();
+    expect(contents()).toEqual(['a', 'b', 'a', 'b', 'b', 'c']);
+    socket.push({ type: 'ack', id: lastId(), data: { message_id: 'mc', seq: 3 } });
+    await expect(Promise.all([a, b, c])).resolves.toEqual([
+      { message_id: 'ma', seq: 1 },
+      { message_id: 'mb', seq: 2 },
+      { message_id: 'mc', seq: 3 },
+    ]);
+    // The backlog is gone: requests are pipelined again.
+    void client.sendMessage('r1', 'd');
+    void client.sendMessage('r1', 'e');
+    expect(contents().slice(-2)).toEqual(['d', 'e']);
+  });
+
+  it('rejects with the rate_limited error once the retries are used up (retryRateLimited)', async () => {
+    const { client, socket } = await connected({ retryRateLimited: 2 });
+    const p = client.sendMessage('r1', 'x').catch((e: unknown) => e);
+    for (let i = 0; i < 3; i++) {
+      socket.push(rateLimited(socket.request('send_message').id, 100));
+      await jest.advanceTimersByTimeAsync(100);
+    }
+    expect(socket.requests('send_message')).toHaveLength(3);
+    const err = await p;
+    expect(err).toBeInstanceOf(StreamingClientError);
+    expect(err).toMatchObject({ code: 'rate_limited', data: { retry_after_ms: 100 } });
+    expect(client.queuedRequests).toBe(0);
+  });
+
+  it('rejects at once with retryRateLimited: 0, or per request with { retryRateLimited: 0 }', async () => {
+    const off = await connected({ retryRateLimited: 0 });
+    const p = off.client.sendMessage('r1', 'x').catch((e: unknown) => e);
+    off.socket.push(rateLimited(off.socket.request('send_message').id, 100));
+    expect(await p).toMatchObject({ code: 'rate_limited' });
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(off.socket.requests('send_message')).toHaveLength(1);
+    // The refusal does not hold back later requests either.
+    void off.client.sendMessage('r1', 'y');
+    expect(off.socket.requests('send_message')).toHaveLength(2);
+
+    const on = await connected();
+    const q = on.client
+      .request('start_typing', { room_id: 'r1' }, { retryRateLimited: 0 })
+      .catch((e: unknown) => e);
+    on.socket.push(rateLimited(on.socket.request('start_typing').id, 100));
+    expect(await q).toMatchObject({ code: 'rate_limited' });
+
+    // ... and the other way round: retries for one request of a client that has them off.
+    const r = off.client.request('start_typing', { room_id: 'r1' }, { retryRateLimited: 1 });
+    off.socket.push(rateLimited(off.socket.request('start_typing').id, 100));
+    await jest.advanceTimersByTimeAsync(100);
+    expect(off.socket.requests('start_typing')).toHaveLength(2);
+    off.socket.ack('start_typing', { room_id: 'r1', typing: true });
+    await expect(r).resolves.toEqual({ room_id: 'r1', typing: true });
+  });
+
+  it('retries only within the request timeout', async () => {
+    const { client, socket } = await connected({ ackTimeoutMs: 1000 });
+    // The wait would end after the timeout: rejected at once with the refusal.
+    const early = client.sendMessage('r1', 'x').catch((e: unknown) => e);
+    socket.push(rateLimited(socket.request('send_message').id, 1500));
+    expect(await early).toMatchObject({ code: 'rate_limited', data: { retry_after_ms: 1500 } });
+    await jest.advanceTimersByTimeAsync(1500);
+
+    // A request waiting behind the pause times out when its own timeout passes, unsent.
+    const long = client.request('get_presence', { user_ids: ['a'] }, { timeoutMs: 5000 });
+    const longErr = long.catch((e: unknown) => e);
+    socket.push(rateLimited(socket.request('get_presence').id, 300));
+    const short = client
+      .request('get_presence', { user_ids: ['b'] }, { timeoutMs: 200 })
+      .catch((e: unknown) => e);
+    await jest.advanceTimersByTimeAsync(200);
+    expect(await short).toMatchObject({ code: 'timeout' });
+    expect(socket.requests('get_presence')).toHaveLength(1);
+    // The retry waits only for what is left of the 5000 ms.
+    await jest.advanceTimersByTimeAsync(100);
+    expect(socket.requests('get_presence')).toHaveLength(2);
+    const settled = jest.fn();
+    void longErr.then(settled);
+    await jest.advanceTimersByTimeAsync(4699);
+    expect(settled).not.toHaveBeenCalled();
+    await jest.advanceTimersByTimeAsync(1);
+    expect(await longErr).toMatchObject({ code: 'timeout' });
+  });
+
+  it('sends a request still waiting for its rate-limit retry after the reconnect', async () => {
+    const { client, socket } = await connected({ reconnect: { initialDelayMs: 10 } });
+    socket.push({ type: 'message', data: msg('r1', 1) });
+    const p = client.sendMessage('r1', 'x');
+    socket.push(rateLimited(socket.request('send_message').id, 1000));
+    socket.drop();
+    expect(client.queuedRequests).toBe(1);
+    await jest.advanceTimersByTimeAsync(10);
+    const s2 = FakeSocket.last;
+    s2.accept();
+    await tick();
+    s2.ack('resume', { rooms: { r1: 1 } });
+    await tick();
+    expect(s2.requests('send_message').map((r) => r.data?.content)).toEqual(['x']);
+    s2.ack('send_message', { message_id: 'm', seq: 2 });
+    await expect(p).resolves.toEqual({ message_id: 'm', seq: 2 });
+  });
+
+  it('rejects requests held back by a rate-limit refusal on close()', async () => {
+    const { client, socket } = await connected();
+    const a = client.sendMessage('r1', 'a').catch((e: unknown) => e);
+    socket.push(rateLimited(socket.request('send_message').id, 100));
+    const b = client.sendMessage('r1', 'b').catch((e: unknown) => e);
+    client.close();
+    expect(await a).toMatchObject({ code: 'closed' });
+    expect(await b).toMatchObject({ code: 'closed' });
+    expect(client.queuedRequests).toBe(0);
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(socket.requests('send_message')).toHaveLength(1);
+  });
+
+  it('retries a resume refused with rate_limited after a reconnect', async () => {
+    const { client, socket } = await connected({ reconnect: { initialDelayMs: 10 } });
+    socket.push({ type: 'message', data: msg('r1', 1) });
+    socket.drop();
+    await jest.advanceTimersByTimeAsync(10);
+    const s2 = FakeSocket.last;
+    const gaps: unknown[] = [];
+    const errors: unknown[] = [];
+    client.on('gap', (g) => gaps.push(g));
+    client.on('error', (e) => errors.push(e));
+    s2.accept();
+    await tick();
+    s2.push(rateLimited(s2.request('resume').id, 100));
+    await jest.advanceTimersByTimeAsync(99);
+    expect(s2.requests('resume')).toHaveLength(1);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(s2.requests('resume').map((r) => r.data)).toEqual([{ rooms: { r1: 1 } }, { rooms: { r1: 1 } }]);
+    s2.ack('resume', { rooms: { r1: 1 } });
+    await tick();
+    expect(client.state).toBe('open');
+    expect(gaps).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it('emits rooms_gone for rooms resumed.gone lists and stops resuming them', async () => {
+    const { client, socket } = await connected({ reconnect: { initialDelayMs: 10 } });
+    socket.push({ type: 'message', data: msg('lost', 3) }, { type: 'message', data: msg('kept', 2) });
+    socket.drop();
+    await jest.advanceTimersByTimeAsync(10);
+    const s2 = FakeSocket.last;
+    const gone: string[][] = [];
+    const gaps: unknown[] = [];
+    client.on('rooms_gone', (g) => gone.push(g.room_ids));
+    client.on('gap', (g) => gaps.push(g));
+    s2.accept();
+    await tick();
+    expect(s2.request('resume').data).toEqual({ rooms: { lost: 3, kept: 2 } });
+    s2.ack('resume', { rooms: { kept: 2 }, errors: { lost: 'room_not_found' }, gone: ['lost'] });
+    await tick();
+    expect(client.state).toBe('open');
+    expect(gone).toEqual([['lost']]);
+    expect(gaps).toEqual([]);
+    expect(client.lastSeqs).toEqual({ kept: 2 });
+    s2.drop();
+    await jest.advanceTimersByTimeAsync(10);
+    FakeSocket.last.accept();
+    await tick();
+    expect(FakeSocket.last.request('resume').data).toEqual({ rooms: { kept: 2 } });
+  });
+
+  it('reads resumed.errors from servers without gone: room_not_found is gone, lost membership is forgotten', async () => {
+    const { client, socket } = await connected({ reconnect: { initialDelayMs: 10 } });
+    socket.push(
+      { type: 'message', data: msg('deleted', 1) },
+      { type: 'message', data: msg('kicked', 1) },
+      { type: 'message', data: msg('kept', 1) },
+    );
+    socket.drop();
+    await jest.advanceTimersByTimeAsync(10);
+    const s2 = FakeSocket.last;
+    const gone: string[][] = [];
+    client.on('rooms_gone', (g) => gone.push(g.room_ids));
+    s2.accept();
+    await tick();
+    s2.ack('resume', {
+      rooms: { kept: 1 },
+      errors: { deleted: 'room_not_found', kicked: 'not_room_member' },
+    });
+    await tick();
+    expect(gone).toEqual([['deleted']]);
+    expect(client.lastSeqs).toEqual({ kept: 1 });
+  });
+
+  it('keeps gone and errors of the room-by-room resumes (a whole resume refused for another room)', async () => {
+    const { client, socket } = await connected({ reconnect: { initialDelayMs: 10 } });
+    socket.push({ type: 'message', data: msg('kicked', 1) }, { type: 'message', data: msg('lost', 2) });
+    socket.drop();
+    await jest.advanceTimersByTimeAsync(10);
+    const s2 = FakeSocket.last;
+    const gone: string[][] = [];
+    client.on('rooms_gone', (g) => gone.push(g.room_ids));
+    s2.accept();
+    await tick();
+    // Nothing can be resumed and one room is refused: the server fails the whole request.
+    s2.push({
+      type: 'error',
+      id: s2.request('resume').id,
+      data: { code: 'not_room_member', message: 'cannot resume room kicked: not room member' },
+    });
+    await tick();
+    s2.push({
+      type: 'error',
+      id: s2.requests('resume')[1].id,
+      data: { code: 'not_room_member', message: 'no' },
+    });
+    await tick();
+    // Alone, the gone room is not an error: the server answers with `gone`.
+    expect(s2.requests('resume')[2].data).toEqual({ rooms: { lost: 2 } });
+    s2.push({
+      type: 'ack',
+      id: s2.requests('resume')[2].id,
+      data: { rooms: {}, errors: { lost: 'room_not_found' }, gone: ['lost'] },
+    });
+    await tick();
+    expect(client.state).toBe('open');
+    expect(gone).toEqual([['lost']]);
+    expect(client.lastSeqs).toEqual({});
+  });
+
+  it('emits rooms_gone when the whole resume fails with room_not_found (older servers)', async () => {
+    const { client, socket } = await connected({ reconnect: { initialDelayMs: 10 } });
+    socket.push({ type: 'message', data: msg('x', 1) }, { type: 'message', data: msg('y', 4) });
+    socket.drop();
+    await jest.advanceTimersByTimeAsync(10);
+    const s2 = FakeSocket.last;
+    const gone: string[][] = [];
+    const errors: unknown[] = [];
+    const gaps: unknown[] = [];
+    client.on('rooms_gone', (g) => gone.push(g.room_ids));
+    client.on('error', (e) => errors.push(e));
+    client.on('gap', (g) => gaps.push(g));
+    s2.accept();
+    await tick();
+    const notFound = (id: string | undefined) => ({
+      type: 'error',
+      id,
+      data: { code: 'room_not_found', message: 'cannot resume room x: room not found' },
+    });
+    s2.push(notFound(s2.request('resume').id));
+    await tick();
+    s2.push(notFound(s2.requests('resume')[1].id));
+    await tick();
+    s2.push(notFound(s2.requests('resume')[2].id));
+    await tick();
+    expect(s2.requests('resume').map((r) => r.data)).toEqual([
+      { rooms: { x: 1, y: 4 } },
+      { rooms: { x: 1 } },
+      { rooms: { y: 4 } },
+    ]);
+    expect(client.state).toBe('open');
+    expect(gone).toEqual([['x', 'y']]);
+    expect(errors).toEqual([]);
+    expect(gaps).toEqual([]);
+    expect(client.lastSeqs).toEqual({});
   });
 
   it('detects a dead connection with the optional heartbeat', async () => {

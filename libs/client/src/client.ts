@@ -64,6 +64,13 @@ import type {
   WireRoom,
 } from '@nest-streaming/protocol';
 
+/** What a resume found: the `resumed` data, rooms whose resume failed, rooms the server no longer has. */
+interface ResumeOutcome {
+  resumed: ResumedEvent;
+  failed: string[];
+  gone: string[];
+}
+
 /** Connection state: `closed` before connect() and after close() or an auth expiry. */
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -114,6 +121,12 @@ export interface StreamingClientOptions {
    * URL) replaces `url` for the WebSocket; without one, `url` is used.
    */
   route?: { room?: string; user?: string; region?: string };
+  /**
+   * How many times a request refused with `rate_limited` is sent again, each time after the
+   * server's `retry_after_ms`, before it rejects with that error. Default 3; 0 rejects at once.
+   * Retries happen only within the request's timeout. See {@link StreamingClient.request}.
+   */
+  retryRateLimited?: number;
   /** Random source in [0, 1) for the jitter (tests). Default Math.random. */
   random?: () => number;
 }
@@ -158,6 +171,15 @@ export interface GapEvent {
   latest_seq?: number;
 }
 
+/**
+ * `rooms_gone`: rooms the server no longer has (found while resuming after a reconnect, e.g.
+ * the server lost its in-memory rooms in a restart). The client has stopped tracking them:
+ * the next reconnect does not resume them.
+ */
+export interface RoomsGoneEvent {
+  room_ids: string[];
+}
+
 /** Every event a client emits, with its payload type. Unknown (custom) event names carry `unknown`. */
 export interface StreamingClientEvents {
   message: WireMessage;
@@ -194,6 +216,7 @@ export interface StreamingClientEvents {
   reconnecting: ReconnectingEvent;
   auth_expired: AuthExpiredEvent;
   gap: GapEvent;
+  rooms_gone: RoomsGoneEvent;
 }
 
 /** Event map with a fallback for custom server events. */
@@ -203,6 +226,8 @@ type EventMap = StreamingClientEvents & { [custom: string]: unknown };
 export interface RequestOptions {
   /** Overrides the client's ackTimeoutMs. */
   timeoutMs?: number;
+  /** Overrides the client's retryRateLimited for this request. */
+  retryRateLimited?: number;
 }
 
 /** The error codes that mean "this room is no longer yours": resume drops it. */
@@ -248,12 +273,23 @@ interface Pending {
   timer: ReturnType<typeof setTimeout> | null;
 }
 
-interface Queued {
+/** A request on its way: in the offline buffer, in the outbox, or sent and waiting for its answer. */
+interface Outgoing {
   type: string;
   data: Record<string, unknown>;
   timeoutMs: number;
+  /** Rate-limit retries left. */
+  retriesLeft: number;
   resolve: (value: unknown) => void;
   reject: (err: StreamingClientError) => void;
+  /** Sent by the client itself (re-subscribe, resume): rejected, not buffered, when the connection drops. */
+  internal?: boolean;
+  /** Position in issue order, given when it is handed to the connection. */
+  order?: number;
+  /** When its timeout ends (epoch ms; Infinity without one), set when it is handed to the connection. */
+  deadline?: number;
+  /** Rejects it at its deadline while it waits in the outbox. */
+  timer?: ReturnType<typeof setTimeout> | null;
 }
 
 interface Waiter {
@@ -278,6 +314,19 @@ const errorOf = (err: unknown): StreamingClientError =>
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
+/** A whole, non-negative count; `fallback` for anything else. */
+const countOr = (v: number | undefined, fallback: number): number =>
+  typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : fallback;
+
+/** The wait a `rate_limited` refusal asks for: its `retry_after_ms`, or 1000 ms when it has none. */
+const retryAfterOf = (e: StreamingClientError): number => {
+  const v = e.data.retry_after_ms;
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 1000;
+};
+
+const timeoutError = (type: string, timeoutMs: number): StreamingClientError =>
+  new StreamingClientError('timeout', `${type}: no answer within ${timeoutMs} ms`, { timeout_ms: timeoutMs });
+
 /**
  * A typed client of the streaming protocol for browsers and Node.
  *
@@ -287,7 +336,11 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
  * - When the transport drops it reconnects with exponential backoff and full
  *   jitter, re-subscribes its channels, resumes every room from the last seq
  *   it delivered (replayed messages arrive through `message`, in seq order,
- *   without duplicates), then sends the requests queued meanwhile.
+ *   without duplicates), then sends the requests queued meanwhile. Rooms the
+ *   server no longer has are reported with `rooms_gone` and no longer resumed.
+ * - A request refused with `rate_limited` is sent again after the server's
+ *   `retry_after_ms` (`retryRateLimited` times at most, within its timeout),
+ *   later requests waiting behind it so that order is kept.
  */
 export class StreamingClient {
   private readonly opts: {
@@ -297,6 +350,7 @@ export class StreamingClient {
     offlineBufferSize: number;
     heartbeatIntervalMs: number;
     transport: TransportKind;
+    retryRateLimited: number;
     random: () => number;
   };
   private readonly emitter = new TypedEmitter<EventMap>((err, event) => this.reportListenerError(err, event));
@@ -313,7 +367,21 @@ export class StreamingClient {
   private sseWatchdog: ReturnType<typeof setTimeout> | null = null;
   private waiters: Waiter[] = [];
   private readonly pending = new Map<string, Pending>();
-  private queue: Queued[] = [];
+  /** The offline buffer: requests issued while not connected, sent after the (re)connect. */
+  private queue: Outgoing[] = [];
+  /**
+   * Requests of the current connection held back after a `rate_limited` refusal (the refused
+   * ones and every later one), in issue order. While it is not empty the client is throttled:
+   * it waits out the server's `retry_after_ms`, then sends one request at a time.
+   */
+  private outbox: Outgoing[] = [];
+  private throttled = false;
+  /** The one request sent from the outbox, until it is answered. */
+  private inFlight: Outgoing | null = null;
+  /** Nothing leaves the outbox before this time (epoch ms). */
+  private pausedUntil = 0;
+  private pauseTimer: ReturnType<typeof setTimeout> | null = null;
+  private nextOrder = 0;
   private nextId = 0;
   private readonly idPrefix = Math.random().toString(36).slice(2, 8);
 
@@ -345,6 +413,7 @@ export class StreamingClient {
       offlineBufferSize: options.offlineBufferSize ?? 100,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 0,
       transport: options.transport ?? 'ws',
+      retryRateLimited: countOr(options.retryRateLimited, 3),
       random: options.random ?? Math.random,
     };
   }
@@ -376,9 +445,9 @@ export class StreamingClient {
     return this.subs;
   }
 
-  /** Requests waiting in the offline buffer. */
+  /** Requests waiting to be sent: in the offline buffer, or held back after a `rate_limited` refusal. */
   get queuedRequests(): number {
-    return this.queue.length;
+    return this.queue.length + this.outbox.length;
   }
 
   /** Listen to an event; returns a function that removes the listener. */
@@ -437,6 +506,7 @@ export class StreamingClient {
     this.recoveryBuffer = null;
     const err = new StreamingClientError('closed', 'the client was closed');
     this.rejectPending(err);
+    this.resetOutbox(err);
     this.rejectQueue(err);
     this.rejectWaiters(err);
     this.authExpired = false;
@@ -537,6 +607,7 @@ export class StreamingClient {
     this.generation++;
     this.clearTimers();
     this.attempt = null;
+    this.resetOutbox(err);
     this.rejectWaiters(err);
     this.rejectQueue(err);
     this.setState('closed');
@@ -677,10 +748,10 @@ export class StreamingClient {
   }
 
   private clearTimers(): void {
-    for (const t of [this.reconnectTimer, this.connectTimer, this.sseWatchdog])
+    for (const t of [this.reconnectTimer, this.connectTimer, this.sseWatchdog, this.pauseTimer])
       if (t !== null) clearTimeout(t);
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
-    this.reconnectTimer = this.connectTimer = this.sseWatchdog = this.heartbeatTimer = null;
+    this.reconnectTimer = this.connectTimer = this.sseWatchdog = this.heartbeatTimer = this.pauseTimer = null;
   }
 
   /** The transport of `attempt` closed (or failed to open). */
@@ -691,15 +762,13 @@ export class StreamingClient {
     this.detachTransport(1000, 'closing');
     this.attempt = null;
     this.recoveryBuffer = null;
-    this.rejectPending(
-      new StreamingClientError(
-        'disconnected',
-        `connection closed before the ack (${code} ${reason})`.trim(),
-        {
-          close_code: code,
-        },
-      ),
+    const dropped = new StreamingClientError(
+      'disconnected',
+      `connection closed before the ack (${code} ${reason})`.trim(),
+      { close_code: code },
     );
+    this.rejectPending(dropped);
+    this.resetOutbox(dropped);
     const wasOpen = this._state === 'open';
     if (code === 4401 || attempt.httpStatus === 401) {
       this.authExpired = true;
@@ -867,7 +936,7 @@ export class StreamingClient {
     const live = () => attempt.gen === this.generation;
     const subscribing = [...this.subs].map(async ([channel, filters]) => {
       try {
-        await this.sendNow('subscribe', filters === undefined ? { channel } : { channel, filters });
+        await this.sendInternal('subscribe', filters === undefined ? { channel } : { channel, filters });
       } catch (err) {
         const e = errorOf(err);
         if (e.code === 'disconnected' || !live()) return;
@@ -880,73 +949,98 @@ export class StreamingClient {
       }
     });
     const points = this.resumePoints();
-    let resumed: ResumedEvent = { rooms: {} };
-    let failed: string[] = [];
+    let outcome: ResumeOutcome = { resumed: { rooms: {} }, failed: [], gone: [] };
     if (Object.keys(points).length > 0) {
       // Messages delivered before the disconnect up to the resume point count as seen.
       for (const [room, seq] of Object.entries(points)) this.lastSeq.set(room, seq);
-      ({ resumed, failed } = await this.resume(points, live));
+      outcome = await this.resume(points, live);
     }
     await Promise.all(subscribing);
     if (!live()) return;
-    this.finishRecovery(attempt, resumed, failed);
+    this.finishRecovery(attempt, outcome.resumed, outcome.failed, outcome.gone);
   }
 
   /** `resume` all rooms at once; when that fails, room by room (a room no longer ours must not block the others). */
-  private async resume(
-    points: Record<string, number>,
-    live: () => boolean,
-  ): Promise<{ resumed: ResumedEvent; failed: string[] }> {
+  private async resume(points: Record<string, number>, live: () => boolean): Promise<ResumeOutcome> {
     try {
-      const resumed = (await this.sendNow('resume', { rooms: points })) as ResumedEvent;
-      return { resumed, failed: [] };
+      const resumed = (await this.sendInternal('resume', { rooms: points })) as ResumedEvent;
+      return { resumed, failed: [], gone: [] };
     } catch (err) {
       const e = errorOf(err);
-      if (!live() || e.code === 'disconnected') return { resumed: { rooms: {} }, failed: [] };
+      if (!live() || e.code === 'disconnected') return { resumed: { rooms: {} }, failed: [], gone: [] };
       const rooms = Object.keys(points);
       if (rooms.length === 1 || !MEMBERSHIP_CODES.has(e.code)) return this.resumeFailed(rooms, e);
     }
-    const merged: ResumedEvent = { rooms: {}, gaps: [] };
+    // The whole request failed (servers without `resumed.errors` fail it for one bad room): room by room.
+    const merged: ResumedEvent = { rooms: {}, gaps: [], errors: {} };
     const failed: string[] = [];
+    const gone: string[] = [];
     for (const [room, seq] of Object.entries(points)) {
       if (!live()) break;
       try {
-        const r = (await this.sendNow('resume', { rooms: { [room]: seq } })) as ResumedEvent;
+        const r = (await this.sendInternal('resume', { rooms: { [room]: seq } })) as ResumedEvent;
         Object.assign(merged.rooms, r.rooms);
         merged.gaps!.push(...(r.gaps ?? []));
+        if (isRecord(r.errors)) Object.assign(merged.errors!, r.errors);
+        if (Array.isArray(r.gone)) gone.push(...r.gone);
       } catch (err) {
         const e = errorOf(err);
         if (e.code === 'disconnected') break;
-        failed.push(...this.resumeFailed([room], e).failed);
+        const one = this.resumeFailed([room], e);
+        failed.push(...one.failed);
+        gone.push(...one.gone);
       }
     }
-    return { resumed: merged, failed };
+    return { resumed: merged, failed, gone };
   }
 
-  /** Rooms whose resume failed: forgotten when they are no longer ours, otherwise reported as gaps. */
-  private resumeFailed(
-    rooms: string[],
-    e: StreamingClientError,
-  ): { resumed: ResumedEvent; failed: string[] } {
+  /**
+   * Rooms whose resume failed: forgotten when they are no longer ours (and reported as gone when
+   * the server does not have them), otherwise reported as gaps.
+   */
+  private resumeFailed(rooms: string[], e: StreamingClientError): ResumeOutcome {
     if (MEMBERSHIP_CODES.has(e.code) && rooms.length === 1) {
-      this.lastSeq.delete(rooms[0]);
-      this.floor.delete(rooms[0]);
-      return { resumed: { rooms: {} }, failed: [] };
+      this.forgetRoom(rooms[0]);
+      return { resumed: { rooms: {} }, failed: [], gone: e.code === 'room_not_found' ? [rooms[0]] : [] };
     }
     this.emitter.emit('error', { ...e.data, code: e.code, message: `resume failed: ${e.message}` });
-    return { resumed: { rooms: {} }, failed: rooms };
+    return { resumed: { rooms: {} }, failed: rooms, gone: [] };
   }
 
-  /** The resume is done: report gaps, deliver the held events in seq order, open, send the offline buffer. */
-  private finishRecovery(attempt: Attempt, resumed: ResumedEvent, failed: string[]): void {
+  /** Stop tracking a room: it is no longer resumed. */
+  private forgetRoom(room: string): void {
+    this.lastSeq.delete(room);
+    this.floor.delete(room);
+  }
+
+  /**
+   * The resume is done: forget the rooms that are gone or no longer ours, report them and the
+   * gaps, deliver the held events in seq order, open, send the offline buffer.
+   */
+  private finishRecovery(
+    attempt: Attempt,
+    resumed: ResumedEvent,
+    resumeFailed: string[],
+    alsoGone: string[] = [],
+  ): void {
     if (attempt.gen !== this.generation) return;
     if (this.connectTimer !== null) clearTimeout(this.connectTimer);
     this.connectTimer = null;
     const held = this.recoveryBuffer ?? [];
     this.recoveryBuffer = null;
+    const gone = new Set([...alsoGone, ...(Array.isArray(resumed.gone) ? resumed.gone : [])]);
+    const failed = [...resumeFailed];
+    for (const [room, code] of Object.entries(isRecord(resumed.errors) ? resumed.errors : {})) {
+      // `room_not_found` is a room the server no longer has (servers without `gone` say only this).
+      if (code === 'room_not_found') gone.add(room);
+      else if (MEMBERSHIP_CODES.has(code)) this.forgetRoom(room);
+      else failed.push(room);
+    }
+    for (const room of gone) this.forgetRoom(room);
     const gaps = new Set(resumed.gaps ?? []);
     this.emitter.emit('resumed', resumed);
     this.emitter.emit('*', { type: 'resumed', data: resumed });
+    if (gone.size > 0) this.emitter.emit('rooms_gone', { room_ids: [...gone] });
     for (const room of gaps) {
       this.emitter.emit('gap', {
         room_id: room,
@@ -995,10 +1089,7 @@ export class StreamingClient {
   }
 
   private flushQueue(): void {
-    while (this.queue.length > 0 && this._state === 'open') {
-      const q = this.queue.shift()!;
-      this.sendNow(q.type, q.data, q.timeoutMs).then(q.resolve, q.reject);
-    }
+    while (this.queue.length > 0 && this._state === 'open') this.transmit(this.queue.shift()!);
   }
 
   private reportListenerError(err: unknown, event: string): void {
@@ -1024,6 +1115,28 @@ export class StreamingClient {
     for (const q of all) q.reject(err);
   }
 
+  /**
+   * The connection is gone: the outbox's requests (refused or held back, so not carried out)
+   * go back to the front of the offline buffer, in order; the client's own are rejected with `err`.
+   */
+  private resetOutbox(err: StreamingClientError): void {
+    if (this.pauseTimer !== null) clearTimeout(this.pauseTimer);
+    this.pauseTimer = null;
+    this.throttled = false;
+    this.inFlight = null;
+    this.pausedUntil = 0;
+    const waiting = this.outbox;
+    this.outbox = [];
+    const requeue: Outgoing[] = [];
+    for (const out of waiting) {
+      if (out.timer) clearTimeout(out.timer);
+      out.timer = null;
+      if (out.internal) out.reject(err);
+      else requeue.push(out);
+    }
+    this.queue.unshift(...requeue);
+  }
+
   private rejectWaiters(err: StreamingClientError): void {
     const all = this.waiters;
     this.waiters = [];
@@ -1039,6 +1152,14 @@ export class StreamingClient {
    * `offline_buffer_full`, `receive_only` (SSE), `closed` or `not_connected`.
    * While (re)connecting, requests wait in the offline buffer and are sent
    * after the resume.
+   *
+   * A request refused with `rate_limited` is sent again after the server's
+   * `retry_after_ms`, at most `retryRateLimited` times and only while its
+   * timeout (counted from its first send) allows the wait; otherwise it
+   * rejects with that `rate_limited` error. Until every refused request is
+   * through, later requests wait behind them and the client sends one request
+   * at a time, so requests keep their order (except those already sent when
+   * the first refusal came back).
    */
   request<T = Record<string, unknown>>(
     type: string,
@@ -1051,15 +1172,15 @@ export class StreamingClient {
         new StreamingClientError('receive_only', `${type}: the SSE transport is receive-only`),
       );
     }
-    if (this._state === 'open') return this.sendNow(type, data, timeoutMs) as Promise<T>;
+    const open = this._state === 'open';
     const buffering =
       this._state === 'connecting' ||
       this._state === 'reconnecting' ||
       (this._state === 'closed' && this.authExpired);
-    if (!buffering) {
+    if (!open && !buffering) {
       return Promise.reject(new StreamingClientError('not_connected', `${type}: call connect() first`));
     }
-    if (this.queue.length >= this.opts.offlineBufferSize) {
+    if (!open && this.queue.length >= this.opts.offlineBufferSize) {
       return Promise.reject(
         new StreamingClientError(
           'offline_buffer_full',
@@ -1067,44 +1188,193 @@ export class StreamingClient {
         ),
       );
     }
-    return new Promise<T>((resolve, reject) =>
-      this.queue.push({ type, data, timeoutMs, resolve: resolve as (v: unknown) => void, reject }),
+    return new Promise<T>((resolve, reject) => {
+      const out: Outgoing = {
+        type,
+        data,
+        timeoutMs,
+        retriesLeft: countOr(options.retryRateLimited, this.opts.retryRateLimited),
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      };
+      if (open) this.transmit(out);
+      else this.queue.push(out);
+    });
+  }
+
+  /** A request of the client itself (re-subscribe, resume) on the current connection, with rate-limit retries. */
+  private sendInternal(type: string, data: Record<string, unknown>): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) =>
+      this.transmit({
+        type,
+        data,
+        timeoutMs: this.opts.ackTimeoutMs,
+        retriesLeft: this.opts.retryRateLimited,
+        resolve,
+        reject,
+        internal: true,
+      }),
     );
   }
 
-  /** Send now on the current socket (no buffering). */
+  /** Hand a request to the current connection: sent now, or held in the outbox while throttled. */
+  private transmit(out: Outgoing): void {
+    out.order = ++this.nextOrder;
+    out.deadline =
+      out.timeoutMs > 0 && Number.isFinite(out.timeoutMs) ? Date.now() + out.timeoutMs : Infinity;
+    if (this.throttled || Date.now() < this.pausedUntil) {
+      this.throttled = true;
+      this.hold(out);
+      this.pump();
+    } else {
+      this.fire(out);
+    }
+  }
+
+  /** Send a request with what is left of its timeout; its answer is handled synchronously. */
+  private fire(out: Outgoing): void {
+    const gen = this.generation;
+    this.sendRaw(
+      out.type,
+      out.data,
+      Math.max(1, (out.deadline ?? Infinity) - Date.now()),
+      (value) => {
+        out.resolve(value);
+        this.answered(out);
+      },
+      (err) => this.failed(out, err, gen),
+    );
+  }
+
+  private answered(out: Outgoing): void {
+    if (this.inFlight !== out) return;
+    this.inFlight = null;
+    this.pump();
+  }
+
+  /**
+   * A sent request failed. A `rate_limited` refusal retries it when it has retries left and the
+   * wait fits in its timeout, and throttles the client (unless retries are off and it is not retried).
+   */
+  private failed(out: Outgoing, e: StreamingClientError, gen: number): void {
+    // A resend waits for what is left of the timeout; its error names the whole timeout.
+    if (e.code === 'timeout') e = timeoutError(out.type, out.timeoutMs);
+    const now = Date.now();
+    const wait = e.code === 'rate_limited' ? retryAfterOf(e) : 0;
+    const retry =
+      e.code === 'rate_limited' &&
+      gen === this.generation &&
+      out.retriesLeft > 0 &&
+      now + wait < (out.deadline ?? Infinity);
+    if (
+      !retry &&
+      (e.code !== 'rate_limited' || gen !== this.generation || this.opts.retryRateLimited === 0)
+    ) {
+      out.reject(e);
+      this.answered(out);
+      return;
+    }
+    this.pausedUntil = Math.max(this.pausedUntil, now + wait);
+    this.throttled = true;
+    if (this.inFlight === out) this.inFlight = null;
+    if (retry) {
+      out.retriesLeft--;
+      this.hold(out);
+    } else {
+      out.reject(e);
+    }
+    this.pump();
+  }
+
+  /** Put a request in the outbox at its place in issue order; it times out there at its deadline. */
+  private hold(out: Outgoing): void {
+    let i = this.outbox.length;
+    while (i > 0 && (this.outbox[i - 1].order ?? 0) > (out.order ?? 0)) i--;
+    this.outbox.splice(i, 0, out);
+    const deadline = out.deadline ?? Infinity;
+    if (deadline === Infinity) return;
+    out.timer = setTimeout(
+      () => {
+        out.timer = null;
+        const at = this.outbox.indexOf(out);
+        if (at < 0) return;
+        this.outbox.splice(at, 1);
+        out.reject(timeoutError(out.type, out.timeoutMs));
+        this.pump();
+      },
+      Math.max(0, deadline - Date.now()),
+    );
+  }
+
+  /** While throttled: after the pause, send the outbox's first request, the next once it is answered. */
+  private pump(): void {
+    while (this.throttled && this.inFlight === null) {
+      if (this.outbox.length === 0) {
+        this.throttled = false;
+        return;
+      }
+      if (!this.socket || this.socket.readyState !== 1) return; // the drop moves the outbox to the buffer
+      const wait = this.pausedUntil - Date.now();
+      if (wait > 0) {
+        if (this.pauseTimer === null) {
+          this.pauseTimer = setTimeout(() => {
+            this.pauseTimer = null;
+            this.pump();
+          }, wait);
+        }
+        return;
+      }
+      const out = this.outbox.shift()!;
+      if (out.timer) clearTimeout(out.timer);
+      out.timer = null;
+      if (Date.now() >= (out.deadline ?? Infinity)) {
+        out.reject(timeoutError(out.type, out.timeoutMs));
+        continue;
+      }
+      this.inFlight = out;
+      this.fire(out);
+    }
+  }
+
+  /** Send now on the current socket (no buffering, no retries). */
   private sendNow(
     type: string,
     data: Record<string, unknown>,
     timeoutMs = this.opts.ackTimeoutMs,
   ): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => this.sendRaw(type, data, timeoutMs, resolve, reject));
+  }
+
+  /** Write one request on the current socket; exactly one of `resolve` and `reject` is called, once. */
+  private sendRaw(
+    type: string,
+    data: Record<string, unknown>,
+    timeoutMs: number,
+    resolve: (value: unknown) => void,
+    reject: (err: StreamingClientError) => void,
+  ): void {
     const socket = this.socket;
     if (!socket || socket.readyState !== 1) {
-      return Promise.reject(new StreamingClientError('disconnected', `${type}: not connected`));
+      reject(new StreamingClientError('disconnected', `${type}: not connected`));
+      return;
     }
     const id = `${this.idPrefix}-${++this.nextId}`;
-    return new Promise<unknown>((resolve, reject) => {
-      const p: Pending = { type, resolve, reject, timer: null };
-      if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
-        p.timer = setTimeout(() => {
-          if (this.pending.get(id) !== p) return;
-          this.pending.delete(id);
-          reject(
-            new StreamingClientError('timeout', `${type}: no answer within ${timeoutMs} ms`, {
-              timeout_ms: timeoutMs,
-            }),
-          );
-        }, timeoutMs);
-      }
-      this.pending.set(id, p);
-      try {
-        socket.send(JSON.stringify({ type, id, data }));
-      } catch (err) {
+    const p: Pending = { type, resolve, reject, timer: null };
+    if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
+      p.timer = setTimeout(() => {
+        if (this.pending.get(id) !== p) return;
         this.pending.delete(id);
-        if (p.timer !== null) clearTimeout(p.timer);
-        reject(new StreamingClientError('disconnected', `${type}: send failed: ${errorOf(err).message}`));
-      }
-    });
+        reject(timeoutError(type, timeoutMs));
+      }, timeoutMs);
+    }
+    this.pending.set(id, p);
+    try {
+      socket.send(JSON.stringify({ type, id, data }));
+    } catch (err) {
+      this.pending.delete(id);
+      if (p.timer !== null) clearTimeout(p.timer);
+      reject(new StreamingClientError('disconnected', `${type}: send failed: ${errorOf(err).message}`));
+    }
   }
 
   // ------------------------------------------------------------ typed requests

@@ -16,6 +16,7 @@ export type {
   ReconnectingEvent,
   AuthExpiredEvent,
   GapEvent,
+  RoomsGoneEvent,
   StreamingClientEvents,
   RequestOptions,
 } from './client';
