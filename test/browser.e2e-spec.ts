@@ -8,7 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ConnectionRegistry } from '@nest-streaming/streaming';
+import { ConnectionRegistry } from '../libs/streaming/src/connections/connection-registry';
 import { TestApp, startDemoApp } from './support/app';
 
 jest.setTimeout(120_000);
