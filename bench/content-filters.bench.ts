@@ -21,11 +21,7 @@
 import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { IsIn, IsOptional, IsString, ValidateNested } from 'class-validator';
-import {
-  ContentFilter,
-  ContentFilterChain,
-  ContentFilterContext,
-} from '../libs/streaming/src/security/content-filter';
+import { ContentFilterChain } from '../libs/streaming/src/security/content-filter';
 import {
   BannedWordsFilter,
   decodeHtmlEntities,
@@ -34,6 +30,7 @@ import {
   WhitespaceNormalizer,
 } from '../libs/streaming/src/security/content-filters';
 import { MetadataValidator } from '../libs/streaming/src/security/message-validation';
+import type { ContentFilter, ContentFilterContext } from '../libs/streaming/src/interfaces';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_FILTER_RUNS ?? 11));
 const SIZE = Math.max(1, Number(process.env.BENCH_FILTER_KB ?? 64)) * 1024;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every check and every test of the project, in order:
-// typecheck, lint, format check, unit tests, end-to-end tests (real redis-server /
+// typecheck, lint, format check, import cycles, unit tests, end-to-end tests (real redis-server /
 // nats-server processes and Chromium started by the tests themselves), the
 // black-box conformance suite against the demo app on the local backend, then
 // on the redis and nats backends. Prints one summary line at the end:
@@ -58,6 +58,18 @@ const confLog = path.join(tmp, 'conformance.log');
 run('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
 run('lint', 'npx', ['eslint', '.']);
 run('format', 'npx', ['prettier', '--check', '.']);
+// Layers only point down: no import cycle in the packages (type-only imports count too).
+run('cycles', 'npx', [
+  'madge',
+  '--circular',
+  '--extensions',
+  'ts',
+  '--ts-config',
+  'tsconfig.json',
+  '--exclude',
+  '(^|/)dist/',
+  'libs/',
+]);
 run('unit', 'npx', ['jest', '--selectProjects', 'unit', '--json', `--outputFile=${unitJson}`], {
   count: jestCounts(unitJson),
 });

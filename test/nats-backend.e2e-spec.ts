@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from 'nats';
-import { describeBackendContract, eventually } from '../libs/streaming/src/backends/backend.contract';
+import { describeBackendContract, eventually } from '@nest-streaming/streaming/testing';
 import { decodeRoomLog, fromUtf8, jsonBytes } from '../libs/streaming/src/backends/nats/nats-codec';
 import { BUCKET_IDS, NatsNames } from '../libs/streaming/src/backends/nats/nats-keys';
 import { NatsBackend, type NatsBackendOptions } from '../libs/streaming/src/backends/nats/nats.backend';

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { describeBackendContract, eventually } from '../libs/streaming/src/backends/backend.contract';
+import { describeBackendContract, eventually } from '@nest-streaming/streaming/testing';
 import { RedisBackend, type RedisBackendOptions } from '../libs/streaming/src/backends/redis/redis.backend';
 import { StreamingError } from '../libs/streaming/src/protocol/streaming-error';
 import { encodeMessageEnvelope, messageToWire } from '../libs/streaming/src/protocol/wire';

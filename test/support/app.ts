@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import type { LogLevel, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { eventually as retryUntilPasses } from '@nest-streaming/streaming/testing';
 import { SignJWT, type JWTPayload } from 'jose';
 import { AppModule } from '../../apps/demo-chat/src/app.module';
 import type { Json } from './ws-client';
@@ -178,17 +179,12 @@ export async function signToken(secret: string, claims: JWTPayload = {}): Promis
   return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(secret));
 }
 
-/** Poll `fn` until it returns without throwing (an `expect` inside), or rethrow its last failure at the deadline. */
-export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 3000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() >= deadline) throw err;
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  }
+/**
+ * Poll `fn` until it returns without throwing (an `expect` inside), or rethrow its last failure at the deadline:
+ * `eventually` of `@nest-streaming/streaming/testing`, with the app tests' defaults (3 s, every 25 ms).
+ */
+export function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 3000, everyMs = 25): Promise<T> {
+  return retryUntilPasses(fn, timeoutMs, everyMs);
 }
 
 /** `GET /_/streaming/stats` active_connections. */

@@ -7,6 +7,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { eventually } from '@nest-streaming/streaming/testing';
+import { freePort } from './server-process';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 export const DEMO_MAIN = join(REPO_ROOT, 'dist', 'apps', 'demo-chat', 'src', 'main.js');
@@ -18,8 +20,7 @@ export function buildDemoApp(): void {
   if (!existsSync(DEMO_MAIN)) throw new Error(`${DEMO_MAIN} missing after npm run build`);
 }
 
-/** A TCP port that was free a moment ago on 127.0.0.1 (shared with the Redis helper). */
-import { freePort } from './redis-server';
+/** A TCP port that was free a moment ago on 127.0.0.1 (shared with the Redis and NATS helpers). */
 export { freePort };
 
 /** Servers still running: killed if the test process exits without stopping them. */
@@ -128,17 +129,12 @@ export async function demoProcess(env: Record<string, string>): Promise<DemoProc
   return handle;
 }
 
-/** Poll `fn` until it stops throwing (an `expect` inside), or rethrow its last failure at the deadline. */
-export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 5000, everyMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() >= deadline) throw err;
-      await new Promise((r) => setTimeout(r, everyMs));
-    }
-  }
+/**
+ * Poll `fn` until it stops throwing (an `expect` inside), or rethrow its last failure at the deadline:
+ * `eventually` of `@nest-streaming/streaming/testing`, with the client tests' defaults (5 s, every 20 ms).
+ */
+export function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 5000, everyMs = 20): Promise<T> {
+  return eventually(fn, timeoutMs, everyMs);
 }
 
 /** A promise with its resolve function: a gate a test opens when it wants. */

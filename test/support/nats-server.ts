@@ -5,18 +5,13 @@
  * There is no skipping: when `nats-server` is not installed the helper throws,
  * so a suite that needs NATS fails loudly instead of silently passing.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import {
-  accessSync,
-  constants as fsConstants,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findBinary, freePort, serverProcess, sleep, workDir } from './server-process';
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (the same as the Redis helper's). */
+export { freePort };
 
 export interface NatsServerOptions {
   /** Enable JetStream (`-js -sd <dir>`). Default true. */
@@ -61,41 +56,10 @@ export interface NatsServerHandle {
 
 export const NATS_SERVER_MISSING = 'nats-server not found: install it with "apt-get install -y nats-server"';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Servers still running: killed if the test process exits without stopping them (e.g. a crash). */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const proc of live) proc.kill('SIGKILL');
-  });
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Absolute path of `nats-server`: /usr/bin/nats-server, else the first one on PATH. Throws when missing. */
 export function findNatsServer(): string {
-  const candidates = ['/usr/bin/nats-server'];
-  for (const dir of (process.env.PATH ?? '').split(delimiter))
-    if (dir) candidates.push(join(dir, 'nats-server'));
-  const found = candidates.find(isExecutable);
-  if (!found) throw new Error(NATS_SERVER_MISSING);
-  return found;
+  return findBinary('nats-server', NATS_SERVER_MISSING);
 }
-
-/** A TCP port that was free a moment ago on 127.0.0.1 (shared with the Redis helper). */
-import { freePort } from './redis-server';
-export { freePort };
 
 /**
  * One handshake over a raw socket: the server's INFO (with `"jetstream":true`
@@ -135,12 +99,8 @@ function handshakeOnce(port: number, jetstream: boolean, timeoutMs = 500): Promi
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
   const binary = findNatsServer();
   const jetstream = options.jetstream ?? true;
-  const ownDir = options.dir === undefined;
-  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'nest-streaming-nats-'));
+  const { dir, remove } = workDir('nest-streaming-nats-', options.dir);
   const port = options.port ?? (await freePort());
-  const startTimeoutMs = options.startTimeoutMs ?? 10_000;
-  let child: ChildProcess | null = null;
-  let exited: Promise<void> = Promise.resolve();
 
   let configFile: string | undefined;
   if (options.users && options.users.length > 0) {
@@ -162,67 +122,27 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     return [...a, ...(options.extraArgs ?? [])];
   };
 
-  const launch = async (): Promise<void> => {
-    installExitHook();
-    const proc = spawn(binary, args(), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(proc);
-    let output = '';
-    const keep = (d: Buffer): void => {
-      output = (output + d.toString('utf8')).slice(-4000);
-    };
-    proc.stdout?.on('data', keep);
-    proc.stderr?.on('data', keep);
-    const state: { exitInfo: string | null } = { exitInfo: null };
-    exited = new Promise<void>((resolve) => {
-      proc.once('exit', (code, signal) => {
-        live.delete(proc);
-        state.exitInfo = `code ${code}, signal ${signal}`;
-        if (child === proc) child = null;
-        resolve();
-      });
-      proc.once('error', (err) => {
-        live.delete(proc);
-        state.exitInfo = `spawn error: ${err.message}`;
-        if (child === proc) child = null;
-        resolve();
-      });
-    });
-    child = proc;
-    const deadline = Date.now() + startTimeoutMs;
-    while (Date.now() < deadline) {
-      if (state.exitInfo !== null) {
-        throw new Error(`nats-server on port ${port} exited during start-up (${state.exitInfo}): ${output}`);
-      }
-      if (await handshakeOnce(port, jetstream)) return;
-      await sleep(50);
-    }
-    proc.kill('SIGKILL');
-    throw new Error(
-      `nats-server on port ${port} did not accept connections within ${startTimeoutMs} ms: ${output}`,
-    );
-  };
-
-  const stop = async (): Promise<void> => {
-    const proc = child;
-    if (!proc) return;
-    proc.kill('SIGTERM');
-    proc.kill('SIGCONT'); // a paused server handles the SIGTERM once it runs again
-    const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(killer);
-  };
-
-  await launch();
+  const server = serverProcess({
+    name: 'nats-server',
+    binary,
+    args,
+    cwd: dir,
+    port,
+    probe: (p) => handshakeOnce(p, jetstream),
+    readiness: 'accept connections',
+    startTimeoutMs: options.startTimeoutMs ?? 10_000,
+  });
+  await server.launch();
 
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
     dir,
     get running() {
-      return child !== null;
+      return server.child !== null;
     },
     async pause() {
-      const proc = child;
+      const proc = server.child;
       if (!proc?.pid) return;
       proc.kill('SIGSTOP');
       // Signals are asynchronous: wait until the kernel reports the process stopped (Linux), or a moment.
@@ -243,22 +163,17 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       }
     },
     resume() {
-      child?.kill('SIGCONT');
+      server.child?.kill('SIGCONT');
     },
-    stop,
-    async crash() {
-      const proc = child;
-      if (!proc) return;
-      proc.kill('SIGKILL');
-      await exited;
-    },
+    stop: () => server.stop(),
+    crash: () => server.kill(),
     async restart() {
-      await stop();
-      await launch();
+      await server.stop();
+      await server.launch();
     },
     async dispose() {
-      await stop();
-      if (ownDir) rmSync(dir, { recursive: true, force: true });
+      await server.stop();
+      remove();
     },
   };
 }

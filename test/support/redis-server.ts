@@ -5,12 +5,13 @@
  * There is no skipping: when `redis-server` is not installed the helper throws,
  * so a suite that needs Redis fails loudly instead of silently passing.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { findBinary, freePort, serverProcess, sleep, workDir } from './server-process';
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export { freePort };
 
 export interface RedisServerOptions {
   /** Persist with the append-only file (`--appendonly yes`). Default false. */
@@ -46,50 +47,9 @@ export interface RedisServerHandle {
 export const REDIS_SERVER_MISSING =
   'redis-server not found: install it with "apt-get install -y redis-server"';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Servers still running: killed if the test process exits without stopping them (e.g. a crash). */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const proc of live) proc.kill('SIGKILL');
-  });
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Absolute path of `redis-server`: /usr/bin/redis-server, else the first one on PATH. Throws when missing. */
 export function findRedisServer(): string {
-  const candidates = ['/usr/bin/redis-server'];
-  for (const dir of (process.env.PATH ?? '').split(delimiter))
-    if (dir) candidates.push(join(dir, 'redis-server'));
-  const found = candidates.find(isExecutable);
-  if (!found) throw new Error(REDIS_SERVER_MISSING);
-  return found;
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
+  return findBinary('redis-server', REDIS_SERVER_MISSING);
 }
 
 /** One PING over a raw socket: resolves true on `+PONG`. */
@@ -115,12 +75,8 @@ function pingOnce(port: number, timeoutMs = 500): Promise<boolean> {
 /** Start `redis-server` and wait until it answers PING. */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServerHandle> {
   const binary = findRedisServer();
-  const ownDir = options.dir === undefined;
-  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'nest-streaming-redis-'));
+  const { dir, remove } = workDir('nest-streaming-redis-', options.dir);
   const port = options.port ?? (await freePort());
-  const startTimeoutMs = options.startTimeoutMs ?? 10_000;
-  let child: ChildProcess | null = null;
-  let exited: Promise<void> = Promise.resolve();
 
   const args = (): string[] => {
     const a = [
@@ -146,72 +102,33 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     return [...a, ...(options.extraArgs ?? [])];
   };
 
-  const launch = async (): Promise<void> => {
-    installExitHook();
-    const proc = spawn(binary, args(), { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(proc);
-    let output = '';
-    const keep = (d: Buffer): void => {
-      output = (output + d.toString('utf8')).slice(-4000);
-    };
-    proc.stdout?.on('data', keep);
-    proc.stderr?.on('data', keep);
-    const state: { exitInfo: string | null } = { exitInfo: null };
-    exited = new Promise<void>((resolve) => {
-      proc.once('exit', (code, signal) => {
-        live.delete(proc);
-        state.exitInfo = `code ${code}, signal ${signal}`;
-        if (child === proc) child = null;
-        resolve();
-      });
-      proc.once('error', (err) => {
-        live.delete(proc);
-        state.exitInfo = `spawn error: ${err.message}`;
-        if (child === proc) child = null;
-        resolve();
-      });
-    });
-    child = proc;
-    const deadline = Date.now() + startTimeoutMs;
-    while (Date.now() < deadline) {
-      if (state.exitInfo !== null) {
-        throw new Error(`redis-server on port ${port} exited during start-up (${state.exitInfo}): ${output}`);
-      }
-      if (await pingOnce(port)) return;
-      await sleep(50);
-    }
-    proc.kill('SIGKILL');
-    throw new Error(
-      `redis-server on port ${port} did not answer PING within ${startTimeoutMs} ms: ${output}`,
-    );
-  };
-
-  const stop = async (): Promise<void> => {
-    const proc = child;
-    if (!proc) return;
-    proc.kill('SIGTERM');
-    const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(killer);
-  };
-
-  await launch();
+  const server = serverProcess({
+    name: 'redis-server',
+    binary,
+    args,
+    cwd: dir,
+    port,
+    probe: (p) => pingOnce(p),
+    readiness: 'answer PING',
+    startTimeoutMs: options.startTimeoutMs ?? 10_000,
+  });
+  await server.launch();
 
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
     dir,
     get running() {
-      return child !== null;
+      return server.child !== null;
     },
-    stop,
+    stop: () => server.stop(),
     async restart() {
-      await stop();
-      await launch();
+      await server.stop();
+      await server.launch();
     },
     async dispose() {
-      await stop();
-      if (ownDir) rmSync(dir, { recursive: true, force: true });
+      await server.stop();
+      remove();
     },
   };
 }

@@ -848,6 +848,22 @@ describe('StreamingClient over SSE (fake server)', () => {
     ping_interval_ms: 1000,
   };
 
+  it('opens the stream at the path the server moved it to (paths.sse)', async () => {
+    const client = new StreamingClient({
+      url: 'http://server:3000',
+      token: 't',
+      transport: 'sse',
+      EventSource: FakeEventSource,
+      paths: { sse: 'rt/events' },
+    });
+    const p = client.connect();
+    await tick();
+    expect(FakeEventSource.last.url).toBe('http://server:3000/rt/events?token=t');
+    FakeEventSource.last.emit('connected', connectedData);
+    await p;
+    client.close();
+  });
+
   it('is receive-only, builds the stream URL, and resumes with last_event_id without duplicates', async () => {
     const client = new StreamingClient({
       url: 'ws://server:3000/ws',

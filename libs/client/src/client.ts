@@ -122,6 +122,12 @@ export interface StreamingClientOptions {
    */
   route?: { room?: string; user?: string; region?: string };
   /**
+   * Paths of the server's HTTP routes, relative to the HTTP origin, when the
+   * app moved them (the module's `routes` option). Default `{ sse: '/sse',
+   * route: '/_/streaming/route' }`.
+   */
+  paths?: { sse?: string; route?: string };
+  /**
    * How many times a request refused with `rate_limited` is sent again, each time after the
    * server's `retry_after_ms`, before it rejects with that error. Default 3; 0 rejects at once.
    * Retries happen only within the request's timeout. See {@link StreamingClient.request}.
@@ -539,7 +545,7 @@ export class StreamingClient {
       const headers: Record<string, string> = { Accept: 'application/json' };
       if (token !== undefined) headers.Authorization = `Bearer ${token}`;
       const res = await f(
-        `${this.httpBase}/_/streaming/route${params.length ? `?${params.join('&')}` : ''}`,
+        `${this.httpBase}${this.routePath('route', '/_/streaming/route')}${params.length ? `?${params.join('&')}` : ''}`,
         {
           method: 'GET',
           headers,
@@ -551,6 +557,13 @@ export class StreamingClient {
     } catch {
       return undefined;
     }
+  }
+
+  /** A server route's path: the `paths` option's, with a leading slash, or the default. */
+  private routePath(which: 'sse' | 'route', fallback: string): string {
+    const p = this.options.paths?.[which];
+    if (!p) return fallback;
+    return p.startsWith('/') ? p : `/${p}`;
   }
 
   private get httpBase(): string {
@@ -662,7 +675,7 @@ export class StreamingClient {
         .join(',');
       q.push(`last_event_id=${encodeURIComponent(last)}`);
     }
-    return `${this.httpBase}/sse${q.length > 0 ? `?${q.join('&')}` : ''}`;
+    return `${this.httpBase}${this.routePath('sse', '/sse')}${q.length > 0 ? `?${q.join('&')}` : ''}`;
   }
 
   private openSse(attempt: Attempt, token: string | undefined): void {

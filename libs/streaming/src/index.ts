@@ -11,7 +11,6 @@
 export { StreamingModule } from './streaming.module';
 export type { StreamingModuleExtras } from './streaming.module-definition';
 export { STREAMING_MODULE_OPTIONS } from './streaming.module-definition';
-export type { StreamingRoutesOptions } from './streaming-routes';
 export * from './config';
 export { StreamingWsAdapter } from './transports/ws/streaming-ws.adapter';
 
@@ -46,7 +45,6 @@ export { StreamingMetrics } from './metrics/streaming-metrics.service';
 export { StreamingHealthIndicators } from './health/streaming-health.indicators';
 export type { WireMessage, WireRoom, WireMember, WirePresence, WireModerationEntry } from './protocol/wire';
 export { messageToWire, roomToWire, moderationEntryToWire } from './protocol/wire';
-export type { ConnectionIdentity } from './connections/connection';
 
 // Channels.
 export { ChannelService, CHANNEL_MESSAGE_EVENT } from './channels/channel.service';
@@ -58,9 +56,7 @@ export type {
   UnsubscribeResult,
 } from './channels/channel.service';
 export { InMemoryChannelStore } from './channels/channel-store';
-export type { ChannelRecord, ChannelStore, WireChannel } from './channels/channel-store';
 export { CreatorOnlyChannelAuthorizer } from './channels/channel-authorizer';
-export type { ChannelAction, ChannelActor, ChannelAuthorizer } from './channels/channel-authorizer';
 export type { ChannelFilters, FilterScalar } from './channels/channel-filters';
 export { userToken } from './channels/channel-bus';
 
@@ -81,18 +77,12 @@ export { OnTyping } from './decorators/on-typing.decorator';
 export { OnConnect, OnDisconnect } from './decorators/on-connection.decorator';
 
 // Authentication, rate limits, content filters.
-export type { Authenticator, AuthResult } from './security/authenticator.interface';
 export { JwtAuthenticator } from './security/jwt.authenticator';
 export { StreamingAuthGuard, StreamingUser } from './security/streaming-auth.guard';
 export type { StreamingRequest } from './security/streaming-auth.guard';
 export { StreamingRateLimitGuard } from './security/rate-limit.guard';
 export { TokenBucketRateLimiter } from './security/rate-limiter';
-export type {
-  RateLimiter,
-  RateLimitDecision,
-  ScalableRateLimiter,
-  TokenBucketOptions,
-} from './security/rate-limiter';
+export type { TokenBucketOptions } from './security/rate-limiter';
 export { BackendCounterStore, MemoryCounterStore } from './security/counter-store';
 export {
   SlidingWindowRateLimiter,
@@ -103,7 +93,6 @@ export type { AdaptiveRateLimiterOptions } from './security/adaptive.rate-limite
 export { MessageRateLimiter } from './security/message-rate-limiter';
 export { createRateLimiter, createMessageRateLimiter } from './security/rate-limiter.factory';
 export { contentFiltered } from './security/content-filter';
-export type { ContentFilter, ContentFilterContext, FilteredContent } from './security/content-filter';
 export {
   BannedWordsFilter,
   WhitespaceNormalizer,
@@ -119,3 +108,20 @@ export type {
 export { MetadataValidator, createMetadataValidator } from './security/message-validation';
 export type { MetadataValidatorOptions } from './security/message-validation';
 export { streamingHttpsOptions } from './security/tls';
+export type {
+  ConnectionIdentity,
+  ChannelRecord,
+  ChannelStore,
+  WireChannel,
+  ChannelAction,
+  ChannelActor,
+  ChannelAuthorizer,
+  Authenticator,
+  AuthResult,
+  RateLimiter,
+  RateLimitDecision,
+  ScalableRateLimiter,
+  ContentFilter,
+  ContentFilterContext,
+  FilteredContent,
+} from './interfaces';

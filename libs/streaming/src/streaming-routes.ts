@@ -8,31 +8,7 @@ import {
   StreamingStatsController,
 } from './metrics/streaming-observability.controller';
 import { SseController } from './transports/sse/sse.controller';
-
-/**
- * The HTTP routes `StreamingModule` adds to the app. Fixed when the module is
- * imported (they are `forRoot` / `forRootAsync` options, not resolved
- * configuration). Each route is a path, `true` for its default path, or
- * `false` / absent for none; an unset key falls back to its environment
- * variable (`FORGE_STREAMING_ROUTES_<KEY>`: `true`, `false` or a path).
- * The WebSocket path is the `wsPath` option.
- */
-export interface StreamingRoutesOptions {
-  /** Put before every route below, e.g. `api/realtime`. Default none. */
-  prefix?: string;
-  /** Server-Sent Events (`GET`, plus `POST <sse>/:connectionId/subscriptions|unsubscribe`). Default on, at `sse`. */
-  sse?: boolean | string;
-  /** Terminus health checks (`GET`, `/backend`, `/distributed`). Default off; `true` = `_/health/streaming`. */
-  health?: boolean | string;
-  /** Node and cluster counters. Default off; `true` = `_/streaming/stats`. */
-  stats?: boolean | string;
-  /** Which node a room or user should use. Default off; `true` = `_/streaming/route`. */
-  route?: boolean | string;
-  /** Prometheus metrics. Default off; `true` = `metrics`. */
-  metrics?: boolean | string;
-  /** Guards in front of `stats`, `route` and `metrics` (e.g. the app's admin guard). */
-  guards?: Array<Type<CanActivate> | CanActivate>;
-}
+import type { StreamingRoutesOptions } from './config/streaming-options.interface';
 
 type RouteKey = 'sse' | 'health' | 'stats' | 'route' | 'metrics';
 

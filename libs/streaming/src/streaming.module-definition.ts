@@ -1,6 +1,6 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import { StreamingModuleOptions } from './config/streaming-options.interface';
-import type { StreamingRoutesOptions } from './streaming-routes';
+import type { StreamingRoutesOptions } from './config/streaming-options.interface';
 
 /** Options of `forRoot` / `forRootAsync` fixed at import time (not part of the resolved configuration). */
 export interface StreamingModuleExtras {

@@ -1,25 +1,4 @@
-/** A registered channel, as stored. */
-export interface ChannelRecord {
-  /** The channel name (no wildcards); the registry key. */
-  name: string;
-  /** Private channels need {@link ChannelAuthorizer} approval to subscribe or publish. */
-  private: boolean;
-  /** User id of the creator, or null when the server created it. */
-  createdBy: string | null;
-  /** ISO 8601 UTC. Also tells two incarnations of the same name apart. */
-  createdAt: string;
-  description?: string;
-}
-
-/** A channel as clients and server code see it. */
-export interface WireChannel {
-  name: string;
-  private: boolean;
-  created_by: string | null;
-  created_at: string;
-  description?: string;
-}
-
+import type { ChannelRecord, WireChannel, ChannelStore } from '../interfaces';
 export function channelToWire(c: ChannelRecord): WireChannel {
   const w: WireChannel = {
     name: c.name,
@@ -29,20 +8,6 @@ export function channelToWire(c: ChannelRecord): WireChannel {
   };
   if (c.description !== undefined) w.description = c.description;
   return w;
-}
-
-/**
- * Where the channel registry lives. The bundled {@link InMemoryChannelStore}
- * keeps it in this process; a backend-backed store (Redis hash, NATS KV) can
- * implement the same contract to share it between nodes.
- */
-export interface ChannelStore {
-  /** Stores the channel; resolves false (and changes nothing) when the name exists. */
-  create(record: ChannelRecord): Promise<boolean>;
-  get(name: string): Promise<ChannelRecord | null>;
-  list(): Promise<ChannelRecord[]>;
-  delete(name: string): Promise<boolean>;
-  count(): Promise<number>;
 }
 
 /** The default store: a Map in this process (copies in and out, like the local backend). */

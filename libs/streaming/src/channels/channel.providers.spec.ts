@@ -4,7 +4,6 @@ import { defaultStreamingOptions } from '../config/streaming-defaults';
 import { ConnectionRegistry } from '../connections/connection-registry';
 import { StreamingMetrics } from '../metrics/streaming-metrics.service';
 import { STREAMING_MODULE_OPTIONS } from '../streaming.module-definition';
-import { ChannelAuthorizer } from './channel-authorizer';
 import { InMemoryChannelStore } from './channel-store';
 import { ChannelService } from './channel.service';
 import { channelProviders } from './channel.providers';
@@ -16,6 +15,7 @@ import {
   STREAMING_BROKER,
   STREAMING_PRESENCE_STORE,
 } from '../streaming.constants';
+import type { ChannelAuthorizer } from '../interfaces';
 
 async function compile(moduleOptions: Record<string, unknown>) {
   const moduleRef = await Test.createTestingModule({

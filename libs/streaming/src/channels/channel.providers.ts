@@ -1,17 +1,11 @@
 import { Provider } from '@nestjs/common';
 import { STREAMING_MODULE_OPTIONS } from '../streaming.module-definition';
-import { ChannelAuthorizer, CreatorOnlyChannelAuthorizer } from './channel-authorizer';
-import { ChannelStore, InMemoryChannelStore } from './channel-store';
+import { CreatorOnlyChannelAuthorizer } from './channel-authorizer';
+import { InMemoryChannelStore } from './channel-store';
 import { ChannelService } from './channel.service';
 import { STREAMING_CHANNEL_AUTHORIZER, STREAMING_CHANNEL_STORE } from '../streaming.constants';
-
-/** Module options the channel providers read (fields to add to `StreamingModuleOptions`). */
-export interface ChannelModuleOptions {
-  /** Authorization of private channels; default: only the creator. */
-  channelAuthorizer?: ChannelAuthorizer;
-  /** Where the channel registry lives; default: in this process. */
-  channelStore?: ChannelStore;
-}
+import type { ChannelAuthorizer, ChannelStore } from '../interfaces';
+import type { ChannelModuleOptions } from '../config/streaming-options.interface';
 
 /** The channel providers of `StreamingModule`: the store, the authorizer (both overridable through options) and the service. */
 export const channelProviders: Provider[] = [

@@ -5,10 +5,10 @@ import { StreamingOptions } from '../config/streaming-options.interface';
 import { Connection, ConnectionTransport, FlushScheduler } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection-registry';
 import { StreamingError } from '../protocol/streaming-error';
-import { ChannelAuthorizer } from './channel-authorizer';
 import { ALL_CHANNELS_TOPIC, encodeChannelPayload } from './channel-bus';
 import { ChannelMessageEvent, ChannelService } from './channel.service';
 import { StreamingBackend, TopicHandler } from '../interfaces';
+import type { ChannelAuthorizer } from '../interfaces';
 
 /** A transport that keeps what is written to it. */
 class MemoryTransport implements ConnectionTransport {

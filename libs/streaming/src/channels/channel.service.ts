@@ -7,12 +7,7 @@ import { ConnectionRegistry } from '../connections/connection-registry';
 import { StreamingMetrics } from '../metrics/streaming-metrics.service';
 import { encodeEnvelope } from '../protocol/envelope';
 import { StreamingError } from '../protocol/streaming-error';
-import {
-  ChannelAction,
-  ChannelActor,
-  ChannelAuthorizer,
-  CreatorOnlyChannelAuthorizer,
-} from './channel-authorizer';
+import { CreatorOnlyChannelAuthorizer } from './channel-authorizer';
 import {
   ALL_CHANNELS_TOPIC,
   ChannelBusHeader,
@@ -25,13 +20,7 @@ import {
   patternTopic,
 } from './channel-bus';
 import { ChannelFilterPredicate, ChannelFilters, compileFilters, validateFilters } from './channel-filters';
-import {
-  ChannelRecord,
-  ChannelStore,
-  InMemoryChannelStore,
-  WireChannel,
-  channelToWire,
-} from './channel-store';
+import { InMemoryChannelStore, channelToWire } from './channel-store';
 import {
   ChannelTrie,
   SINGLE_WILDCARD,
@@ -49,6 +38,14 @@ import {
   InjectStreamingOptions,
 } from '../streaming.constants';
 import { Broker, PresenceStore } from '../interfaces';
+import type {
+  ChannelAction,
+  ChannelActor,
+  ChannelAuthorizer,
+  ChannelRecord,
+  ChannelStore,
+  WireChannel,
+} from '../interfaces';
 
 /** Type of the event a channel publish delivers. */
 export const CHANNEL_MESSAGE_EVENT = 'channel_message';

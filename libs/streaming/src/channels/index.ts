@@ -17,9 +17,7 @@ export {
 } from './channel-filters';
 export type { ChannelFilters, FilterScalar, ChannelFilterPredicate } from './channel-filters';
 export { InMemoryChannelStore, channelToWire } from './channel-store';
-export type { ChannelStore, ChannelRecord, WireChannel } from './channel-store';
 export { CreatorOnlyChannelAuthorizer } from './channel-authorizer';
-export type { ChannelAuthorizer, ChannelActor, ChannelAction } from './channel-authorizer';
 export { ChannelService, CHANNEL_MESSAGE_EVENT, MAX_CHANNEL_DESCRIPTION } from './channel.service';
 export type {
   ChannelMessageEvent,
@@ -32,4 +30,12 @@ export type {
 export { SubscribeDto, UnsubscribeDto, PublishDto } from './channel-requests.dto';
 export { userToken } from './channel-bus';
 export { channelProviders } from './channel.providers';
-export type { ChannelModuleOptions } from './channel.providers';
+export type { ChannelModuleOptions } from '../config/streaming-options.interface';
+export type {
+  ChannelStore,
+  ChannelRecord,
+  WireChannel,
+  ChannelAuthorizer,
+  ChannelActor,
+  ChannelAction,
+} from '../interfaces';

@@ -5,6 +5,8 @@ export { readStreamingEnv } from './streaming-env';
 export { resolveStreamingOptions } from './streaming-options.validation';
 export { readStreamingYaml } from './streaming-yaml';
 export type {
+  ChannelModuleOptions,
+  StreamingRoutesOptions,
   AuthOptions,
   BackendKind,
   RateLimitAlgorithm,

@@ -1,8 +1,12 @@
-import type { Authenticator } from '../security/authenticator.interface';
-import type { ChannelModuleOptions } from '../channels/channel.providers';
-import type { RateLimiter } from '../security/rate-limiter';
-import type { ContentFilter } from '../security/content-filter';
-import { type StreamingBackend } from '../interfaces';
+import type { CanActivate, Type } from '@nestjs/common';
+import type {
+  Authenticator,
+  ChannelAuthorizer,
+  ChannelStore,
+  ContentFilter,
+  RateLimiter,
+  StreamingBackend,
+} from '../interfaces';
 
 /** Which backend carries state and fan-out between nodes. */
 export type BackendKind = 'local' | 'redis' | 'nats';
@@ -166,4 +170,37 @@ export interface StreamingModuleOptions extends StreamingOptionsInput, ChannelMo
   messageRateLimiter?: RateLimiter;
   /** Run in order on `send_message`, `edit_message` and `publish`. */
   contentFilters?: ContentFilter[];
+}
+
+/** Module options the channel providers read (fields to add to `StreamingModuleOptions`). */
+export interface ChannelModuleOptions {
+  /** Authorization of private channels; default: only the creator. */
+  channelAuthorizer?: ChannelAuthorizer;
+  /** Where the channel registry lives; default: in this process. */
+  channelStore?: ChannelStore;
+}
+
+/**
+ * The HTTP routes `StreamingModule` adds to the app. Fixed when the module is
+ * imported (they are `forRoot` / `forRootAsync` options, not resolved
+ * configuration). Each route is a path, `true` for its default path, or
+ * `false` / absent for none; an unset key falls back to its environment
+ * variable (`FORGE_STREAMING_ROUTES_<KEY>`: `true`, `false` or a path).
+ * The WebSocket path is the `wsPath` option.
+ */
+export interface StreamingRoutesOptions {
+  /** Put before every route below, e.g. `api/realtime`. Default none. */
+  prefix?: string;
+  /** Server-Sent Events (`GET`, plus `POST <sse>/:connectionId/subscriptions|unsubscribe`). Default on, at `sse`. */
+  sse?: boolean | string;
+  /** Terminus health checks (`GET`, `/backend`, `/distributed`). Default off; `true` = `_/health/streaming`. */
+  health?: boolean | string;
+  /** Node and cluster counters. Default off; `true` = `_/streaming/stats`. */
+  stats?: boolean | string;
+  /** Which node a room or user should use. Default off; `true` = `_/streaming/route`. */
+  route?: boolean | string;
+  /** Prometheus metrics. Default off; `true` = `metrics`. */
+  metrics?: boolean | string;
+  /** Guards in front of `stats`, `route` and `metrics` (e.g. the app's admin guard). */
+  guards?: Array<Type<CanActivate> | CanActivate>;
 }

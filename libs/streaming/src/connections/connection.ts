@@ -1,4 +1,5 @@
 import { encodeEnvelope } from '../protocol/envelope';
+import type { ConnectionIdentity } from '../interfaces';
 
 /** The two ends a connection can have. Services never see them. */
 export interface ConnectionTransport {
@@ -9,18 +10,6 @@ export interface ConnectionTransport {
   bufferedAmount(): number;
   /** Close the underlying socket/stream with a WebSocket close code. */
   close(code: number, reason: string): void;
-}
-
-/** Who is behind a connection, as the authenticator found. */
-export interface ConnectionIdentity {
-  userId: string;
-  sessionId: string;
-  name?: string;
-  roles: string[];
-  /** Token expiry, epoch ms. */
-  expiresAt?: number;
-  anonymous: boolean;
-  metadata: Record<string, unknown>;
 }
 
 /** Called, with the reason, by a connection whose reader stayed behind its budget. */

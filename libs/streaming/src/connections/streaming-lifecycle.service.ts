@@ -6,13 +6,14 @@ import { PresenceService } from '../presence/presence.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { StreamingAuthService } from '../security/auth.service';
 import { TypingService } from '../typing/typing.service';
-import { Connection, ConnectionIdentity, ConnectionTransport } from './connection';
+import { Connection, ConnectionTransport } from './connection';
 import { encodeEnvelope } from '../protocol/envelope';
 import { FanoutService } from './fanout.service';
 import { ChannelService } from '../channels/channel.service';
 import { ConnectionEvent, StreamingEvents } from '../events/streaming-events';
 import { InjectNodeDirectory, InjectPresenceStore, InjectStreamingOptions } from '../streaming.constants';
 import { NodeDirectory, PresenceStore } from '../interfaces';
+import type { ConnectionIdentity } from '../interfaces';
 
 /** How long an admitted connection that never opened (a failed upgrade) holds its slot. */
 const ADMISSION_HOLD_MS = 10_000;

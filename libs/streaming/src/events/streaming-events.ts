@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { ConnectionIdentity } from '../connections/connection';
 import type { WireMessage, WirePresence } from '../protocol/wire';
+import type { ConnectionIdentity } from '../interfaces';
 
 /** A chat message accepted in a room (fired on the node that accepted it). */
 export interface RoomMessageEvent {

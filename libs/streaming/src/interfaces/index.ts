@@ -6,3 +6,8 @@ export * from './node-directory.interface';
 export * from './presence-store.interface';
 export * from './room-store.interface';
 export * from './streaming-backend.interface';
+export * from './authenticator.interface';
+export * from './channel.interface';
+export * from './connection-identity.interface';
+export * from './content-filter.interface';
+export * from './rate-limiter.interface';

@@ -10,9 +10,7 @@ import { ModerationService } from '../moderation/moderation.service';
 import { ChannelService } from '../channels/channel.service';
 import { PublishDto, SubscribeDto, UnsubscribeDto } from '../channels/channel-requests.dto';
 import { CreateChannelDto, FindChannelsDto } from './requests.dto';
-import { Authenticator } from '../security/authenticator.interface';
-import { RateLimiter } from '../security/rate-limiter';
-import { ContentFilter, ContentFilterChain } from '../security/content-filter';
+import { ContentFilterChain } from '../security/content-filter';
 import { TypingService } from '../typing/typing.service';
 import { ClientEnvelope } from './envelope';
 import {
@@ -43,6 +41,7 @@ import {
   STREAMING_CONTENT_FILTERS,
   InjectStreamingOptions,
 } from '../streaming.constants';
+import type { Authenticator, RateLimiter, ContentFilter } from '../interfaces';
 
 /** Returned by a handler that answered by itself (e.g. `ping` answers with `pong`). */
 export const NO_ACK = Symbol('NO_ACK');

@@ -2,9 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalBackend } from '../backends/local/local.backend';
 import { AdaptiveRateLimiter, AdaptiveRateLimiterOptions } from './adaptive.rate-limiter';
 import { BackendCounterStore, MemoryCounterStore } from './counter-store';
-import { RateLimitDecision, TokenBucketRateLimiter } from './rate-limiter';
+import { TokenBucketRateLimiter } from './rate-limiter';
 import { SlidingWindowRateLimiter } from './sliding-window.rate-limiter';
 import { CounterStore } from '../interfaces';
+import type { RateLimitDecision } from '../interfaces';
 
 const countAllowed = (ds: RateLimitDecision[]) => ds.filter((d) => d.allowed).length;
 

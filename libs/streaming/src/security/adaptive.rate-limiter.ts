@@ -1,5 +1,5 @@
-import { RateLimitDecision, ScalableRateLimiter } from './rate-limiter';
 import { CounterStore } from '../interfaces';
+import type { RateLimitDecision, ScalableRateLimiter } from '../interfaces';
 
 /** Options of {@link AdaptiveRateLimiter}. */
 export interface AdaptiveRateLimiterOptions {

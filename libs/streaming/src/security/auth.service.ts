@@ -2,10 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
-import { ConnectionIdentity } from '../connections/connection';
 import { StreamingError } from '../protocol/streaming-error';
-import { Authenticator } from './authenticator.interface';
 import { InjectStreamingOptions, STREAMING_AUTHENTICATOR } from '../streaming.constants';
+import type { ConnectionIdentity, Authenticator } from '../interfaces';
 
 /** The parts of an HTTP request a token can come from. */
 export interface TokenSource {

@@ -1,6 +1,7 @@
 import { StreamingError } from '../protocol/streaming-error';
-import { ContentFilter, ContentFilterChain, ContentFilterContext, contentFiltered } from './content-filter';
+import { ContentFilterChain, contentFiltered } from './content-filter';
 import { BannedWordsFilter, HtmlSanitizer, WhitespaceNormalizer } from './content-filters';
+import type { ContentFilter, ContentFilterContext } from '../interfaces';
 
 const ctx: ContentFilterContext = { userId: 'u1', type: 'send_message', roomId: 'r1' };
 

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { IsIn, IsOptional, IsString, ValidateNested } from 'class-validator';
 import { StreamingError } from '../protocol/streaming-error';
-import { ContentFilter, ContentFilterChain, ContentFilterContext } from './content-filter';
+import { ContentFilterChain } from './content-filter';
 import {
   BannedWordsFilter,
   decodeHtmlEntities,
@@ -11,12 +11,13 @@ import {
   WhitespaceNormalizer,
 } from './content-filters';
 import { MetadataValidator } from './message-validation';
+import type { ContentFilter, ContentFilterContext } from '../interfaces';
 
 /**
  * Every bundled filter, in every mode, against inputs built to defeat its
  * implementation: each must take time linear in the input. A case runs at 16 KB
  * and 64 KB (the default max_message_size) and must
- *  - finish one 64 KB call in under BUDGET_MS (the target is 20 ms; the bound is
+ *  - finish one 64 KB call (the best of up to 3) in under BUDGET_MS (the target is 20 ms; the bound is
  *    generous for a busy 2-core machine; the quadratic versions took seconds), and
  *  - cost at 64 KB less than 8 times what it costs at 16 KB, plus SLACK_MS of noise
  *    (quadratic work costs 16 times as much). Times are the best of 5 runs after a
@@ -56,7 +57,10 @@ async function expectLinear(run: Run, make: (n: number) => string): Promise<void
   await time(run, make(KB)); // warm-up: JIT, lazily built tables
   const big = make(64 * KB);
   const small = make(16 * KB);
-  const once = await time(run, big); // alone first, so that a quadratic case fails fast
+  // Alone first, so that a quadratic case fails fast; again (up to 3 times) only if over budget.
+  let once = await time(run, big);
+  for (let attempt = 1; attempt < 3 && once >= BUDGET_MS; attempt++)
+    once = Math.min(once, await time(run, big));
   expect(once).toBeLessThan(BUDGET_MS);
   let t16 = 0;
   let t64 = Infinity;

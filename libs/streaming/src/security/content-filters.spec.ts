@@ -1,6 +1,5 @@
 import fc from 'fast-check';
 import { StreamingError } from '../protocol/streaming-error';
-import { ContentFilterContext } from './content-filter';
 import {
   BannedWordsFilter,
   caseFoldKey,
@@ -10,6 +9,7 @@ import {
   UrlFilter,
   WhitespaceNormalizer,
 } from './content-filters';
+import type { ContentFilterContext } from '../interfaces';
 
 const ctx: ContentFilterContext = { userId: 'u1', type: 'send_message', roomId: 'r1' };
 

@@ -1,4 +1,5 @@
-import { ContentFilter, ContentFilterContext, contentFiltered, FilteredContent } from './content-filter';
+import { contentFiltered } from './content-filter';
+import type { ContentFilter, ContentFilterContext, FilteredContent } from '../interfaces';
 
 /*
  * Every filter here sees every message, so each runs in time linear in the message

@@ -3,9 +3,9 @@ import { resolveStreamingOptions } from '../config/streaming-options.validation'
 import type { StreamingOptionsInput } from '../config/streaming-options.interface';
 import { StreamingError } from '../protocol/streaming-error';
 import { StreamingAuthService } from './auth.service';
-import type { Authenticator } from './authenticator.interface';
 import { JwtAuthenticator } from './jwt.authenticator';
 import { hsSecretProblem, isLoopbackHost, jwksUrlProblem } from './jwt-key-rules';
+import type { Authenticator } from '../interfaces';
 
 const SECRET = 'jwt-authenticator-spec-secret-0123456789';
 const nowS = (): number => Math.floor(Date.now() / 1000);

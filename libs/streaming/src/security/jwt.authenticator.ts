@@ -10,8 +10,8 @@ import {
   jwtVerify,
 } from 'jose';
 import { StreamingError } from '../protocol/streaming-error';
-import { AuthResult, Authenticator } from './authenticator.interface';
 import { hsSecretProblem, jwksUrlProblem } from './jwt-key-rules';
+import type { AuthResult, Authenticator } from '../interfaces';
 
 /** How the bundled JWT authenticator verifies signatures. */
 export interface JwtAuthenticatorOptions {

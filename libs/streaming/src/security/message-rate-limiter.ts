@@ -1,6 +1,7 @@
-import { ALLOWED, RateLimitDecision, RateLimiter } from './rate-limiter';
+import { ALLOWED } from './rate-limiter';
 import { SlidingWindowRateLimiter } from './sliding-window.rate-limiter';
 import { CounterStore } from '../interfaces';
+import type { RateLimitDecision, RateLimiter } from '../interfaces';
 
 /** Request types that count as messages by default: those that deliver content to others. */
 export const MESSAGE_ACTIONS: readonly string[] = Object.freeze(['send_message', 'publish']);

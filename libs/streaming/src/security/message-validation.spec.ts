@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, ValidateNested } from 'class-validator';
 import { StreamingError } from '../protocol/streaming-error';
-import { ContentFilterChain, ContentFilterContext } from './content-filter';
+import { ContentFilterChain } from './content-filter';
 import { WhitespaceNormalizer } from './content-filters';
 import {
   createMetadataValidator,
@@ -11,6 +11,7 @@ import {
   METADATA_MAX_ENTRIES,
   MetadataValidator,
 } from './message-validation';
+import type { ContentFilterContext } from '../interfaces';
 
 class AttachmentDto {
   @IsUrl({ require_protocol: true }) url!: string;

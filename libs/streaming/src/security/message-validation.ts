@@ -1,7 +1,7 @@
 import { plainToInstance } from 'class-transformer';
 import { validate, ValidationError, ValidatorOptions } from 'class-validator';
 import { StreamingError } from '../protocol/streaming-error';
-import { ContentFilter, ContentFilterContext, FilteredContent } from './content-filter';
+import type { ContentFilter, ContentFilterContext, FilteredContent } from '../interfaces';
 
 /** Request types whose metadata is validated by default (`edit_message` carries none). */
 export const METADATA_VALIDATED_TYPES: readonly string[] = Object.freeze(['send_message', 'publish']);

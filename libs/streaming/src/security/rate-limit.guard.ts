@@ -1,9 +1,9 @@
 import { CanActivate, ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { StreamingError } from '../protocol/streaming-error';
-import { RateLimiter } from './rate-limiter';
 import { StreamingRequest } from './streaming-auth.guard';
 import { InjectStreamingOptions, STREAMING_RATE_LIMITER } from '../streaming.constants';
+import type { RateLimiter } from '../interfaces';
 
 /**
  * REST guard: the same rate limiter and limits as socket requests

@@ -4,10 +4,11 @@ import { RateLimitAlgorithm, StreamingOptions } from '../config/streaming-option
 import { AdaptiveRateLimiter } from './adaptive.rate-limiter';
 import { BackendCounterStore, MemoryCounterStore } from './counter-store';
 import { MESSAGE_ACTIONS, MessageRateLimiter } from './message-rate-limiter';
-import { RateLimitDecision, TokenBucketRateLimiter } from './rate-limiter';
+import { TokenBucketRateLimiter } from './rate-limiter';
 import { createCounterStore, createMessageRateLimiter, createRateLimiter } from './rate-limiter.factory';
 import { DistributedTokenBucketRateLimiter, SlidingWindowRateLimiter } from './sliding-window.rate-limiter';
 import { StreamingBackend } from '../interfaces';
+import type { RateLimitDecision } from '../interfaces';
 
 const countAllowed = (ds: RateLimitDecision[]) => ds.filter((d) => d.allowed).length;
 

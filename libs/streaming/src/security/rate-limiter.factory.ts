@@ -2,9 +2,10 @@ import type { StreamingOptions } from '../config/streaming-options.interface';
 import { AdaptiveRateLimiter } from './adaptive.rate-limiter';
 import { BackendCounterStore, MemoryCounterStore } from './counter-store';
 import { MessageRateLimiter } from './message-rate-limiter';
-import { RateLimiter, ScalableRateLimiter, TokenBucketRateLimiter } from './rate-limiter';
+import { TokenBucketRateLimiter } from './rate-limiter';
 import { DistributedTokenBucketRateLimiter, SlidingWindowRateLimiter } from './sliding-window.rate-limiter';
 import { type StreamingBackend, CounterStore } from '../interfaces';
+import type { RateLimiter, ScalableRateLimiter } from '../interfaces';
 
 /** Optional overrides of the factories (tests, custom stores). */
 export interface RateLimiterFactoryOverrides {

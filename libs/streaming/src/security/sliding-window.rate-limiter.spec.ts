@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalBackend } from '../backends/local/local.backend';
 import { BackendCounterStore, MemoryCounterStore } from './counter-store';
-import { RateLimitDecision } from './rate-limiter';
 import { DistributedTokenBucketRateLimiter, SlidingWindowRateLimiter } from './sliding-window.rate-limiter';
 import { CounterStore } from '../interfaces';
+import type { RateLimitDecision } from '../interfaces';
 
 /** Counters whose every call takes a random 0-2 ms before and after, so racing calls interleave. */
 function jittered(inner: CounterStore): CounterStore {

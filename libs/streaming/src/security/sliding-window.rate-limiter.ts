@@ -1,14 +1,6 @@
-import {
-  actionCost,
-  ALLOWED,
-  budgetKey,
-  clampScale,
-  RateLimitDecision,
-  RateLimitKeyingOptions,
-  refused,
-  ScalableRateLimiter,
-} from './rate-limiter';
+import { actionCost, ALLOWED, budgetKey, clampScale, RateLimitKeyingOptions, refused } from './rate-limiter';
 import { CounterStore } from '../interfaces';
+import type { RateLimitDecision, ScalableRateLimiter } from '../interfaces';
 
 /** Options of {@link SlidingWindowRateLimiter}. */
 export interface SlidingWindowOptions extends RateLimitKeyingOptions {

@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable, createParamDecorator } from '@nestjs/common';
 import type { Request } from 'express';
-import { ConnectionIdentity } from '../connections/connection';
 import { StreamingAuthService } from './auth.service';
+import type { ConnectionIdentity } from '../interfaces';
 
 /** A request that passed {@link StreamingAuthGuard}. */
 export interface StreamingRequest extends Request {

@@ -1,4 +1,4 @@
-import { describeBackendContract } from '../backend.contract';
+import { describeBackendContract } from '../../testing';
 import { LocalBackend } from './local.backend';
 
 describeBackendContract('local', async () => new LocalBackend());

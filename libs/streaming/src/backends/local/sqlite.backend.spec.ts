@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeBackendContract } from '../backend.contract';
+import { describeBackendContract } from '../../testing';
 import { LocalBackend } from './local.backend';
 import { SqlitePersistence } from './sqlite-persistence';
 

@@ -21,7 +21,7 @@ import { StreamingRateLimitGuard } from '../../security/rate-limit.guard';
 import { SubscribeResult, UnsubscribeResult } from '../../channels/channel.service';
 import type { Request, Response } from 'express';
 import { StreamingOptions } from '../../config/streaming-options.interface';
-import { Connection, ConnectionIdentity, ConnectionTransport } from '../../connections/connection';
+import { Connection, ConnectionTransport } from '../../connections/connection';
 import { StreamingLifecycle } from '../../connections/streaming-lifecycle.service';
 import { HistoryService } from '../../history/history.service';
 import { HTTP_STATUS_BY_CODE } from '@nest-streaming/protocol';
@@ -32,6 +32,7 @@ import { resumeConnection } from '../../connections/resume-delivery';
 import { ChannelService } from '../../channels/channel.service';
 import { userToken } from '../../channels/channel-bus';
 import { InjectStreamingOptions } from '../../streaming.constants';
+import type { ConnectionIdentity } from '../../interfaces';
 
 /** Turn one serialized envelope into an SSE event (`id: room:seq` on room messages). */
 export function envelopeToSse(envelope: string): string {

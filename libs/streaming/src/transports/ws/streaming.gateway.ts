@@ -4,7 +4,7 @@ import { Logger, OnApplicationShutdown, BeforeApplicationShutdown } from '@nestj
 import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { Server, WebSocket, RawData, VerifyClientCallbackAsync } from 'ws';
 import { StreamingOptions } from '../../config/streaming-options.interface';
-import { Connection, ConnectionIdentity, ConnectionTransport } from '../../connections/connection';
+import { Connection, ConnectionTransport } from '../../connections/connection';
 import { StreamingLifecycle } from '../../connections/streaming-lifecycle.service';
 import { decodeFrame, idsOfOversizedFrame } from '../../protocol/codec';
 import { RequestDispatcher } from '../../protocol/request-dispatcher.service';
@@ -13,6 +13,7 @@ import { HTTP_REASONS } from '../../common/streaming-exception.filter';
 import { StreamingAuthService } from '../../security/auth.service';
 import { StreamingMetrics } from '../../metrics/streaming-metrics.service';
 import { InjectStreamingOptions } from '../../streaming.constants';
+import type { ConnectionIdentity } from '../../interfaces';
 
 /** Path of the WebSocket endpoint. */
 export const STREAMING_WS_PATH = '/ws';

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import type { ClientEnvelope } from '../protocol/envelope';
-import type { ConnectionIdentity } from '../connections/connection';
+import type { ClientEnvelope } from '@nest-streaming/protocol';
+import type { ConnectionIdentity } from './connection-identity.interface';
 
 /** What an authenticator learns from a token. */
 export interface AuthResult {
