@@ -28,7 +28,7 @@ import {
   HtmlSanitizer,
   UrlFilter,
   WhitespaceNormalizer,
-} from '../libs/streaming/src/security/content-filters';
+} from '../libs/streaming/src/security/filters';
 import { MetadataValidator } from '../libs/streaming/src/security/message-validation';
 import type { ContentFilter, ContentFilterContext } from '../libs/streaming/src/interfaces';
 

@@ -93,18 +93,13 @@ export type { AdaptiveRateLimiterOptions } from './security/adaptive.rate-limite
 export { MessageRateLimiter } from './security/message-rate-limiter';
 export { createRateLimiter, createMessageRateLimiter } from './security/rate-limiter.factory';
 export { contentFiltered } from './security/content-filter';
-export {
-  BannedWordsFilter,
-  WhitespaceNormalizer,
-  HtmlSanitizer,
-  UrlFilter,
-} from './security/content-filters';
+export { BannedWordsFilter, WhitespaceNormalizer, HtmlSanitizer, UrlFilter } from './security/filters';
 export type {
   BannedWordsOptions,
   WhitespaceNormalizerOptions,
   HtmlSanitizerOptions,
   UrlFilterOptions,
-} from './security/content-filters';
+} from './security/filters';
 export { MetadataValidator, createMetadataValidator } from './security/message-validation';
 export type { MetadataValidatorOptions } from './security/message-validation';
 export { streamingHttpsOptions } from './security/tls';

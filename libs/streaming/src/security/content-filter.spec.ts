@@ -1,6 +1,6 @@
 import { StreamingError } from '../protocol/streaming-error';
 import { ContentFilterChain, contentFiltered } from './content-filter';
-import { BannedWordsFilter, HtmlSanitizer, WhitespaceNormalizer } from './content-filters';
+import { BannedWordsFilter, HtmlSanitizer, WhitespaceNormalizer } from './filters';
 import type { ContentFilter, ContentFilterContext } from '../interfaces';
 
 const ctx: ContentFilterContext = { userId: 'u1', type: 'send_message', roomId: 'r1' };

@@ -9,7 +9,7 @@ import {
   HtmlSanitizer,
   UrlFilter,
   WhitespaceNormalizer,
-} from './content-filters';
+} from './filters';
 import { MetadataValidator } from './message-validation';
 import type { ContentFilter, ContentFilterContext } from '../interfaces';
 

@@ -8,7 +8,7 @@ import {
   normalizeNfc,
   UrlFilter,
   WhitespaceNormalizer,
-} from './content-filters';
+} from './filters';
 import type { ContentFilterContext } from '../interfaces';
 
 const ctx: ContentFilterContext = { userId: 'u1', type: 'send_message', roomId: 'r1' };

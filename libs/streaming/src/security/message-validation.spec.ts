@@ -3,7 +3,7 @@ import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, ValidateNested } from 'class-validator';
 import { StreamingError } from '../protocol/streaming-error';
 import { ContentFilterChain } from './content-filter';
-import { WhitespaceNormalizer } from './content-filters';
+import { WhitespaceNormalizer } from './filters';
 import {
   createMetadataValidator,
   describeViolations,
