@@ -41,7 +41,7 @@ export type { ModerationAction, ModerationRequest } from './moderation/moderatio
 export { PresenceService } from './presence/presence.service';
 export type { PresenceStatus } from './presence/presence.service';
 export { TypingService } from './typing/typing.service';
-export { StreamingMetrics } from './metrics/streaming-metrics.service';
+export { StreamingMetricsService } from './metrics/streaming-metrics.service';
 export { StreamingHealthIndicators } from './health/streaming-health.indicators';
 export type { WireMessage, WireRoom, WireMember, WirePresence, WireModerationEntry } from './protocol/wire';
 export { messageToWire, roomToWire, moderationEntryToWire } from './protocol/wire';

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { StreamingOptions } from './config/streaming-options.interface';
 import { FanoutService } from './connections/fanout.service';
 import { HistoryService, HistoryPage } from './history/history.service';
-import { StreamingStats } from './metrics/streaming-stats.service';
+import { StreamingStatsService } from './metrics/streaming-stats.service';
 import { WireMessage, WireRoom } from './protocol/wire';
 import { Connection } from './connections/connection';
 import { ModerationService } from './moderation/moderation.service';
@@ -39,7 +39,7 @@ export class StreamingManager {
     private readonly rooms: RoomService,
     private readonly moderation: ModerationService,
     private readonly channels: ChannelService,
-    private readonly stats: StreamingStats,
+    private readonly stats: StreamingStatsService,
   ) {}
 
   /** Statistics of this node (rooms are cluster-wide). */

@@ -11,16 +11,16 @@ import { mergeStreamingInput, resolveStreamingOptions } from './config/streaming
 import { loadStreamingConfig } from './config/streaming-config.loader';
 import { ConnectionRegistry } from './connections/connection-registry';
 import { FanoutService } from './connections/fanout.service';
-import { StreamingLifecycle } from './connections/streaming-lifecycle.service';
+import { ConnectionLifecycleService } from './connections/connection-lifecycle.service';
 import { StreamingHealthIndicators } from './health/streaming-health.indicators';
 import { HistoryService } from './history/history.service';
 import { ChannelService, channelProviders } from './channels';
 import { ModerationService } from './moderation/moderation.service';
-import { StreamingMetrics } from './metrics/streaming-metrics.service';
-import { StreamingStats } from './metrics/streaming-stats.service';
+import { StreamingMetricsService } from './metrics/streaming-metrics.service';
+import { StreamingStatsService } from './metrics/streaming-stats.service';
 import { StreamingEvents } from './events/streaming-events';
 import { PresenceService } from './presence/presence.service';
-import { RequestDispatcher } from './protocol/request-dispatcher.service';
+import { RequestDispatcherService } from './protocol/request-dispatcher.service';
 import { RoomService } from './rooms/room.service';
 import { StreamingAuthService } from './security/auth.service';
 import { JwtAuthenticator } from './security/jwt.authenticator';
@@ -126,8 +126,8 @@ const optionsProviders: Provider[] = [
     ...optionsProviders,
     ...backendProviders,
     BackendLifecycle,
-    StreamingMetrics,
-    StreamingStats,
+    StreamingMetricsService,
+    StreamingStatsService,
     StreamingEvents,
     ConnectionRegistry,
     ...channelProviders,
@@ -141,8 +141,8 @@ const optionsProviders: Provider[] = [
     HistoryService,
     ModerationService,
     StreamingManager,
-    RequestDispatcher,
-    StreamingLifecycle,
+    RequestDispatcherService,
+    ConnectionLifecycleService,
     NodeRegistryService,
     LoadBalancerService,
     StreamingHealthIndicators,
@@ -152,7 +152,7 @@ const optionsProviders: Provider[] = [
   exports: [
     STREAMING_OPTIONS,
     STREAMING_BACKEND,
-    StreamingMetrics,
+    StreamingMetricsService,
     StreamingEvents,
     ConnectionRegistry,
     StreamingAuthService,

@@ -2,7 +2,7 @@ import { Test } from '@nestjs/testing';
 import { LocalBackend } from '../backends/local/local.backend';
 import { defaultStreamingOptions } from '../config/streaming-defaults';
 import { ConnectionRegistry } from '../connections/connection-registry';
-import { StreamingMetrics } from '../metrics/streaming-metrics.service';
+import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
 import { STREAMING_MODULE_OPTIONS } from '../streaming.module-definition';
 import { InMemoryChannelStore } from './channel-store';
 import { ChannelService } from './channel.service';
@@ -26,7 +26,7 @@ async function compile(moduleOptions: Record<string, unknown>) {
       { provide: STREAMING_BROKER, useExisting: STREAMING_BACKEND },
       { provide: STREAMING_PRESENCE_STORE, useExisting: STREAMING_BACKEND },
       ConnectionRegistry,
-      StreamingMetrics,
+      StreamingMetricsService,
       ...channelProviders,
     ],
   }).compile();

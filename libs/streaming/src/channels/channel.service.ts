@@ -4,7 +4,7 @@ import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { Connection } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection-registry';
-import { StreamingMetrics } from '../metrics/streaming-metrics.service';
+import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
 import { encodeEnvelope } from '../protocol/envelope';
 import { StreamingError } from '../protocol/streaming-error';
 import { CreatorOnlyChannelAuthorizer } from './channel-authorizer';
@@ -209,7 +209,7 @@ export class ChannelService implements OnModuleDestroy {
     private readonly registry: ConnectionRegistry,
     @Optional() @InjectChannelStore() store?: ChannelStore,
     @Optional() @InjectChannelAuthorizer() authorizer?: ChannelAuthorizer,
-    @Optional() private readonly metrics?: StreamingMetrics,
+    @Optional() private readonly metrics?: StreamingMetricsService,
     @Optional() private readonly events?: StreamingEvents,
   ) {
     this.store = store ?? new InMemoryChannelStore();

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
-import { StreamingMetrics } from '../metrics/streaming-metrics.service';
+import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
 import { encodeEnvelope } from '../protocol/envelope';
 import { Connection, SendLimits } from './connection';
 import { ConnectionRegistry } from './connection-registry';
@@ -50,7 +50,7 @@ export class FanoutService implements OnModuleDestroy {
     @InjectBroker() private readonly broker: Broker,
     @InjectRoomStore() private readonly roomStore: RoomStore,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
-    private readonly metrics: StreamingMetrics,
+    private readonly metrics: StreamingMetricsService,
   ) {
     this.limits = sendLimitsOf(options);
     // Past a quarter of the budget in the socket's own buffer, frames wait in the

@@ -6,9 +6,9 @@ import { StreamingError } from '../protocol/streaming-error';
 import { WireMessage, messageToWire } from '../protocol/wire';
 import { RoomService } from '../rooms/room.service';
 import { outranks, roleHas } from '../rooms/room-permissions';
-import { StreamingStats } from '../metrics/streaming-stats.service';
+import { StreamingStatsService } from '../metrics/streaming-stats.service';
 import { StreamingEvents } from '../events/streaming-events';
-import { StreamingMetrics } from '../metrics/streaming-metrics.service';
+import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
 import { InjectBroker, InjectRoomStore, InjectStreamingOptions } from '../streaming.constants';
 import {
   Broker,
@@ -77,9 +77,9 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly rooms: RoomService,
     private readonly fanout: FanoutService,
-    private readonly stats: StreamingStats,
+    private readonly stats: StreamingStatsService,
     private readonly events: StreamingEvents,
-    private readonly metrics: StreamingMetrics,
+    private readonly metrics: StreamingMetricsService,
   ) {}
 
   onApplicationBootstrap(): void {

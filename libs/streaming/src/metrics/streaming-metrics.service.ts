@@ -6,7 +6,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
  * apps in one process never share counters). Names start with `streaming_`.
  */
 @Injectable()
-export class StreamingMetrics {
+export class StreamingMetricsService {
   readonly registry = new Registry();
   readonly connections = new Gauge({
     name: 'streaming_connections',

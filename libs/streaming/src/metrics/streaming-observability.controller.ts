@@ -4,7 +4,7 @@ import { LoadBalancerService, LoadBalancerStrategy, RouteDecision } from '../clu
 import { StreamingError } from '../protocol/streaming-error';
 import { validateDto } from '../protocol/request-dispatcher.service';
 import { StreamingManager, StreamingStatsSnapshot } from '../streaming-manager.service';
-import { StreamingMetrics } from './streaming-metrics.service';
+import { StreamingMetricsService } from './streaming-metrics.service';
 
 class RouteQuery {
   @IsOptional() @IsString() room?: string;
@@ -46,7 +46,7 @@ export class StreamingStatsController {
 /** `GET <routes.metrics>`: Prometheus text. */
 @Injectable()
 export class StreamingMetricsController {
-  constructor(private readonly metrics: StreamingMetrics) {}
+  constructor(private readonly metrics: StreamingMetricsService) {}
 
   @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')

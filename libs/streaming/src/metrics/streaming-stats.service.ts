@@ -5,7 +5,7 @@ import { Injectable } from '@nestjs/common';
  * messages per second over the last few seconds.
  */
 @Injectable()
-export class StreamingStats {
+export class StreamingStatsService {
   private readonly windowSec = 5;
   private readonly buckets = new Array<number>(this.windowSec + 1).fill(0);
   private bucketSec = Math.floor(Date.now() / 1000);

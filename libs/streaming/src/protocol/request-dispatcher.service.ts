@@ -3,7 +3,7 @@ import { validateSync } from 'class-validator';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { Connection } from '../connections/connection';
 import { HistoryService } from '../history/history.service';
-import { StreamingMetrics } from '../metrics/streaming-metrics.service';
+import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
 import { PresenceService } from '../presence/presence.service';
 import { RoomService } from '../rooms/room.service';
 import { ModerationService } from '../moderation/moderation.service';
@@ -63,7 +63,7 @@ const handler = <T extends object>(
  * authorization hook, service call, then exactly one `ack` or `error` per id.
  */
 @Injectable()
-export class RequestDispatcher {
+export class RequestDispatcherService {
   private readonly logger = new Logger('Streaming');
   private readonly handlers: Record<string, RequestHandler>;
   private readonly contentFilter: ContentFilterChain;
@@ -78,7 +78,7 @@ export class RequestDispatcher {
     private readonly typing: TypingService,
     private readonly moderation: ModerationService,
     private readonly channels: ChannelService,
-    private readonly metrics: StreamingMetrics,
+    private readonly metrics: StreamingMetricsService,
     @Inject(STREAMING_MESSAGE_RATE_LIMITER) private readonly messageLimiter: RateLimiter,
     @Inject(STREAMING_CONTENT_FILTERS) contentFilters: ContentFilter[],
   ) {

@@ -22,7 +22,7 @@ import { SubscribeResult, UnsubscribeResult } from '../../channels/channel.servi
 import type { Request, Response } from 'express';
 import { StreamingOptions } from '../../config/streaming-options.interface';
 import { Connection, ConnectionTransport } from '../../connections/connection';
-import { StreamingLifecycle } from '../../connections/streaming-lifecycle.service';
+import { ConnectionLifecycleService } from '../../connections/connection-lifecycle.service';
 import { HistoryService } from '../../history/history.service';
 import { HTTP_STATUS_BY_CODE } from '@nest-streaming/protocol';
 import { HTTP_REASONS } from '../../common/streaming-exception.filter';
@@ -105,7 +105,7 @@ export class SseController implements OnModuleDestroy {
 
   constructor(
     @InjectStreamingOptions() private readonly options: StreamingOptions,
-    private readonly lifecycle: StreamingLifecycle,
+    private readonly lifecycle: ConnectionLifecycleService,
     private readonly rooms: RoomService,
     private readonly history: HistoryService,
     private readonly channels: ChannelService,

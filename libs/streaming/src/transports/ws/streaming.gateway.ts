@@ -5,13 +5,13 @@ import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/we
 import type { Server, WebSocket, RawData, VerifyClientCallbackAsync } from 'ws';
 import { StreamingOptions } from '../../config/streaming-options.interface';
 import { Connection, ConnectionTransport } from '../../connections/connection';
-import { StreamingLifecycle } from '../../connections/streaming-lifecycle.service';
+import { ConnectionLifecycleService } from '../../connections/connection-lifecycle.service';
 import { decodeFrame, idsOfOversizedFrame } from '../../protocol/codec';
-import { RequestDispatcher } from '../../protocol/request-dispatcher.service';
+import { RequestDispatcherService } from '../../protocol/request-dispatcher.service';
 import { StreamingError } from '../../protocol/streaming-error';
 import { HTTP_REASONS } from '../../common/streaming-exception.filter';
 import { StreamingAuthService } from '../../security/auth.service';
-import { StreamingMetrics } from '../../metrics/streaming-metrics.service';
+import { StreamingMetricsService } from '../../metrics/streaming-metrics.service';
 import { InjectStreamingOptions } from '../../streaming.constants';
 import type { ConnectionIdentity } from '../../interfaces';
 
@@ -97,9 +97,9 @@ export class StreamingGateway
   constructor(
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly auth: StreamingAuthService,
-    private readonly dispatcher: RequestDispatcher,
-    private readonly lifecycle: StreamingLifecycle,
-    private readonly metrics: StreamingMetrics,
+    private readonly dispatcher: RequestDispatcherService,
+    private readonly lifecycle: ConnectionLifecycleService,
+    private readonly metrics: StreamingMetricsService,
   ) {}
 
   afterInit(server: Server): void {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
-import { StreamingMetrics } from '../metrics/streaming-metrics.service';
+import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
 import { PresenceService } from '../presence/presence.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { StreamingAuthService } from '../security/auth.service';
@@ -23,7 +23,7 @@ const ADMISSION_HOLD_MS = 10_000;
  * limits), the `connected` envelope, indexing, presence, and clean-up.
  */
 @Injectable()
-export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
+export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Streaming');
   private expiryTimer: NodeJS.Timeout | null = null;
   /** Admitted connections not opened yet, per user: when each was admitted. */
@@ -37,7 +37,7 @@ export class StreamingLifecycle implements OnModuleInit, OnModuleDestroy {
     private readonly typing: TypingService,
     private readonly channels: ChannelService,
     private readonly events: StreamingEvents,
-    private readonly metrics: StreamingMetrics,
+    private readonly metrics: StreamingMetricsService,
     @InjectPresenceStore() private readonly presenceStore: PresenceStore,
     @InjectNodeDirectory() private readonly nodes: NodeDirectory,
   ) {}
