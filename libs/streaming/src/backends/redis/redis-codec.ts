@@ -62,7 +62,7 @@ function copyExtras(target: Record<string, unknown>, extra: Record<string, unkno
  *  [10] versions       JSON array or ''
  *  [11] the rest       JSON object: id, roomId, metadata and any other field
  *
- * The update script (`UPDATE_MESSAGE` in redis-scripts.ts) edits fields 3..10 in place.
+ * The update script (`UPDATE_MESSAGE` in scripts/broker-scripts.ts) edits fields 3..10 in place.
  */
 const MUTABLE_KEYS = [
   'seq',
