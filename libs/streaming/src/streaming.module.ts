@@ -11,6 +11,7 @@ import { mergeStreamingInput, resolveStreamingOptions } from './config/streaming
 import { loadStreamingConfig } from './config/streaming-config.loader';
 import { ConnectionRegistry } from './connections/connection-registry';
 import { FanoutService } from './connections/fanout.service';
+import { TopicTable } from './connections/topic-table';
 import { ConnectionLifecycleService } from './connections/connection-lifecycle.service';
 import { StreamingHealthIndicators } from './health/streaming-health.indicators';
 import { HistoryService } from './history/history.service';
@@ -130,6 +131,7 @@ const optionsProviders: Provider[] = [
     StreamingStatsService,
     StreamingEvents,
     ConnectionRegistry,
+    TopicTable,
     ...channelProviders,
     FanoutService,
     StreamingAuthService,

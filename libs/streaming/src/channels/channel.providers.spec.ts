@@ -16,6 +16,7 @@ import {
   STREAMING_PRESENCE_STORE,
 } from '../streaming.constants';
 import type { ChannelAuthorizer } from '../interfaces';
+import { TopicTable } from '../connections/topic-table';
 
 async function compile(moduleOptions: Record<string, unknown>) {
   const moduleRef = await Test.createTestingModule({
@@ -26,6 +27,7 @@ async function compile(moduleOptions: Record<string, unknown>) {
       { provide: STREAMING_BROKER, useExisting: STREAMING_BACKEND },
       { provide: STREAMING_PRESENCE_STORE, useExisting: STREAMING_BACKEND },
       ConnectionRegistry,
+      TopicTable,
       StreamingMetricsService,
       ...channelProviders,
     ],

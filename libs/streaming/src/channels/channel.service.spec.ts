@@ -9,6 +9,7 @@ import { ALL_CHANNELS_TOPIC, encodeChannelPayload } from './channel-bus';
 import { ChannelMessageEvent, ChannelService } from './channel.service';
 import { StreamingBackend, TopicHandler } from '../interfaces';
 import type { ChannelAuthorizer } from '../interfaces';
+import { TopicTable } from '../connections/topic-table';
 
 /** A transport that keeps what is written to it. */
 class MemoryTransport implements ConnectionTransport {
@@ -77,7 +78,15 @@ function node(
   const options: StreamingOptions = { ...defaultStreamingOptions(), ...opts };
   const backend = deps.backend ?? new LocalBackend();
   const registry = new ConnectionRegistry();
-  const service = new ChannelService(backend, backend, options, registry, undefined, deps.authorizer);
+  const service = new ChannelService(
+    backend,
+    backend,
+    new TopicTable(backend),
+    options,
+    registry,
+    undefined,
+    deps.authorizer,
+  );
   let n = 0;
   const connect = (userId: string) => {
     const transport = new MemoryTransport();

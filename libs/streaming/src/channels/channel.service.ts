@@ -10,6 +10,7 @@ import { StreamingError } from '../protocol/streaming-error';
 import { CreatorOnlyChannelAuthorizer } from './channel-authorizer';
 import {
   ALL_CHANNELS_TOPIC,
+  CHANNEL_TOPIC_PREFIX,
   ChannelBusHeader,
   RecentIds,
   channelOwner,
@@ -46,69 +47,30 @@ import type {
   ChannelStore,
   WireChannel,
 } from '../interfaces';
+import { ChannelUseTracker, SERVER_USE } from './channel-use';
+import type {
+  ChannelMessageEvent,
+  ChannelStats,
+  CreateChannelInput,
+  PublishResult,
+  SubscribeResult,
+  UnsubscribeResult,
+} from './channel.types';
+import { TopicTable } from '../connections/topic-table';
+export type {
+  ChannelMessageEvent,
+  ChannelStats,
+  CreateChannelInput,
+  PublishResult,
+  SubscribeResult,
+  UnsubscribeResult,
+} from './channel.types';
 
 /** Type of the event a channel publish delivers. */
 export const CHANNEL_MESSAGE_EVENT = 'channel_message';
 
-/** How long an exact subscription or a publish keeps a name "in use" by its user (renewed while it lasts). */
-const CHANNEL_USE_TTL_MS = 60 * 60_000;
-/** Users remembered per name: two are enough to tell whether anyone other than a given user uses it. */
-const CHANNEL_USERS_KEPT = 2;
-/** Uses this node remembers having recorded (so a busy publisher writes its use once per quarter TTL). */
-const MAX_RECORDED_USES = 10_000;
-/** The member that stands for the server in a channel's users. */
-const SERVER_USE = '';
-const channelUseKey = (name: string): string => `chanuse:${name}`;
-
 /** Longest channel description. */
 export const MAX_CHANNEL_DESCRIPTION = 2000;
-
-/** `data` of a `channel_message` event (PROTOCOL.md section 4). */
-export interface ChannelMessageEvent {
-  channel: string;
-  data: Record<string, unknown>;
-  metadata: Record<string, unknown>;
-  /** The publishing user, or null when the server published. */
-  publisher_id: string | null;
-  timestamp: string;
-}
-
-/** Fields of a new channel. */
-export interface CreateChannelInput {
-  name: string;
-  private?: boolean;
-  description?: string;
-}
-
-/** Ack of `subscribe`. */
-export interface SubscribeResult {
-  /** The pattern, as subscribed. */
-  channel: string;
-}
-
-/** Ack of `unsubscribe`. */
-export interface UnsubscribeResult {
-  channel: string;
-  /** False when the connection was not subscribed to that pattern (unsubscribe is idempotent). */
-  removed: boolean;
-}
-
-/** Ack of `publish`. */
-export interface PublishResult {
-  channel: string;
-  /** The message's server-assigned timestamp. */
-  timestamp: string;
-}
-
-/** Channel figures for the stats endpoint. */
-export interface ChannelStats {
-  /** Registered channels plus the distinct names/patterns subscribed on this node. */
-  total_channels: number;
-  /** Distinct patterns with a subscriber on this node. */
-  channel_patterns: number;
-  /** (connection, pattern) subscriptions on this node. */
-  channel_subscriptions: number;
-}
 
 /** One subscription: one per (connection, pattern). */
 interface Subscription {
@@ -129,17 +91,8 @@ interface ConnectionChannels {
   stamp: number;
 }
 
-/** One backend topic's local state: held while `refs` > 0; changes run one at a time. */
-interface TopicState {
-  refs: number;
-  active: boolean;
-  op: Promise<void>;
-}
-
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
-
-const noop = (): void => undefined;
 
 /** Epoch of a private channel: tells two incarnations of the same name apart. */
 const epochOf = (c: ChannelRecord): string => `${c.createdBy ?? ''}@${c.createdAt}`;
@@ -189,12 +142,10 @@ export class ChannelService implements OnModuleDestroy {
   private readonly byConnection = new Map<Connection, ConnectionChannels>();
   /** Subscriptions per user on this node (the `maxChannelsPerUser` count). */
   private readonly perUser = new Map<string, number>();
-  /** `<name>\0<user>` -> when this node last recorded that use in the backend. */
-  private readonly recordedUses = new Map<string, number>();
-  private useTimer: NodeJS.Timeout | null = null;
+  /** Who uses which names, in the backend (the squatting guard of private channels). */
+  private readonly uses: ChannelUseTracker;
   /** Subscriptions per distinct pattern on this node. */
   private readonly perPattern = new Map<string, number>();
-  private readonly topics = new Map<string, TopicState>();
   private readonly seen = new RecentIds();
   private readonly idPrefix = `${randomBytes(6).toString('base64url')}:`;
   private publishSeq = 0;
@@ -204,7 +155,8 @@ export class ChannelService implements OnModuleDestroy {
 
   constructor(
     @InjectBroker() private readonly broker: Broker,
-    @InjectPresenceStore() private readonly presence: PresenceStore,
+    @InjectPresenceStore() presence: PresenceStore,
+    private readonly topics: TopicTable,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly registry: ConnectionRegistry,
     @Optional() @InjectChannelStore() store?: ChannelStore,
@@ -214,6 +166,15 @@ export class ChannelService implements OnModuleDestroy {
   ) {
     this.store = store ?? new InMemoryChannelStore();
     this.authorizer = authorizer ?? new CreatorOnlyChannelAuthorizer();
+    this.uses = new ChannelUseTracker(presence, this.authorizer, () => this.exactSubscriptions());
+  }
+
+  /** Every (name, user) exact subscription on this node. */
+  private *exactSubscriptions(): Iterable<[string, string]> {
+    for (const state of this.byConnection.values()) {
+      for (const sub of state.subs.values())
+        if (!hasWildcard(sub.pattern)) yield [sub.pattern, sub.conn.userId];
+    }
   }
 
   // ---------------------------------------------------------------- registry
@@ -253,7 +214,7 @@ export class ChannelService implements OnModuleDestroy {
     };
     if (input.description !== undefined) record.description = input.description;
     if (creator && record.private && channelOwner(name) === undefined) {
-      await this.requireMayMakePrivate(creator, record);
+      await this.uses.requireMayMakePrivate(creator, record);
     }
     if (!(await this.store.create(record))) {
       throw new StreamingError('invalid_message', `channel ${name} already exists`);
@@ -346,7 +307,7 @@ export class ChannelService implements OnModuleDestroy {
       existing.grant = grant;
       conn.channels.set(pattern, filters);
       try {
-        await this.retainTopic(existing.topic, 0); // wait for an in-flight backend subscription
+        await this.topics.retain(existing.topic, this.onPayload, 0); // wait for an in-flight backend subscription
       } catch {
         throw new StreamingError('backend_unavailable', 'could not subscribe: the backend is unavailable');
       }
@@ -367,18 +328,17 @@ export class ChannelService implements OnModuleDestroy {
     this.perUser.set(conn.userId, used + 1);
     this.perPattern.set(pattern, (this.perPattern.get(pattern) ?? 0) + 1);
     try {
-      await this.retainTopic(sub.topic, 1);
+      await this.topics.retain(sub.topic, this.onPayload);
     } catch (err) {
       this.logger.warn(`subscribing to ${sub.topic} failed: ${String(err)}`);
       if (state.subs.get(pattern) === sub) {
         this.unindex(sub);
-        await this.releaseTopics([sub.topic]);
+        await this.topics.release(sub.topic);
       }
       throw new StreamingError('backend_unavailable', 'could not subscribe: the backend is unavailable');
     }
     if (!hasWildcard(pattern)) {
-      await this.recordUse(pattern, conn.userId);
-      this.ensureUseTimer();
+      await this.uses.subscribed(pattern, conn.userId);
     }
     return { channel: asked };
   }
@@ -392,7 +352,7 @@ export class ChannelService implements OnModuleDestroy {
     const sub = this.byConnection.get(conn)?.subs.get(ownUserPattern(conn.userId, pattern));
     if (!sub) return { channel: pattern, removed: false };
     this.unindex(sub);
-    await this.releaseTopics([sub.topic]);
+    await this.topics.release(sub.topic);
     return { channel: pattern, removed: true };
   }
 
@@ -402,7 +362,7 @@ export class ChannelService implements OnModuleDestroy {
     if (!state) return 0;
     const subs = [...state.subs.values()];
     for (const sub of subs) this.unindex(sub);
-    await this.releaseTopics(subs.map((s) => s.topic));
+    await this.topics.release(...subs.map((s) => s.topic));
     return subs.length;
   }
 
@@ -437,7 +397,7 @@ export class ChannelService implements OnModuleDestroy {
       publisher_id: publisher?.userId ?? null,
       timestamp,
     };
-    if (!record?.private) await this.recordUse(name, publisher?.userId ?? SERVER_USE);
+    if (!record?.private) await this.uses.published(name, publisher?.userId ?? SERVER_USE);
     const header: ChannelBusHeader = { i: this.idPrefix + (++this.publishSeq).toString(36), c: name };
     if (record?.private) header.p = epochOf(record);
     const payload = encodeChannelPayload(header, encodeEnvelope(CHANNEL_MESSAGE_EVENT, event));
@@ -475,85 +435,11 @@ export class ChannelService implements OnModuleDestroy {
 
   /** Backend topics this node holds for channels (diagnostics and tests). */
   heldTopics(): string[] {
-    return [...this.topics.entries()].filter(([, t]) => t.active).map(([topic]) => topic);
+    return this.topics.held(CHANNEL_TOPIC_PREFIX);
   }
-
-  // ------------------------------------------------------------ channel use
 
   onModuleDestroy(): void {
-    if (this.useTimer) clearInterval(this.useTimer);
-    this.useTimer = null;
-  }
-
-  /**
-   * Squatting guard: a user may register a private channel only on a name no
-   * one else uses (or as the app's `authorizeCreate` decides), since the
-   * name's other subscribers would stop receiving it.
-   */
-  private async requireMayMakePrivate(creator: ChannelActor, record: ChannelRecord): Promise<void> {
-    let users: string[];
-    try {
-      users = await this.presence.listExpiring(channelUseKey(record.name));
-    } catch {
-      throw new StreamingError('backend_unavailable', 'could not check who uses the channel');
-    }
-    const usedByOthers = users.some((u) => u !== creator.userId);
-    const wire = channelToWire(record);
-    const allowed = this.authorizer.authorizeCreate
-      ? await this.authorizer.authorizeCreate(creator, wire, { usedByOthers })
-      : !usedByOthers;
-    if (!allowed) {
-      throw new StreamingError(
-        'forbidden',
-        usedByOthers
-          ? `channel ${record.name} is in use by others: it cannot be made private`
-          : `you may not create the private channel ${record.name}`,
-      );
-    }
-  }
-
-  /**
-   * Note in the backend that `userId` ('' for the server) uses `name`, at most
-   * once per quarter of the use TTL per node. Names in a `user.<id>`
-   * namespace are skipped (only their owner can use them).
-   */
-  private async recordUse(name: string, userId: string, force = false): Promise<void> {
-    if (channelOwner(name) !== undefined) return;
-    const key = `${name}\u0000${userId}`;
-    const now = Date.now();
-    const last = this.recordedUses.get(key);
-    if (!force && last !== undefined && now - last < CHANNEL_USE_TTL_MS / 4) return;
-    this.recordedUses.delete(key);
-    this.recordedUses.set(key, now);
-    if (this.recordedUses.size > MAX_RECORDED_USES) {
-      this.recordedUses.delete(this.recordedUses.keys().next().value as string);
-    }
-    try {
-      await this.presence.touchExpiring(channelUseKey(name), userId, CHANNEL_USE_TTL_MS, CHANNEL_USERS_KEPT);
-    } catch (err) {
-      this.recordedUses.delete(key);
-      this.logger.warn(`could not record the use of channel ${name}: ${String(err)}`);
-    }
-  }
-
-  /** Exact subscriptions held here stay "in use": renewed every quarter TTL, two users per name at most. */
-  private ensureUseTimer(): void {
-    if (this.useTimer) return;
-    this.useTimer = setInterval(() => void this.renewUses(), CHANNEL_USE_TTL_MS / 4);
-    this.useTimer.unref();
-  }
-
-  private async renewUses(): Promise<void> {
-    const users = new Map<string, Set<string>>();
-    for (const state of this.byConnection.values()) {
-      for (const sub of state.subs.values()) {
-        if (hasWildcard(sub.pattern)) continue;
-        const set = users.get(sub.pattern) ?? new Set<string>();
-        if (set.size < CHANNEL_USERS_KEPT) set.add(sub.conn.userId);
-        users.set(sub.pattern, set);
-      }
-    }
-    for (const [name, set] of users) for (const u of set) await this.recordUse(name, u, true);
+    this.uses.stop();
   }
 
   // ---------------------------------------------------------------- delivery
@@ -668,42 +554,6 @@ export class ChannelService implements OnModuleDestroy {
     const patternLeft = (this.perPattern.get(pattern) ?? 1) - 1;
     if (patternLeft > 0) this.perPattern.set(pattern, patternLeft);
     else this.perPattern.delete(pattern);
-  }
-
-  private async releaseTopics(topics: string[]): Promise<void> {
-    const results = await Promise.allSettled(topics.map((t) => this.retainTopic(t, -1)));
-    for (const r of results) {
-      if (r.status === 'rejected') this.logger.warn(`channel unsubscribe failed: ${String(r.reason)}`);
-    }
-  }
-
-  /**
-   * Change a topic's reference count by `delta` and bring the backend
-   * subscription in line: subscribe on the first reference, unsubscribe after
-   * the last. Changes to one topic run one after another; the promise settles
-   * when this change (and every earlier one) is applied.
-   */
-  private retainTopic(topic: string, delta: number): Promise<void> {
-    let t = this.topics.get(topic);
-    if (!t) this.topics.set(topic, (t = { refs: 0, active: false, op: Promise.resolve() }));
-    const state = t;
-    state.refs += delta;
-    const run = state.op.then(async () => {
-      if (state.refs > 0 && !state.active) {
-        await this.broker.subscribe(topic, this.onPayload);
-        state.active = true;
-      } else if (state.refs <= 0 && state.active) {
-        state.active = false;
-        await this.broker.unsubscribe(topic);
-      }
-    });
-    const settled: Promise<void> = run.then(noop, noop).then(() => {
-      if (state.op === settled && state.refs <= 0 && !state.active && this.topics.get(topic) === state) {
-        this.topics.delete(topic);
-      }
-    });
-    state.op = settled;
-    return run;
   }
 }
 

@@ -7,6 +7,7 @@ import { ConnectionRegistry } from './connection-registry';
 import { TickFlushScheduler } from './flush-scheduler';
 import { InjectBroker, InjectRoomStore, InjectStreamingOptions } from '../streaming.constants';
 import { Broker, RoomStore, roomTopic, userTopic } from '../interfaces';
+import { TopicTable } from './topic-table';
 
 /** Routing instructions that travel in front of an envelope on the bus. */
 export interface BusHeader {
@@ -48,6 +49,7 @@ export class FanoutService implements OnModuleDestroy {
   constructor(
     readonly registry: ConnectionRegistry,
     @InjectBroker() private readonly broker: Broker,
+    private readonly topics: TopicTable,
     @InjectRoomStore() private readonly roomStore: RoomStore,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly metrics: StreamingMetricsService,
@@ -206,16 +208,12 @@ export class FanoutService implements OnModuleDestroy {
     );
   }
 
-  private async safeSubscribe(topic: string, handler: (payload: string) => void): Promise<void> {
-    await this.broker.subscribe(topic, handler);
+  private safeSubscribe(topic: string, handler: (payload: string) => void): Promise<void> {
+    return this.topics.retain(topic, handler);
   }
 
-  private async safeUnsubscribe(topic: string): Promise<void> {
-    try {
-      await this.broker.unsubscribe(topic);
-    } catch (err) {
-      this.logger.warn(`unsubscribe ${topic} failed: ${String(err)}`);
-    }
+  private safeUnsubscribe(topic: string): Promise<void> {
+    return this.topics.release(topic);
   }
 }
 
