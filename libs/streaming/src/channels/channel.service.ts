@@ -22,15 +22,7 @@ import {
 } from './channel-bus';
 import { ChannelFilterPredicate, ChannelFilters, compileFilters, validateFilters } from './channel-filters';
 import { InMemoryChannelStore, channelToWire } from './channel-store';
-import {
-  ChannelTrie,
-  SINGLE_WILDCARD,
-  TAIL_WILDCARD,
-  hasWildcard,
-  patternMatches,
-  validateChannelName,
-  validatePattern,
-} from './channel-trie';
+import { ChannelTrie, hasWildcard, patternMatches, validatePattern } from './channel-trie';
 import {
   InjectBroker,
   InjectChannelAuthorizer,
@@ -57,6 +49,15 @@ import type {
   UnsubscribeResult,
 } from './channel.types';
 import { TopicTable } from '../connections/topic-table';
+import {
+  epochOf,
+  isRecord,
+  ownUserPattern,
+  parseEvent,
+  requireName,
+  requireOwnNamespace,
+} from './channel-rules';
+export { ownUserPattern } from './channel-rules';
 export type {
   ChannelMessageEvent,
   ChannelStats,
@@ -89,24 +90,6 @@ interface ConnectionChannels {
   readonly subs: Map<string, Subscription>;
   /** Last delivery stamp this connection received: one copy per publish however many patterns match. */
   stamp: number;
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Epoch of a private channel: tells two incarnations of the same name apart. */
-const epochOf = (c: ChannelRecord): string => `${c.createdBy ?? ''}@${c.createdAt}`;
-
-/**
- * `user.*.x` and `user.>` name the subscriber's own namespace: only their own
- * `user.<id>` channels could ever reach them, so the pattern is narrowed to it.
- */
-export function ownUserPattern(userId: string, pattern: string): string {
-  const me = userToken(userId);
-  if (pattern === 'user.>') return `user.${me}.>`;
-  if (pattern === 'user.*') return `user.${me}`;
-  if (pattern.startsWith('user.*.')) return `user.${me}.${pattern.slice('user.*.'.length)}`;
-  return pattern;
 }
 
 /**
@@ -182,7 +165,7 @@ export class ChannelService implements OnModuleDestroy {
   /** Register a channel. `creator` null: created by the server. */
   async createChannel(creator: ChannelActor | null, input: CreateChannelInput): Promise<WireChannel> {
     this.ensureEnabled();
-    const name = this.requireName(input?.name);
+    const name = requireName(input?.name);
     if (input.private !== undefined && typeof input.private !== 'boolean') {
       throw new StreamingError('invalid_message', '"private" must be a boolean');
     }
@@ -196,7 +179,7 @@ export class ChannelService implements OnModuleDestroy {
       );
     }
     if (creator) {
-      this.requireOwnNamespace(creator.userId, name, 'create');
+      requireOwnNamespace(creator.userId, name, 'create');
       // The registry is bounded per user too: `max_channels_per_user` registered channels.
       const mine = (await this.store.list()).filter((c) => c.createdBy === creator.userId).length;
       if (mine >= this.options.maxChannelsPerUser) {
@@ -281,7 +264,7 @@ export class ChannelService implements OnModuleDestroy {
     const filterReason = validateFilters(filters);
     if (filterReason !== null)
       throw new StreamingError('invalid_message', `invalid filters: ${filterReason}`);
-    this.requireOwnNamespace(conn.userId, pattern, 'subscribe to');
+    requireOwnNamespace(conn.userId, pattern, 'subscribe to');
     let grant: string | null = null;
     if (!hasWildcard(pattern)) {
       const record = await this.store.get(pattern);
@@ -380,12 +363,12 @@ export class ChannelService implements OnModuleDestroy {
     metadata?: Record<string, unknown>,
   ): Promise<PublishResult> {
     this.ensureEnabled();
-    const name = this.requireName(channel);
+    const name = requireName(channel);
     if (!isRecord(data)) throw new StreamingError('invalid_message', '"data" must be a JSON object');
     if (metadata !== undefined && !isRecord(metadata)) {
       throw new StreamingError('invalid_message', '"metadata" must be a JSON object');
     }
-    if (publisher) this.requireOwnNamespace(publisher.userId, name, 'publish to');
+    if (publisher) requireOwnNamespace(publisher.userId, name, 'publish to');
     const record = await this.store.get(name);
     if (record?.private && publisher) await this.requireAuthorized(publisher, record, 'publish');
 
@@ -489,34 +472,6 @@ export class ChannelService implements OnModuleDestroy {
     }
   }
 
-  private requireName(name: unknown): string {
-    const reason = validateChannelName(name);
-    if (reason !== null) throw new StreamingError('invalid_message', reason);
-    return name as string;
-  }
-
-  /**
-   * `user.<token>…` belongs to the user whose {@link userToken} it is: anyone
-   * else, and any wildcard in place of the token, is refused.
-   */
-  private requireOwnNamespace(userId: string, nameOrPattern: string, verb: string): void {
-    const owner = channelOwner(nameOrPattern);
-    if (owner === undefined) return;
-    const me = userToken(userId);
-    if (owner === SINGLE_WILDCARD || owner === TAIL_WILDCARD) {
-      throw new StreamingError(
-        'forbidden',
-        `a pattern starting with "user." must name your own user id as its second token (user.${me}.…)`,
-      );
-    }
-    if (owner !== me) {
-      throw new StreamingError(
-        'forbidden',
-        `only the owner of user.${owner}.* may ${verb} there (yours: user.${me}.*)`,
-      );
-    }
-  }
-
   private async requireAuthorized(
     actor: ChannelActor,
     record: ChannelRecord,
@@ -554,15 +509,5 @@ export class ChannelService implements OnModuleDestroy {
     const patternLeft = (this.perPattern.get(pattern) ?? 1) - 1;
     if (patternLeft > 0) this.perPattern.set(pattern, patternLeft);
     else this.perPattern.delete(pattern);
-  }
-}
-
-/** The `data` and `metadata` of a serialized `channel_message` envelope, or null if unreadable. */
-function parseEvent(envelope: string): { data: unknown; metadata: unknown } | null {
-  try {
-    const env = JSON.parse(envelope) as { data?: { data?: unknown; metadata?: unknown } };
-    return { data: env.data?.data, metadata: env.data?.metadata };
-  } catch {
-    return null;
   }
 }
