@@ -74,7 +74,7 @@ export class NatsNames {
 
   /**
    * Core subjects the server republishes the room log on (`<prefix>.rl.<room>`),
-   * in the order the entries were stored. See nats.backend.ts, "ordering".
+   * in the order the entries were stored. See nats-broker.ts, "ordering".
    */
   roomLogRepublish(): { src: string; dest: string } {
     return { src: `$KV.${this.bucket('seqs')}.>`, dest: `${this.prefix}.rl.>` };

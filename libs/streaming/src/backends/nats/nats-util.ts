@@ -92,3 +92,15 @@ export const count = (n: number): number =>
 /** A TTL in ms from seconds: at least 1 ms (NaN too), at most MAX_SAFE_INTEGER. */
 export const ttlMsFromSeconds = (seconds: number): number =>
   Math.max(1, Math.min(Math.round(seconds * 1000), MAX_COUNT) || 1);
+
+/** How many KV reads a history page, a listing or a trim issues at once. */
+export const READ_BATCH = 64;
+
+/** `fn` over `items`, at most READ_BATCH at a time; results in order. */
+export async function batched<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += READ_BATCH) {
+    out.push(...(await Promise.all(items.slice(i, i + READ_BATCH).map(fn))));
+  }
+  return out;
+}
