@@ -10,7 +10,6 @@
 // The module and its options.
 export { StreamingModule } from './streaming.module';
 export type { StreamingModuleExtras } from './streaming.module-definition';
-export { STREAMING_MODULE_OPTIONS } from './streaming.module-definition';
 export * from './config';
 export { StreamingWsAdapter } from './transports/ws/streaming-ws.adapter';
 

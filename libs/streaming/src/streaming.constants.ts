@@ -5,6 +5,8 @@ import { Inject } from '@nestjs/common';
  * decorator. This file imports nothing of the module: anything may import it.
  */
 
+/** The options as given to `forRoot` / `forRootAsync` (before defaults and validation). */
+export const STREAMING_MODULE_OPTIONS = Symbol('STREAMING_MODULE_OPTIONS');
 /** The resolved, validated `StreamingOptions`. */
 export const STREAMING_OPTIONS = Symbol('STREAMING_OPTIONS');
 /** The whole backend (`StreamingBackend`): lifecycle and every port. */

@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit, Provider } from '@nestjs/common';
 import { StreamingModuleOptions, StreamingOptions } from '../config/streaming-options.interface';
 import { StreamingConfigError } from '../config/streaming-config.error';
-import { STREAMING_MODULE_OPTIONS } from '../streaming.module-definition';
 import { LocalBackend } from './local/local.backend';
 import { SqlitePersistence } from './local/sqlite-persistence';
 import { RedisBackend } from './redis/redis.backend';
@@ -10,6 +9,7 @@ import {
   STREAMING_BACKEND,
   STREAMING_BROKER,
   STREAMING_COUNTER_STORE,
+  STREAMING_MODULE_OPTIONS,
   STREAMING_NODE_DIRECTORY,
   STREAMING_OPTIONS,
   STREAMING_PRESENCE_STORE,

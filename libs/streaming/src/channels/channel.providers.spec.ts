@@ -3,7 +3,7 @@ import { LocalBackend } from '../backends/local/local.backend';
 import { defaultStreamingOptions } from '../config/streaming-defaults';
 import { ConnectionRegistry } from '../connections/connection-registry';
 import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
-import { STREAMING_MODULE_OPTIONS } from '../streaming.module-definition';
+import { STREAMING_MODULE_OPTIONS } from '../streaming.constants';
 import { InMemoryChannelStore } from './channel-store';
 import { ChannelService } from './channel.service';
 import { channelProviders } from './channel.providers';

@@ -1,9 +1,12 @@
 import { Provider } from '@nestjs/common';
-import { STREAMING_MODULE_OPTIONS } from '../streaming.module-definition';
 import { CreatorOnlyChannelAuthorizer } from './channel-authorizer';
 import { InMemoryChannelStore } from './channel-store';
 import { ChannelService } from './channel.service';
-import { STREAMING_CHANNEL_AUTHORIZER, STREAMING_CHANNEL_STORE } from '../streaming.constants';
+import {
+  STREAMING_CHANNEL_AUTHORIZER,
+  STREAMING_CHANNEL_STORE,
+  STREAMING_MODULE_OPTIONS,
+} from '../streaming.constants';
 import type { ChannelAuthorizer, ChannelStore } from '../interfaces';
 import type { ChannelModuleOptions } from '../config/streaming-options.interface';
 

@@ -4,7 +4,7 @@ import { STREAMING_WS_PATH } from './streaming.gateway';
 import { MessageMappingProperties } from '@nestjs/websockets';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { Observable } from 'rxjs';
-import type WebSocket from 'ws';
+import type { WebSocket } from 'ws';
 import { STREAMING_OPTIONS } from '../../streaming.constants';
 
 /**
