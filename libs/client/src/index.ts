@@ -31,6 +31,7 @@ export { parseFrame } from './ndjson';
 /** The small typed event emitter the client uses. */
 export { TypedEmitter } from './emitter';
 export type { Listener } from './emitter';
+export type { EventMap } from './events';
 /** Platform shapes (WebSocket, EventSource, fetch) and URL helpers. */
 export { toWsUrl, toHttpBase } from './transports';
 export type {

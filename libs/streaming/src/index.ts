@@ -49,6 +49,7 @@ export { messageToWire, roomToWire, moderationEntryToWire } from './protocol/wir
 export { ChannelService, CHANNEL_MESSAGE_EVENT } from './channels/channel.service';
 export type {
   ChannelMessageEvent,
+  ChannelStats,
   CreateChannelInput,
   PublishResult,
   SubscribeResult,
@@ -74,23 +75,34 @@ export { OnChannel } from './decorators/on-channel.decorator';
 export { OnPresence } from './decorators/on-presence.decorator';
 export { OnTyping } from './decorators/on-typing.decorator';
 export { OnConnect, OnDisconnect } from './decorators/on-connection.decorator';
+export type { StreamingHandlerDecorator } from './decorators/streaming-handler.metadata';
 
 // Authentication, rate limits, content filters.
 export { JwtAuthenticator } from './security/jwt.authenticator';
+export type { JwtAuthenticatorOptions } from './security/jwt.authenticator';
 export { StreamingAuthGuard, StreamingUser } from './security/streaming-auth.guard';
 export type { StreamingRequest } from './security/streaming-auth.guard';
 export { StreamingRateLimitGuard } from './security/rate-limit.guard';
 export { TokenBucketRateLimiter } from './security/rate-limiter';
 export type { TokenBucketOptions } from './security/rate-limiter';
 export { BackendCounterStore, MemoryCounterStore } from './security/counter-store';
+export type { MemoryCounterStoreOptions } from './security/counter-store';
 export {
   SlidingWindowRateLimiter,
   DistributedTokenBucketRateLimiter,
 } from './security/sliding-window.rate-limiter';
+export type {
+  DistributedTokenBucketOptions,
+  PerSecondOptions,
+  SlidingWindowOptions,
+} from './security/sliding-window.rate-limiter';
+export type { RateLimitKeyingOptions } from './security/rate-limiter';
 export { AdaptiveRateLimiter } from './security/adaptive.rate-limiter';
 export type { AdaptiveRateLimiterOptions } from './security/adaptive.rate-limiter';
 export { MessageRateLimiter } from './security/message-rate-limiter';
+export type { MessageRateLimiterOptions } from './security/message-rate-limiter';
 export { createRateLimiter, createMessageRateLimiter } from './security/rate-limiter.factory';
+export type { RateLimiterFactoryOverrides } from './security/rate-limiter.factory';
 export { contentFiltered } from './security/content-filter';
 export { BannedWordsFilter, WhitespaceNormalizer, HtmlSanitizer, UrlFilter } from './security/filters';
 export type {

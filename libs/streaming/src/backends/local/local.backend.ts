@@ -9,9 +9,9 @@ import { LocalRoom } from './local-rooms';
  * With a {@link LocalPersistence} (e.g. SQLite) rooms, members, bans and
  * history are written through and reloaded after a restart.
  *
- * One port per layer: {@link LocalPresence} (presence store, node directory,
- * counters) < {@link LocalRooms} (room store) < {@link LocalBroker} (pub/sub
- * and message logs) < this class (lifecycle and loading).
+ * One port per layer: `LocalPresence` (presence store, node directory,
+ * counters) < `LocalRooms` (room store) < `LocalBroker` (pub/sub and message
+ * logs) < this class (lifecycle and loading).
  */
 export class LocalBackend extends LocalBroker implements StreamingBackend {
   readonly kind = 'local';
