@@ -28,6 +28,7 @@ export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy
   private expiryTimer: NodeJS.Timeout | null = null;
   /** Admitted connections not opened yet, per user: when each was admitted. */
   private readonly admitting = new Map<string, number[]>();
+  private lastPrune = Date.now();
 
   constructor(
     @InjectStreamingOptions() private readonly options: StreamingOptions,
@@ -76,6 +77,7 @@ export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy
       );
     if (this.openCount(userId) >= this.options.maxConnectionsPerUser) throw tooMany();
     // Counted before the backend answers, so concurrent attempts on this node see each other.
+    if (Date.now() - this.lastPrune >= ADMISSION_HOLD_MS) this.pruneAdmitting();
     const held = this.admitting.get(userId) ?? [];
     const admittedAt = Date.now();
     held.push(admittedAt);
@@ -96,6 +98,12 @@ export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy
       else this.admitting.delete(userId);
     }
     return this.fanout.registry.userConnections(userId).size + (this.admitting.get(userId)?.length ?? 0);
+  }
+
+  /** Forget admissions older than the hold (upgrades that failed after admission), once per hold period: the map stays bounded. */
+  private pruneAdmitting(): void {
+    this.lastPrune = Date.now();
+    for (const userId of [...this.admitting.keys()]) this.openCount(userId);
   }
 
   private release(userId: string, admittedAt?: number): void {
