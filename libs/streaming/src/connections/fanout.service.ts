@@ -69,7 +69,7 @@ export class FanoutService implements OnModuleDestroy {
     const first = this.registry.add(conn);
     this.metrics.connections.inc({ transport: conn.transport.kind });
     this.metrics.connectionsTotal.inc({ transport: conn.transport.kind });
-    if (first) await this.safeSubscribe(userTopic(conn.userId), (p) => this.onUserPayload(conn.userId, p));
+    if (first) await this.topics.retain(userTopic(conn.userId), (p) => this.onUserPayload(conn.userId, p));
     if (this.options.enableRooms) {
       const rooms = await this.roomStore.userRooms(conn.userId);
       for (const roomId of rooms) await this.indexRoom(conn, roomId);
@@ -81,14 +81,14 @@ export class FanoutService implements OnModuleDestroy {
     const { removed, lastOfUser, emptiedRooms } = this.registry.remove(conn);
     if (!removed) return { lastOfUser: false };
     this.metrics.connections.dec({ transport: conn.transport.kind });
-    for (const roomId of emptiedRooms) await this.safeUnsubscribe(roomTopic(roomId));
-    if (lastOfUser) await this.safeUnsubscribe(userTopic(conn.userId));
+    for (const roomId of emptiedRooms) await this.topics.release(roomTopic(roomId));
+    if (lastOfUser) await this.topics.release(userTopic(conn.userId));
     return { lastOfUser };
   }
 
   private async indexRoom(conn: Connection, roomId: string): Promise<void> {
     if (this.registry.addToRoom(conn, roomId)) {
-      await this.safeSubscribe(roomTopic(roomId), (p) => this.onRoomPayload(roomId, p));
+      await this.topics.retain(roomTopic(roomId), (p) => this.onRoomPayload(roomId, p));
     }
   }
 
@@ -103,7 +103,7 @@ export class FanoutService implements OnModuleDestroy {
     for (const conn of [...this.registry.userConnections(userId)]) {
       if (this.registry.removeFromRoom(conn, roomId)) emptied = true;
     }
-    if (emptied) await this.safeUnsubscribe(roomTopic(roomId));
+    if (emptied) await this.topics.release(roomTopic(roomId));
   }
 
   /**
@@ -206,14 +206,6 @@ export class FanoutService implements OnModuleDestroy {
     this.deliverUser(userId, envelope, header).catch((err: unknown) =>
       this.logger.error(`user event for ${userId} failed: ${String(err)}`),
     );
-  }
-
-  private safeSubscribe(topic: string, handler: (payload: string) => void): Promise<void> {
-    return this.topics.retain(topic, handler);
-  }
-
-  private safeUnsubscribe(topic: string): Promise<void> {
-    return this.topics.release(topic);
   }
 }
 

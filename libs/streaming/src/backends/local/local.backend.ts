@@ -15,7 +15,6 @@ import { LocalRoom } from './local-rooms';
  */
 export class LocalBackend extends LocalBroker implements StreamingBackend {
   readonly kind = 'local';
-  override readonly distributed = false;
 
   private closed = false;
   private loaded = false;
