@@ -7,6 +7,7 @@ import { LoadBalancerService } from './cluster/load-balancer.service';
 import { ConnectionRegistry } from './connections/connection-registry';
 import { FanoutService } from './connections/fanout.service';
 import { TopicTable } from './connections/topic-table';
+import { StreamingHub } from './connections/hub';
 import { ConnectionLifecycleService } from './connections/connection-lifecycle.service';
 import { StreamingHealthIndicators } from './health/streaming-health.indicators';
 import { HistoryService } from './history/history.service';
@@ -53,6 +54,7 @@ import { STREAMING_BACKEND, STREAMING_OPTIONS, STREAMING_RATE_LIMITER } from './
     StreamingEvents,
     ConnectionRegistry,
     TopicTable,
+    StreamingHub,
     ...channelProviders,
     FanoutService,
     StreamingAuthService,

@@ -4,12 +4,13 @@ import { StreamingConfigError } from './config/streaming-config.error';
 import { loadStreamingConfig } from './config/streaming-config.loader';
 import { StreamingModuleOptions, StreamingOptions } from './config/streaming-options.interface';
 import { mergeStreamingInput, resolveStreamingOptions } from './config/streaming-options.validation';
-import { StreamingBackend } from './interfaces';
+import { CounterStore, StreamingBackend } from './interfaces';
 import { JwtAuthenticator } from './security/jwt.authenticator';
 import { createMessageRateLimiter, createRateLimiter } from './security/rate-limiter.factory';
 import {
   STREAMING_AUTHENTICATOR,
   STREAMING_BACKEND,
+  STREAMING_COUNTER_STORE,
   STREAMING_CONTENT_FILTERS,
   STREAMING_MESSAGE_RATE_LIMITER,
   STREAMING_MODULE_OPTIONS,
@@ -70,15 +71,25 @@ export const optionsProviders: Provider[] = [
   },
   {
     provide: STREAMING_RATE_LIMITER,
-    inject: [STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS, STREAMING_BACKEND],
-    useFactory: (raw: StreamingModuleOptions, options: StreamingOptions, backend: StreamingBackend) =>
-      raw.rateLimiter ?? createRateLimiter(options, backend),
+    inject: [STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS, STREAMING_BACKEND, STREAMING_COUNTER_STORE],
+    useFactory: (
+      raw: StreamingModuleOptions,
+      options: StreamingOptions,
+      backend: StreamingBackend,
+      counters: CounterStore,
+    ) =>
+      raw.rateLimiter ??
+      createRateLimiter(options, backend, { store: counters, shared: backend.distributed }),
   },
   {
     provide: STREAMING_MESSAGE_RATE_LIMITER,
-    inject: [STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS, STREAMING_BACKEND],
-    useFactory: (raw: StreamingModuleOptions, options: StreamingOptions, backend: StreamingBackend) =>
-      raw.messageRateLimiter ?? createMessageRateLimiter(options, backend),
+    inject: [STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS, STREAMING_BACKEND, STREAMING_COUNTER_STORE],
+    useFactory: (
+      raw: StreamingModuleOptions,
+      options: StreamingOptions,
+      backend: StreamingBackend,
+      counters: CounterStore,
+    ) => raw.messageRateLimiter ?? createMessageRateLimiter(options, backend, { store: counters }),
   },
   {
     provide: STREAMING_CONTENT_FILTERS,

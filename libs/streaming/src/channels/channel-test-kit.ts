@@ -9,6 +9,7 @@ import { ChannelMessageEvent, ChannelService } from './channel.service';
 import { StreamingBackend, TopicHandler } from '../interfaces';
 import type { ChannelAuthorizer } from '../interfaces';
 import { TopicTable } from '../connections/topic-table';
+import { StreamingHub } from '../connections/hub';
 
 /** A transport that keeps what is written to it. */
 export class MemoryTransport implements ConnectionTransport {
@@ -80,7 +81,7 @@ export function node(
   const service = new ChannelService(
     backend,
     backend,
-    new TopicTable(backend),
+    new StreamingHub(new TopicTable(backend)),
     options,
     registry,
     undefined,

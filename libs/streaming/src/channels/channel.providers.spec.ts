@@ -17,6 +17,7 @@ import {
 } from '../streaming.constants';
 import type { ChannelAuthorizer } from '../interfaces';
 import { TopicTable } from '../connections/topic-table';
+import { StreamingHub } from '../connections/hub';
 
 async function compile(moduleOptions: Record<string, unknown>) {
   const moduleRef = await Test.createTestingModule({
@@ -28,6 +29,7 @@ async function compile(moduleOptions: Record<string, unknown>) {
       { provide: STREAMING_PRESENCE_STORE, useExisting: STREAMING_BACKEND },
       ConnectionRegistry,
       TopicTable,
+      StreamingHub,
       StreamingMetricsService,
       ...channelProviders,
     ],

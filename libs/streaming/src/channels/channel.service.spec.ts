@@ -118,7 +118,7 @@ describe('ChannelService: publish, subscribe, filters, user channels', () => {
       expect(await codeOf(service.publish(null, 'a', [] as never))).toBe('invalid_message');
       expect(await codeOf(service.publish(null, 'a', {}, 'x' as never))).toBe('invalid_message');
       expect(await codeOf(service.unsubscribe(c.conn, ''))).toBe('invalid_message');
-      expect(c.conn.channels.size).toBe(0);
+      expect((await service.stats()).channel_subscriptions).toBe(0);
     });
   });
 
@@ -158,7 +158,6 @@ describe('ChannelService: publish, subscribe, filters, user channels', () => {
       const c = connect('carol');
       await service.subscribe(c.conn, 't', { k: 1 });
       await service.subscribe(c.conn, 't', { k: 2 });
-      expect(c.conn.channels.get('t')).toEqual({ k: 2 });
       await service.publish(null, 't', { k: 1 });
       await service.publish(null, 't', { k: 2 });
       await service.subscribe(c.conn, 't');
@@ -194,7 +193,7 @@ describe('ChannelService: publish, subscribe, filters, user channels', () => {
       await service.publish(null, 'a.b', { n: 2 });
       expect(c.received()).toEqual([]);
       expect(service.heldTopics()).toEqual([]);
-      expect(c.conn.channels.size).toBe(0);
+      expect((await service.stats()).channel_subscriptions).toBe(0);
     });
 
     it('unsubscribeAll removes every subscription of the connection only', async () => {
@@ -206,7 +205,6 @@ describe('ChannelService: publish, subscribe, filters, user channels', () => {
       await service.subscribe(c2.conn, 'b.c');
       await expect(service.unsubscribeAll(c.conn)).resolves.toBe(2);
       await expect(service.unsubscribeAll(c.conn)).resolves.toBe(0);
-      expect(c.conn.channels.size).toBe(0);
       expect(service.heldTopics()).toEqual(['chan:b']);
       await service.publish(null, 'a', {});
       await service.publish(null, 'b.c', {});

@@ -4,25 +4,21 @@ import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { Connection } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection-registry';
-import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
 import { encodeEnvelope } from '../protocol/envelope';
 import { StreamingError } from '../protocol/streaming-error';
 import { CreatorOnlyChannelAuthorizer } from './channel-authorizer';
 import {
   ALL_CHANNELS_TOPIC,
-  CHANNEL_TOPIC_PREFIX,
   ChannelBusHeader,
-  RecentIds,
   channelOwner,
   userToken,
   channelTopic,
-  decodeChannelPayload,
   encodeChannelPayload,
-  patternTopic,
 } from './channel-bus';
-import { ChannelFilterPredicate, ChannelFilters, compileFilters, validateFilters } from './channel-filters';
+import { ChannelFilters, compileFilters, validateFilters } from './channel-filters';
+import { ChannelSubscriptions } from './channel-subscriptions';
 import { InMemoryChannelStore, channelToWire } from './channel-store';
-import { ChannelTrie, hasWildcard, patternMatches, validatePattern } from './channel-trie';
+import { hasWildcard, patternMatches, validatePattern } from './channel-trie';
 import {
   InjectBroker,
   InjectChannelAuthorizer,
@@ -48,15 +44,8 @@ import type {
   SubscribeResult,
   UnsubscribeResult,
 } from './channel.types';
-import { TopicTable } from '../connections/topic-table';
-import {
-  epochOf,
-  isRecord,
-  ownUserPattern,
-  parseEvent,
-  requireName,
-  requireOwnNamespace,
-} from './channel-rules';
+import { StreamingHub } from '../connections/hub';
+import { epochOf, isRecord, ownUserPattern, requireName, requireOwnNamespace } from './channel-rules';
 export { ownUserPattern } from './channel-rules';
 export type {
   ChannelMessageEvent,
@@ -72,25 +61,6 @@ export const CHANNEL_MESSAGE_EVENT = 'channel_message';
 
 /** Longest channel description. */
 export const MAX_CHANNEL_DESCRIPTION = 2000;
-
-/** One subscription: one per (connection, pattern). */
-interface Subscription {
-  readonly conn: Connection;
-  readonly state: ConnectionChannels;
-  readonly pattern: string;
-  readonly topic: string;
-  /** Null when there are no filters (the common case: no parse, no call). */
-  filter: ChannelFilterPredicate | null;
-  /** Set on an exact-name subscription to a private channel the authorizer allowed: that channel's epoch. */
-  grant: string | null;
-}
-
-/** A connection's subscriptions on this node. */
-interface ConnectionChannels {
-  readonly subs: Map<string, Subscription>;
-  /** Last delivery stamp this connection received: one copy per publish however many patterns match. */
-  stamp: number;
-}
 
 /**
  * Pub/sub channels (PROTOCOL.md sections 4 and 8) on this node: the channel
@@ -113,51 +83,34 @@ interface ConnectionChannels {
  *   channel, never wildcard patterns.
  *
  * Delivery: one bus payload per topic (see `channel-bus.ts`), the envelope
- * serialized once by the publisher; each node matches the channel once in
- * its trie, parses the payload at most once and only if a matching
- * subscription has filters, and queues the same string to each matching
- * connection, once per connection.
+ * serialized once by the publisher; each node matches it against its
+ * {@link ChannelSubscriptions} and writes it through the hub's one loop.
  */
 @Injectable()
 export class ChannelService implements OnModuleDestroy {
   private readonly logger = new Logger('Streaming');
-  private readonly trie = new ChannelTrie<Subscription>();
-  private readonly byConnection = new Map<Connection, ConnectionChannels>();
-  /** Subscriptions per user on this node (the `maxChannelsPerUser` count). */
-  private readonly perUser = new Map<string, number>();
+  private readonly subs: ChannelSubscriptions;
   /** Who uses which names, in the backend (the squatting guard of private channels). */
   private readonly uses: ChannelUseTracker;
-  /** Subscriptions per distinct pattern on this node. */
-  private readonly perPattern = new Map<string, number>();
-  private readonly seen = new RecentIds();
   private readonly idPrefix = `${randomBytes(6).toString('base64url')}:`;
   private publishSeq = 0;
-  private deliveryStamp = 0;
   private readonly store: ChannelStore;
   private readonly authorizer: ChannelAuthorizer;
 
   constructor(
     @InjectBroker() private readonly broker: Broker,
     @InjectPresenceStore() presence: PresenceStore,
-    private readonly topics: TopicTable,
+    hub: StreamingHub,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly registry: ConnectionRegistry,
     @Optional() @InjectChannelStore() store?: ChannelStore,
     @Optional() @InjectChannelAuthorizer() authorizer?: ChannelAuthorizer,
-    @Optional() private readonly metrics?: StreamingMetricsService,
     @Optional() private readonly events?: StreamingEvents,
   ) {
     this.store = store ?? new InMemoryChannelStore();
     this.authorizer = authorizer ?? new CreatorOnlyChannelAuthorizer();
-    this.uses = new ChannelUseTracker(presence, this.authorizer, () => this.exactSubscriptions());
-  }
-
-  /** Every (name, user) exact subscription on this node. */
-  private *exactSubscriptions(): Iterable<[string, string]> {
-    for (const state of this.byConnection.values()) {
-      for (const sub of state.subs.values())
-        if (!hasWildcard(sub.pattern)) yield [sub.pattern, sub.conn.userId];
-    }
+    this.subs = new ChannelSubscriptions(hub);
+    this.uses = new ChannelUseTracker(presence, this.authorizer, () => this.subs.exact());
   }
 
   // ---------------------------------------------------------------- registry
@@ -283,41 +236,23 @@ export class ChannelService implements OnModuleDestroy {
         ? compileFilters(filters as ChannelFilters)
         : null;
 
-    let state = this.byConnection.get(conn);
-    const existing = state?.subs.get(pattern);
-    if (existing) {
-      existing.filter = filter;
-      existing.grant = grant;
-      conn.channels.set(pattern, filters);
-      try {
-        await this.topics.retain(existing.topic, this.onPayload, 0); // wait for an in-flight backend subscription
-      } catch {
-        throw new StreamingError('backend_unavailable', 'could not subscribe: the backend is unavailable');
-      }
-      return { channel: asked };
-    }
-    const used = this.perUser.get(conn.userId) ?? 0;
-    if (used >= this.options.maxChannelsPerUser) {
-      throw new StreamingError(
-        'limit_exceeded',
-        `at most ${this.options.maxChannelsPerUser} channel subscriptions per user`,
-      );
-    }
-    if (!state) this.byConnection.set(conn, (state = { subs: new Map(), stamp: 0 }));
-    const sub: Subscription = { conn, state, pattern, topic: patternTopic(pattern), filter, grant };
-    state.subs.set(pattern, sub);
-    conn.channels.set(pattern, filters);
-    this.trie.add(pattern, sub);
-    this.perUser.set(conn.userId, used + 1);
-    this.perPattern.set(pattern, (this.perPattern.get(pattern) ?? 0) + 1);
+    const existing = this.subs.get(conn, pattern);
     try {
-      await this.topics.retain(sub.topic, this.onPayload);
-    } catch (err) {
-      this.logger.warn(`subscribing to ${sub.topic} failed: ${String(err)}`);
-      if (state.subs.get(pattern) === sub) {
-        this.unindex(sub);
-        await this.topics.release(sub.topic);
+      if (existing) {
+        await this.subs.replace(existing, filter, grant); // waits for an in-flight backend subscription
+        return { channel: asked };
       }
+      const used = this.subs.countOf(conn.userId);
+      if (used >= this.options.maxChannelsPerUser) {
+        throw new StreamingError(
+          'limit_exceeded',
+          `at most ${this.options.maxChannelsPerUser} channel subscriptions per user`,
+        );
+      }
+      await this.subs.add(conn, pattern, filter, grant);
+    } catch (err) {
+      if (err instanceof StreamingError) throw err;
+      this.logger.warn(`subscribing to ${pattern} failed: ${String(err)}`);
       throw new StreamingError('backend_unavailable', 'could not subscribe: the backend is unavailable');
     }
     if (!hasWildcard(pattern)) {
@@ -332,21 +267,13 @@ export class ChannelService implements OnModuleDestroy {
     if (typeof pattern !== 'string' || pattern.length === 0) {
       throw new StreamingError('invalid_message', '"channel" must be a non-empty string');
     }
-    const sub = this.byConnection.get(conn)?.subs.get(ownUserPattern(conn.userId, pattern));
-    if (!sub) return { channel: pattern, removed: false };
-    this.unindex(sub);
-    await this.topics.release(sub.topic);
-    return { channel: pattern, removed: true };
+    const removed = await this.subs.remove(conn, ownUserPattern(conn.userId, pattern));
+    return { channel: pattern, removed };
   }
 
   /** Remove every subscription of a connection (call when it closes). Never throws; returns how many. */
-  async unsubscribeAll(conn: Connection): Promise<number> {
-    const state = this.byConnection.get(conn);
-    if (!state) return 0;
-    const subs = [...state.subs.values()];
-    for (const sub of subs) this.unindex(sub);
-    await this.topics.release(...subs.map((s) => s.topic));
-    return subs.length;
+  unsubscribeAll(conn: Connection): Promise<number> {
+    return this.subs.removeAll(conn);
   }
 
   // ----------------------------------------------------------------- publish
@@ -408,60 +335,21 @@ export class ChannelService implements OnModuleDestroy {
   async stats(): Promise<ChannelStats> {
     const names = new Set<string>();
     for (const c of await this.store.list()) names.add(c.name);
-    for (const p of this.perPattern.keys()) names.add(p);
+    for (const p of this.subs.patterns()) names.add(p);
     return {
       total_channels: names.size,
-      channel_patterns: this.perPattern.size,
-      channel_subscriptions: this.trie.size,
+      channel_patterns: this.subs.patternCount,
+      channel_subscriptions: this.subs.size,
     };
   }
 
   /** Backend topics this node holds for channels (diagnostics and tests). */
   heldTopics(): string[] {
-    return this.topics.held(CHANNEL_TOPIC_PREFIX);
+    return this.subs.heldTopics();
   }
 
   onModuleDestroy(): void {
     this.uses.stop();
-  }
-
-  // ---------------------------------------------------------------- delivery
-
-  /** Handler of every channel topic: match once, filter per subscription, one copy per connection. */
-  private readonly onPayload = (payload: string): void => {
-    try {
-      this.receive(payload);
-    } catch (err) {
-      this.logger.error(`channel delivery failed: ${err instanceof Error ? err.stack : String(err)}`);
-    }
-  };
-
-  private receive(payload: string): void {
-    const decoded = decodeChannelPayload(payload);
-    if (!decoded) {
-      this.logger.warn('dropped a malformed channel payload');
-      return;
-    }
-    const { header, envelope } = decoded;
-    if (!this.seen.add(header.i)) return; // the copy from the other topic
-    const stamp = ++this.deliveryStamp;
-    const owner = channelOwner(header.c);
-    const epoch = header.p;
-    let parsed: { data: unknown; metadata: unknown } | null | undefined;
-    let bytes: number | undefined; // measured once for every subscriber
-    let sent = 0;
-    this.trie.visit(header.c, (sub) => {
-      if (sub.state.stamp === stamp) return;
-      if (owner !== undefined && userToken(sub.conn.userId) !== owner) return;
-      if (epoch !== undefined && sub.grant !== epoch) return;
-      if (sub.filter !== null) {
-        if (parsed === undefined) parsed = parseEvent(envelope);
-        if (parsed === null || !sub.filter(parsed.data, parsed.metadata)) return;
-      }
-      sub.state.stamp = stamp;
-      if (sub.conn.send(envelope, (bytes ??= Buffer.byteLength(envelope)))) sent++;
-    });
-    if (sent > 0) this.metrics?.messagesOut.inc(sent);
   }
 
   // --------------------------------------------------------------- internals
@@ -494,20 +382,5 @@ export class ChannelService implements OnModuleDestroy {
       out.push(wire);
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  }
-
-  /** Drop a subscription from every local index (synchronous); its topic is released by the caller. */
-  private unindex(sub: Subscription): void {
-    const { conn, state, pattern } = sub;
-    state.subs.delete(pattern);
-    if (state.subs.size === 0) this.byConnection.delete(conn);
-    conn.channels.delete(pattern);
-    this.trie.remove(pattern, sub);
-    const left = (this.perUser.get(conn.userId) ?? 1) - 1;
-    if (left > 0) this.perUser.set(conn.userId, left);
-    else this.perUser.delete(conn.userId);
-    const patternLeft = (this.perPattern.get(pattern) ?? 1) - 1;
-    if (patternLeft > 0) this.perPattern.set(pattern, patternLeft);
-    else this.perPattern.delete(pattern);
   }
 }

@@ -55,8 +55,6 @@ const NEWLINE_BYTES = 1;
 export class Connection {
   /** Rooms whose events this connection receives (the user's rooms). */
   readonly rooms = new Set<string>();
-  /** Channel subscriptions: pattern -> filters. */
-  readonly channels = new Map<string, Record<string, unknown> | undefined>();
   readonly connectedAt = Date.now();
   lastActivity = Date.now();
   /** Set while the peer answered the last transport-level ping. */
@@ -180,9 +178,10 @@ export class Connection {
   }
 
   /** True (and the envelope kept, within the same byte limits) when the room's live events are held. */
-  holdIfHeld(roomId: string, envelope: string, bytes = Buffer.byteLength(envelope)): boolean {
+  holdIfHeld(roomId: string, envelope: string, knownBytes?: number): boolean {
     const buf = this.held?.get(roomId);
     if (!buf) return false;
+    const bytes = knownBytes ?? Buffer.byteLength(envelope);
     if (this.overHardCap(bytes)) return true;
     buf.frames.push(envelope);
     buf.bytes += bytes;

@@ -7,7 +7,7 @@ import { ConnectionRegistry } from './connection-registry';
 import { TickFlushScheduler } from './flush-scheduler';
 import { InjectBroker, InjectRoomStore, InjectStreamingOptions } from '../streaming.constants';
 import { Broker, RoomStore, roomTopic, userTopic } from '../interfaces';
-import { TopicTable } from './topic-table';
+import { StreamingHub } from './hub';
 
 /** Routing instructions that travel in front of an envelope on the bus. */
 export interface BusHeader {
@@ -49,7 +49,7 @@ export class FanoutService implements OnModuleDestroy {
   constructor(
     readonly registry: ConnectionRegistry,
     @InjectBroker() private readonly broker: Broker,
-    private readonly topics: TopicTable,
+    private readonly hub: StreamingHub,
     @InjectRoomStore() private readonly roomStore: RoomStore,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly metrics: StreamingMetricsService,
@@ -69,7 +69,7 @@ export class FanoutService implements OnModuleDestroy {
     const first = this.registry.add(conn);
     this.metrics.connections.inc({ transport: conn.transport.kind });
     this.metrics.connectionsTotal.inc({ transport: conn.transport.kind });
-    if (first) await this.topics.retain(userTopic(conn.userId), (p) => this.onUserPayload(conn.userId, p));
+    if (first) await this.hub.retain(userTopic(conn.userId), (p) => this.onUserPayload(conn.userId, p));
     if (this.options.enableRooms) {
       const rooms = await this.roomStore.userRooms(conn.userId);
       for (const roomId of rooms) await this.indexRoom(conn, roomId);
@@ -81,14 +81,14 @@ export class FanoutService implements OnModuleDestroy {
     const { removed, lastOfUser, emptiedRooms } = this.registry.remove(conn);
     if (!removed) return { lastOfUser: false };
     this.metrics.connections.dec({ transport: conn.transport.kind });
-    for (const roomId of emptiedRooms) await this.topics.release(roomTopic(roomId));
-    if (lastOfUser) await this.topics.release(userTopic(conn.userId));
+    for (const roomId of emptiedRooms) await this.hub.release(roomTopic(roomId));
+    if (lastOfUser) await this.hub.release(userTopic(conn.userId));
     return { lastOfUser };
   }
 
   private async indexRoom(conn: Connection, roomId: string): Promise<void> {
     if (this.registry.addToRoom(conn, roomId)) {
-      await this.topics.retain(roomTopic(roomId), (p) => this.onRoomPayload(roomId, p));
+      await this.hub.retain(roomTopic(roomId), (p) => this.onRoomPayload(roomId, p));
     }
   }
 
@@ -103,7 +103,7 @@ export class FanoutService implements OnModuleDestroy {
     for (const conn of [...this.registry.userConnections(userId)]) {
       if (this.registry.removeFromRoom(conn, roomId)) emptied = true;
     }
-    if (emptied) await this.topics.release(roomTopic(roomId));
+    if (emptied) await this.hub.release(roomTopic(roomId));
   }
 
   /**
@@ -158,31 +158,25 @@ export class FanoutService implements OnModuleDestroy {
     return this.writable(this.registry.roomConnections(roomId));
   }
 
-  /** Deliver one serialized envelope to a set of local connections. */
+  /** Deliver one serialized envelope to a set of local connections (through the hub's loop). */
   deliver(conns: Iterable<Connection>, envelope: string, exceptUser?: string): number {
-    const bytes = Buffer.byteLength(envelope);
-    let n = 0;
-    for (const c of conns) {
-      if (exceptUser !== undefined && c.userId === exceptUser) continue;
-      if (c.send(envelope, bytes)) n++;
-    }
-    if (n > 0) this.metrics.messagesOut.inc(n);
-    return n;
+    return this.hub.deliver(envelope, (send) => {
+      for (const c of conns) if (exceptUser === undefined || c.userId !== exceptUser) send(c);
+    });
   }
 
   /** Deliver a room event to this node's member connections (serialized once, written as is). */
   private deliverRoom(roomId: string, envelope: string, header?: BusHeader): void {
     const except = header?.exceptUser;
     const dedupe = header?.dedupe;
-    const bytes = Buffer.byteLength(envelope);
-    let n = 0;
-    for (const c of this.registry.roomConnections(roomId)) {
-      if (except !== undefined && c.userId === except) continue;
-      if (dedupe !== undefined && !c.firstSight(dedupe)) continue;
-      if (c.holdIfHeld(roomId, envelope, bytes)) continue;
-      if (c.send(envelope, bytes)) n++;
-    }
-    if (n > 0) this.metrics.messagesOut.inc(n);
+    this.hub.deliver(envelope, (send) => {
+      for (const c of this.registry.roomConnections(roomId)) {
+        if (except !== undefined && c.userId === except) continue;
+        if (dedupe !== undefined && !c.firstSight(dedupe)) continue;
+        if (c.holdIfHeld(roomId, envelope)) continue;
+        send(c);
+      }
+    });
   }
 
   /** Deliver a user event to this node's connections of the user, applying its membership change. */

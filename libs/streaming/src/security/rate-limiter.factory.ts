@@ -11,6 +11,12 @@ import type { RateLimiter, ScalableRateLimiter } from '../interfaces';
 export interface RateLimiterFactoryOverrides {
   /** Counters to use instead of the default choice (see {@link createCounterStore}). */
   store?: CounterStore;
+  /**
+   * Whether `store` is shared by several nodes, so the token bucket must
+   * live in it too. Default: true when a store is given or the backend is
+   * distributed.
+   */
+  shared?: boolean;
   /** Clock (epoch ms). Default `Date.now`. */
   now?: () => number;
 }
@@ -44,7 +50,7 @@ export function createRateLimiter(
 ): RateLimiter {
   const { algorithm, requestsPerSecond, burstSize } = options.rateLimit;
   const { now } = overrides;
-  const shared = overrides.store !== undefined || backend.distributed;
+  const shared = overrides.shared ?? (overrides.store !== undefined || backend.distributed);
   const store = overrides.store ?? createCounterStore(backend, now);
   const tokenBucket = (): ScalableRateLimiter =>
     shared
