@@ -6,10 +6,13 @@ import { StreamingStatsService } from './metrics/streaming-stats.service';
 import { WireMessage, WireRoom } from './protocol/wire';
 import { Connection } from './connections/connection';
 import { ModerationService } from './moderation/moderation.service';
-import { ChannelService } from './channels/channel.service';
+import { ChannelService, PublishResult } from './channels/channel.service';
 import { CreateRoomInput, RoomService } from './rooms/room.service';
-import { InjectStreamingBackend, InjectStreamingOptions } from './streaming.constants';
-import { StoredMessage, StreamingBackend } from './interfaces';
+import { InjectPresenceStore, InjectStreamingBackend, InjectStreamingOptions } from './streaming.constants';
+import { PresenceStore, StoredMessage, StreamingBackend } from './interfaces';
+import { PresenceService } from './presence/presence.service';
+import { StreamingError } from './protocol/streaming-error';
+import { WirePresence, messageToWire } from './protocol/wire';
 
 /** What `getStats()` returns (also `GET <routes.stats>`). */
 export interface StreamingStatsSnapshot {
@@ -40,6 +43,8 @@ export class StreamingManager {
     private readonly moderation: ModerationService,
     private readonly channels: ChannelService,
     private readonly stats: StreamingStatsService,
+    private readonly presence: PresenceService,
+    @InjectPresenceStore() private readonly presenceStore: PresenceStore,
   ) {}
 
   /** Statistics of this node (rooms are cluster-wide). */
@@ -168,13 +173,70 @@ export class StreamingManager {
     channel: string,
     data: Record<string, unknown>,
     metadata?: Record<string, unknown>,
-  ): Promise<void> {
-    await this.channels.publish(null, channel, data, metadata);
+  ): Promise<PublishResult> {
+    const result = await this.channels.publish(null, channel, data, metadata);
     await this.fanout.writable([]); // one write per turn for a loop of publishes
+    return result;
   }
 
-  /** A page of a room's history, oldest first. */
-  getHistory(roomId: string, page: HistoryPage = {}): Promise<WireMessage[]> {
+  /** A page of a room's history, oldest first, as `get_history` pages it (`room_not_found` for an unknown room). */
+  async getHistory(roomId: string, page: HistoryPage = {}): Promise<WireMessage[]> {
+    await this.rooms.members(roomId);
     return this.history.read(roomId, page);
   }
+
+  /**
+   * Store and deliver a message in an existing room, exactly like
+   * `send_message` (seq, history, resume); `room_not_found` otherwise.
+   * `userId` defaults to `"system"`. The server API's room message.
+   */
+  async postMessage(
+    roomId: string,
+    content: string,
+    opts: { userId?: string; metadata?: Record<string, unknown> } = {},
+  ): Promise<WireMessage> {
+    await this.rooms.members(roomId); // room_not_found
+    if (Buffer.byteLength(content) > this.options.maxMessageSize) {
+      throw new StreamingError('message_too_large', `content is over ${this.options.maxMessageSize} bytes`);
+    }
+    const stored = await this.saveMessage(roomId, opts.userId ?? 'system', content, opts.metadata);
+    return messageToWire(stored);
+  }
+
+  /**
+   * Close every connection of a user, on every node, with code 4403 and
+   * `reason`. Returns how many were open on all nodes, or null when the
+   * backend could not say.
+   */
+  async disconnectUser(userId: string, reason = 'disconnected by the server'): Promise<number | null> {
+    // Counted before the close, which makes the nodes drop their counts.
+    const total = this.backend.distributed
+      ? await this.presenceStore
+          .userConnections(userId)
+          .then((perNode) => Object.values(perNode).reduce((a, b) => a + b, 0))
+          .catch(() => null)
+      : null;
+    const local = await this.fanout.closeUser(userId, 4403, closeReason(reason));
+    return this.backend.distributed ? total : local;
+  }
+
+  /** Presence of every member of a room (`room_not_found` for an unknown room). */
+  async roomPresence(roomId: string): Promise<WirePresence[]> {
+    if (!this.options.enablePresence) {
+      throw new StreamingError('feature_disabled', 'presence is disabled on this server');
+    }
+    const members = await this.rooms.members(roomId);
+    return this.presence.presenceOf(members.map((m) => m.user_id));
+  }
+}
+
+/** A WebSocket close reason: at most 123 bytes of UTF-8, cut on a character boundary. */
+export function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let out = '';
+  for (const ch of reason) {
+    if (Buffer.byteLength(out + ch) > 123) break;
+    out += ch;
+  }
+  return out;
 }

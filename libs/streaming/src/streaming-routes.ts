@@ -1,4 +1,5 @@
 import { CanActivate, Controller, Type, UseGuards } from '@nestjs/common';
+import { ServerApiController } from './api/server-api.controller';
 import { StreamingConfigError } from './config/streaming-config.error';
 import { ENV_PREFIX } from './config/streaming-env';
 import { StreamingHealthController } from './health/streaming-health.controller';
@@ -10,7 +11,7 @@ import {
 import { SseController } from './transports/sse/sse.controller';
 import type { StreamingRoutesOptions } from './config/streaming-options.interface';
 
-type RouteKey = 'sse' | 'health' | 'stats' | 'route' | 'metrics';
+type RouteKey = 'sse' | 'health' | 'stats' | 'route' | 'metrics' | 'api';
 
 /** Where each route goes when it is `true`, and whether it is on when nothing says. */
 const DEFAULTS: Record<RouteKey, { path: string; on: boolean }> = {
@@ -19,6 +20,7 @@ const DEFAULTS: Record<RouteKey, { path: string; on: boolean }> = {
   stats: { path: '_/streaming/stats', on: false },
   route: { path: '_/streaming/route', on: false },
   metrics: { path: 'metrics', on: false },
+  api: { path: '_/streaming/api', on: true },
 };
 
 const PATH = /^[A-Za-z0-9_\-.~:/]*$/;
@@ -88,5 +90,6 @@ export function routeControllers(options: StreamingRoutesOptions = {}): Type[] {
   if (paths.stats !== undefined) out.push(mount(StreamingStatsController, paths.stats, guards));
   if (paths.route !== undefined) out.push(mount(StreamingRouteController, paths.route, guards));
   if (paths.metrics !== undefined) out.push(mount(StreamingMetricsController, paths.metrics, guards));
+  if (paths.api !== undefined) out.push(mount(ServerApiController, paths.api));
   return out;
 }

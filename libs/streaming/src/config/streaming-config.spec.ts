@@ -106,6 +106,7 @@ describe('defaults', () => {
       region: '',
       advertiseUrl: '',
       wsPath: '/ws',
+      apiKey: [],
     });
     expect(rateLimit).toEqual({ ...seed.rateLimit, perConnection: false });
     expect(auth).toEqual({ ...seed.auth, requireExp: true, jwtAlgorithms: ['HS256'] });
@@ -263,6 +264,17 @@ extensions:
       perConnection: false,
     });
     expect(o.nodeId).toBe('yaml-node');
+  });
+
+  it('reads several server API keys from FORGE_STREAMING_API_KEY and refuses a short one by name', () => {
+    const keys = 'first-key-0123456789, second-key-9876543210';
+    const o = resolveStreamingOptions(loadStreamingConfig({ env: { FORGE_STREAMING_API_KEY: keys } }));
+    expect(o.apiKey).toEqual(['first-key-0123456789', 'second-key-9876543210']);
+    const message = errorOf(() =>
+      resolveStreamingOptions(loadStreamingConfig({ env: { FORGE_STREAMING_API_KEY: 'short-secret' } })),
+    ).message;
+    expect(message).toContain('apiKey');
+    expect(message).not.toContain('short-secret');
   });
 
   it('registers the "streaming" namespace', () => {

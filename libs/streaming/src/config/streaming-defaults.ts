@@ -65,5 +65,6 @@ export function defaultStreamingOptions(): StreamingOptions {
     region: '',
     advertiseUrl: '',
     wsPath: '/ws',
+    apiKey: [],
   };
 }

@@ -148,6 +148,12 @@ export interface StreamingOptions {
   advertiseUrl: string;
   /** Path of the WebSocket endpoint (served through `StreamingWsAdapter`). Default `/ws`. */
   wsPath: string;
+  /**
+   * Keys of the server API (PROTOCOL.md §10), sent as `Authorization: apikey <key>`.
+   * Several keys are accepted at once, so one can be rotated; none (the
+   * default) turns the API off. Each at least 16 characters.
+   */
+  apiKey: string[];
 }
 
 /** Deep-partial options as given by users; defaults fill the rest. */
@@ -201,6 +207,11 @@ export interface StreamingRoutesOptions {
   route?: boolean | string;
   /** Prometheus metrics. Default off; `true` = `metrics`. */
   metrics?: boolean | string;
+  /**
+   * The server API (PROTOCOL.md §10). Default on, at `_/streaming/api`; it
+   * answers 404 until an `apiKey` is configured.
+   */
+  api?: boolean | string;
   /** Guards in front of `stats`, `route` and `metrics` (e.g. the app's admin guard). */
   guards?: Array<Type<CanActivate> | CanActivate>;
 }

@@ -173,6 +173,10 @@ class StreamingOptionsDto {
   @Str() region!: string;
   @Str() advertiseUrl!: string;
   @Matches(/^\/[A-Za-z0-9_\-./~]*$/, { message: 'must be a path starting with /' }) wsPath!: string;
+  @rule('must be an array of keys of at least 16 characters', IsArray, (o) =>
+    MinLength(16, { ...o, each: true }),
+  )
+  apiKey!: string[];
 }
 
 /** Module options that are not configuration; ignored by {@link resolveStreamingOptions}. */

@@ -85,19 +85,30 @@ export class Connection {
 
   constructor(
     readonly id: string,
-    readonly identity: ConnectionIdentity,
+    private current: ConnectionIdentity,
     readonly transport: ConnectionTransport,
     private readonly scheduler: FlushScheduler,
     private readonly limits: SendLimits,
     private readonly onSlowConsumer: SlowConsumerHandler,
   ) {}
 
+  /** Who is connected: the token's claims (replaced by `refresh_token`; the user never changes). */
+  get identity(): ConnectionIdentity {
+    return this.current;
+  }
+
+  /** Continue under a fresh token of the same user (see `StreamingAuthService.refresh`). */
+  reauthenticate(identity: ConnectionIdentity): void {
+    if (identity.userId !== this.current.userId) throw new Error('a connection cannot change user');
+    this.current = identity;
+  }
+
   get userId(): string {
-    return this.identity.userId;
+    return this.current.userId;
   }
 
   get sessionId(): string {
-    return this.identity.sessionId;
+    return this.current.sessionId;
   }
 
   /** Frames waiting for the next flush. */

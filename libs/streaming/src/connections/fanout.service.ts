@@ -21,6 +21,8 @@ export interface BusHeader {
   dedupe?: string;
   /** Node that published it (and delivered it to its own connections already). */
   origin?: string;
+  /** User topic: close the user's connections with this code and reason instead of delivering. */
+  close?: { code: number; reason: string };
 }
 
 /** Bus payload: an envelope, optionally preceded by `#<header JSON>\n`. */
@@ -179,8 +181,34 @@ export class FanoutService implements OnModuleDestroy {
     });
   }
 
+  /**
+   * Close every connection of a user, on every node, with `code` and
+   * `reason` (queued frames are flushed first). Returns how many were open
+   * on this node.
+   */
+  async closeUser(userId: string, code: number, reason: string): Promise<number> {
+    const local = this.closeLocal(userId, { code, reason });
+    if (this.broker.distributed) {
+      await this.broker.publish(
+        userTopic(userId),
+        encodeBusPayload('', { close: { code, reason }, origin: this.options.nodeId }),
+      );
+    }
+    return local;
+  }
+
+  private closeLocal(userId: string, close: { code: number; reason: string }): number {
+    const conns = [...this.registry.userConnections(userId)];
+    for (const c of conns) c.close(close.code, close.reason, true);
+    return conns.length;
+  }
+
   /** Deliver a user event to this node's connections of the user, applying its membership change. */
   private async deliverUser(userId: string, envelope: string, header?: BusHeader): Promise<void> {
+    if (header?.close) {
+      this.closeLocal(userId, header.close);
+      return;
+    }
     if (header?.join) await this.indexUserInRoom(userId, header.join);
     this.deliver(this.registry.userConnections(userId), envelope);
     if (header?.leave) await this.unindexUserFromRoom(userId, header.leave);

@@ -24,6 +24,7 @@ import {
   UpdateRoomDto,
   MessageRefDto,
   ReactionDto,
+  RefreshTokenDto,
   ResumeDto,
   RoomRefDto,
   SendMessageDto,
@@ -42,6 +43,7 @@ import {
   InjectStreamingOptions,
 } from '../streaming.constants';
 import type { Authenticator, RateLimiter, ContentFilter } from '../interfaces';
+import { StreamingAuthService } from '../security/auth.service';
 
 /** Returned by a handler that answered by itself (e.g. `ping` answers with `pong`). */
 export const NO_ACK = Symbol('NO_ACK');
@@ -81,6 +83,7 @@ export class RequestDispatcherService {
     private readonly metrics: StreamingMetricsService,
     @Inject(STREAMING_MESSAGE_RATE_LIMITER) private readonly messageLimiter: RateLimiter,
     @Inject(STREAMING_CONTENT_FILTERS) contentFilters: ContentFilter[],
+    private readonly auth: StreamingAuthService,
   ) {
     this.contentFilter = new ContentFilterChain(contentFilters);
     this.handlers = this.buildHandlers();
@@ -152,6 +155,11 @@ export class RequestDispatcherService {
       ping: handler(undefined, async (conn, _d, id) => {
         conn.sendEvent('pong', { timestamp: new Date().toISOString() }, id);
         return NO_ACK;
+      }),
+      refresh_token: handler(RefreshTokenDto, async (conn, d) => {
+        conn.reauthenticate(await this.auth.refresh(conn.identity, d.token));
+        const exp = conn.identity.expiresAt;
+        return { expires_at: exp === undefined ? null : new Date(exp).toISOString() };
       }),
       create_room: handler(CreateRoomDto, async (conn, d) => ({
         room: await rooms.create(conn.userId, {

@@ -57,6 +57,11 @@ export class GetHistoryDto extends RoomRefDto {
   @IsOptional() @IsInt() @Min(0) after?: number;
 }
 
+/** `refresh_token` */
+export class RefreshTokenDto {
+  @IsString() @IsNotEmpty() @MaxLength(16384) token!: string;
+}
+
 /** `resume` */
 export class ResumeDto {
   @IsObject() rooms!: Record<string, number>;

@@ -71,6 +71,34 @@ export class StreamingAuthService {
     }
   }
 
+  /**
+   * `refresh_token`: the identity of `current` under a new token. An invalid
+   * or expired token is `unauthorized`, a token of another user `forbidden`;
+   * the session id stays the connection's.
+   */
+  async refresh(current: ConnectionIdentity, token: string): Promise<ConnectionIdentity> {
+    let r;
+    try {
+      r = await this.authenticator.authenticateConnection(token);
+      if (!r.userId) throw new Error('no user id');
+      if (r.expiresAt !== undefined && r.expiresAt <= Date.now()) throw new Error('token expired');
+    } catch (e) {
+      throw e instanceof StreamingError && e.code === 'unauthorized'
+        ? e
+        : new StreamingError('unauthorized', 'invalid or expired token');
+    }
+    if (r.userId !== current.userId) {
+      throw new StreamingError('forbidden', 'the new token is for another user');
+    }
+    return {
+      ...current,
+      name: r.name ?? current.name,
+      roles: r.roles ?? [],
+      expiresAt: r.expiresAt,
+      metadata: r.metadata ?? {},
+    };
+  }
+
   private anonymous(): ConnectionIdentity {
     const id = randomBytes(6).toString('hex');
     return { userId: `anon-${id}`, sessionId: id, roles: [], anonymous: true, metadata: {} };
