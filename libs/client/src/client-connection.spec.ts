@@ -1,6 +1,6 @@
 /**
  * StreamingClient against a scripted WebSocket server: connecting, reconnecting with backoff,
- * closing, auth expiry, a missing `connected`, the optional heartbeat.
+ * closing, auth expiry (a stop, or a reconnect with getToken), a missing `connected`, the optional heartbeat.
  */
 import { FakeSocket, connected, makeClient, msg, tick } from '../test/fake-server';
 
@@ -118,9 +118,8 @@ describe('StreamingClient over WebSocket (fake server)', () => {
     expect(states).toEqual(['connecting', 'open', 'closed']);
   });
 
-  it('stops on 4401 (auth_expired) and resumes after connect() with a fresh token', async () => {
-    let token = 'old';
-    const { client, socket } = await connected({ getToken: () => token, reconnect: { initialDelayMs: 10 } });
+  it('without getToken stops on 4401 (auth_expired) and resumes after connect()', async () => {
+    const { client, socket } = await connected({ reconnect: { initialDelayMs: 10 } });
     socket.push({ type: 'message', data: msg('r1', 3) });
     const expired = jest.fn();
     client.on('auth_expired', expired);
@@ -131,17 +130,79 @@ describe('StreamingClient over WebSocket (fake server)', () => {
     await jest.advanceTimersByTimeAsync(60_000);
     expect(FakeSocket.all).toHaveLength(1);
 
-    token = 'new';
     const p = client.connect();
     await tick();
     const s2 = FakeSocket.last;
-    expect(s2.url).toContain('token=new');
+    expect(s2.url).toContain('token=tok');
     s2.accept();
     await tick();
     s2.ack('resume', { rooms: { r1: 3 } });
     await expect(p).resolves.toMatchObject({ user_id: 'alice' });
     s2.ack('send_message', { message_id: 'm', seq: 4 });
     await expect(queued).resolves.toEqual({ message_id: 'm', seq: 4 });
+  });
+
+  it('with getToken reconnects after 4401 with a fresh token and resumes', async () => {
+    let token = 'old';
+    const { client, socket, states } = await connected({
+      getToken: () => token,
+      reconnect: { initialDelayMs: 10 },
+    });
+    socket.push({ type: 'message', data: msg('r1', 3) });
+    const expired = jest.fn();
+    const disconnected = jest.fn();
+    client.on('auth_expired', expired);
+    client.on('disconnected', disconnected);
+    token = 'new';
+    socket.drop(4401, 'token expired');
+    expect(disconnected).toHaveBeenCalledWith({ code: 4401, reason: 'token expired', will_reconnect: true });
+    expect(client.state).toBe('reconnecting');
+    const queued = client.sendMessage('r1', 'later');
+    await jest.advanceTimersByTimeAsync(5);
+    const s2 = FakeSocket.last;
+    expect(FakeSocket.all).toHaveLength(2);
+    expect(s2.url).toContain('token=new');
+    s2.accept();
+    await tick();
+    expect(s2.request('resume').data).toEqual({ rooms: { r1: 3 } });
+    s2.ack('resume', { rooms: { r1: 3 } });
+    await tick();
+    expect(client.state).toBe('open');
+    s2.ack('send_message', { message_id: 'm', seq: 4 });
+    await expect(queued).resolves.toEqual({ message_id: 'm', seq: 4 });
+    expect(expired).not.toHaveBeenCalled();
+    expect(states).toEqual(['connecting', 'open', 'reconnecting', 'open']);
+  });
+
+  it('with getToken stops when the token after a 4401 is refused too, keeping the buffer', async () => {
+    const { client, socket } = await connected({
+      getToken: () => 'still-expired',
+      reconnect: { initialDelayMs: 10 },
+    });
+    const expired = jest.fn();
+    client.on('auth_expired', expired);
+    socket.drop(4401, 'token expired');
+    const queued = client.sendMessage('r1', 'later');
+    await jest.advanceTimersByTimeAsync(5);
+    FakeSocket.last.fail('Unexpected server response: 401');
+    expect(expired).toHaveBeenCalledWith({ code: 401, reason: 'Unexpected server response: 401' });
+    expect(client.state).toBe('closed');
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(FakeSocket.all).toHaveLength(2);
+    expect(client.queuedRequests).toBe(1);
+    client.close();
+    await expect(queued).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  it('with getToken but reconnect disabled, stops on 4401 as before', async () => {
+    const { client, socket } = await connected({ getToken: () => 'tok', reconnect: { enabled: false } });
+    const expired = jest.fn();
+    client.on('auth_expired', expired);
+    socket.drop(4401, 'token expired');
+    expect(expired).toHaveBeenCalledWith({ code: 4401, reason: 'token expired' });
+    expect(client.state).toBe('closed');
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(FakeSocket.all).toHaveLength(1);
   });
 
   it('retries with backoff when getToken() fails during a reconnect', async () => {

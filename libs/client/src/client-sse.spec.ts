@@ -76,6 +76,47 @@ describe('StreamingClient over SSE (fake server)', () => {
     expect(client.state).toBe('open');
   });
 
+  it('reconnects with a fresh token from getToken() and resumes by last_event_id (stream ended at exp)', async () => {
+    let n = 0;
+    const getToken = jest.fn(() => `tok${++n}`);
+    const client = new StreamingClient({
+      url: 'http://server:3000',
+      getToken,
+      transport: 'sse',
+      EventSource: FakeEventSource,
+      sse: { rooms: ['r1'] },
+      reconnect: { initialDelayMs: 10 },
+      random: () => 0.5,
+    });
+    const expired = jest.fn();
+    client.on('auth_expired', expired);
+    const got: number[] = [];
+    client.on('message', (m) => got.push(m.seq));
+    const p = client.connect();
+    await tick();
+    expect(FakeEventSource.last.url).toBe('http://server:3000/sse?token=tok1&rooms=r1');
+    FakeEventSource.last.emit('connected', connectedData);
+    await p;
+    FakeEventSource.last.emit('message', msg('r1', 4));
+    // The server ends the stream when the token expires: the EventSource reports an error.
+    FakeEventSource.last.fail();
+    await jest.advanceTimersByTimeAsync(5);
+    const es2 = FakeEventSource.last;
+    expect(FakeEventSource.all).toHaveLength(2);
+    expect(es2.url).toBe(
+      `http://server:3000/sse?token=tok2&rooms=r1&last_event_id=${encodeURIComponent('r1:4')}`,
+    );
+    es2.emit('connected', connectedData);
+    es2.emit('message', msg('r1', 5));
+    es2.emit('resumed', { rooms: { r1: 5 } });
+    await tick();
+    expect(client.state).toBe('open');
+    expect(got).toEqual([4, 5]);
+    expect(getToken).toHaveBeenCalledTimes(2);
+    expect(expired).not.toHaveBeenCalled();
+    client.close();
+  });
+
   it('stops on HTTP 401 and reconnects when heartbeats stop', async () => {
     const client = new StreamingClient({
       url: 'http://server:3000',

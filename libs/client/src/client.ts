@@ -72,6 +72,8 @@ export type {
  * - A request refused with `rate_limited` is sent again after the server's
  *   `retry_after_ms` (`retryRateLimited` times at most, within its timeout),
  *   later requests waiting behind it so that order is kept.
+ * - With `getToken`, a JWT's `exp` is no end: the open WebSocket gets a new
+ *   token (`refresh_token`) before it, and a 4401 close reconnects with one.
  */
 export class StreamingClient {
   private readonly opts: ResolvedOptions;

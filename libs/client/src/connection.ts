@@ -13,6 +13,7 @@ import {
 import { Recovery } from './recovery';
 import { RequestPipeline } from './requests';
 import type { HttpApi } from './rest';
+import { TokenRefresher } from './token-refresh';
 import { TransportSlot, type Attempt } from './transport-attach';
 import { errorOf, isRecord } from './util';
 
@@ -42,6 +43,8 @@ export class Connection {
   readonly requests: RequestPipeline;
   private readonly transport: TransportSlot;
   private readonly recovery: Recovery;
+  /** Proactive `refresh_token` on the open WebSocket (with `getToken` only). */
+  private readonly refresher: TokenRefresher | null;
 
   private _state: ConnectionState = 'closed';
   private attempt: Attempt | null = null;
@@ -87,6 +90,18 @@ export class Connection {
     this.recovery = new Recovery(this.emitter, this.cursors, this.channels, (type, data) =>
       this.requests.sendInternal(type, data),
     );
+    const getToken = this.options.getToken;
+    this.refresher =
+      getToken && this.opts.transport === 'ws' && this.opts.refreshBeforeExpMs !== null
+        ? new TokenRefresher(
+            {
+              getToken: () => getToken(),
+              send: (token) => this.requests.sendInternal('refresh_token', { token }),
+              error: (data) => this.emitter.emit('error', data),
+            },
+            this.opts.refreshBeforeExpMs,
+          )
+        : null;
   }
 
   get state(): ConnectionState {
@@ -152,6 +167,7 @@ export class Connection {
       sseResume: null,
       lastError: '',
       httpStatus: undefined,
+      token: undefined,
     };
     this.attempt = attempt;
     let token: string | undefined;
@@ -165,6 +181,7 @@ export class Connection {
       return;
     }
     if (gen !== this.generation) return;
+    attempt.token = token;
     if (this.options.route && this.opts.transport !== 'sse') {
       this.routedUrl = await this.http.lookUpRoute(token);
       if (gen !== this.generation) return;
@@ -223,6 +240,7 @@ export class Connection {
     for (const t of [this.reconnectTimer, this.connectTimer, this.sseWatchdog])
       if (t !== null) clearTimeout(t);
     this.requests.clearPauseTimer();
+    this.refresher?.stop();
     if (this.heartbeatTimer !== null) clearInterval(this.heartbeatTimer);
     this.reconnectTimer = this.connectTimer = this.sseWatchdog = this.heartbeatTimer = null;
   }
@@ -243,7 +261,13 @@ export class Connection {
     this.requests.rejectPending(dropped);
     this.requests.resetOutbox(dropped);
     const wasOpen = this._state === 'open';
-    if (code === 4401 || attempt.httpStatus === 401) {
+    // An expired token (4401) with getToken: reconnect below with a fresh one (a refused one stops here).
+    const renewable =
+      code === 4401 &&
+      attempt.gotConnected &&
+      this.options.getToken !== undefined &&
+      this.opts.reconnectEnabled;
+    if ((code === 4401 || attempt.httpStatus === 401) && !renewable) {
       this.authExpired = true;
       const err = new StreamingClientError('unauthorized', reason || 'token expired or refused', {
         close_code: code,
@@ -372,6 +396,7 @@ export class Connection {
     this.waiters = [];
     for (const w of waiters) w.resolve(c);
     this.startHeartbeat();
+    this.refresher?.start(this.attempt?.token);
     this.requests.flush();
   }
 

@@ -43,7 +43,10 @@ export interface ReconnectingEvent {
   delay_ms: number;
 }
 
-/** `auth_expired`: the server closed with 4401 (or refused the token with 401); the client stopped. */
+/**
+ * `auth_expired`: the server closed with 4401 (or refused the token with 401); the client stopped.
+ * With `getToken` a 4401 on an open connection reconnects with a fresh token instead.
+ */
 export interface AuthExpiredEvent {
   code: number;
   reason: string;

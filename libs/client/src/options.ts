@@ -19,8 +19,19 @@ export interface StreamingClientOptions {
   httpUrl?: string;
   /** A fixed JWT, sent as `?token=`. */
   token?: string;
-  /** Called before every (re)connection attempt; wins over `token`. Use it to refresh expired tokens. */
+  /**
+   * Called before every (re)connection attempt; wins over `token`. Use it to refresh expired
+   * tokens: with it, the client also refreshes a JWT with `exp` on the open WebSocket before it
+   * expires (see `refreshBeforeExpMs`), and reconnects with a new token after a 4401 close.
+   */
   getToken?: () => string | Promise<string>;
+  /**
+   * WebSocket with `getToken` only: when to send `refresh_token` with a new token from
+   * `getToken()` before the current JWT's `exp`: at 80% of its remaining lifetime, or this many
+   * ms before `exp` if that is earlier (at least 1 s after the previous refresh). A failed refresh
+   * is reported as an `error` event and tried again later. Default 5000; `false` turns it off.
+   */
+  refreshBeforeExpMs?: number | false;
   /** WebSocket constructor (default `globalThis.WebSocket`; pass the `ws` package in Node < 22). */
   WebSocket?: WebSocketConstructor;
   /** EventSource constructor for `transport: 'sse'` (default `globalThis.EventSource`). */
@@ -85,6 +96,8 @@ export interface ResolvedOptions {
   readonly heartbeatIntervalMs: number;
   readonly transport: TransportKind;
   readonly retryRateLimited: number;
+  /** Lead of the proactive token refresh; null when off. */
+  readonly refreshBeforeExpMs: number | null;
   readonly random: () => number;
 }
 
@@ -103,6 +116,8 @@ export function resolveOptions(options: StreamingClientOptions): ResolvedOptions
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 0,
     transport: options.transport ?? 'ws',
     retryRateLimited: countOr(options.retryRateLimited, 3),
+    refreshBeforeExpMs:
+      options.refreshBeforeExpMs === false ? null : countOr(options.refreshBeforeExpMs, 5000),
     random: options.random ?? Math.random,
   };
 }

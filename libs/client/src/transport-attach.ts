@@ -22,6 +22,8 @@ export interface Attempt {
   sseResume: Record<string, number> | null;
   lastError: string;
   httpStatus: number | undefined;
+  /** The token the attempt connected with (the proactive refresh reads its `exp`). */
+  token: string | undefined;
 }
 
 /** How the transport reports to the connection. Events of an attempt that is not current are dropped. */

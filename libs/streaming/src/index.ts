@@ -77,12 +77,16 @@ export { OnTyping } from './decorators/on-typing.decorator';
 export { OnConnect, OnDisconnect } from './decorators/on-connection.decorator';
 export type { StreamingHandlerDecorator } from './decorators/streaming-handler.metadata';
 
+// Hooks: allow, refuse or rewrite requests.
+export * from './hooks';
+
 // Authentication, rate limits, content filters.
 export { JwtAuthenticator } from './security/jwt.authenticator';
 export type { JwtAuthenticatorOptions } from './security/jwt.authenticator';
 export { StreamingAuthGuard, StreamingUser } from './security/streaming-auth.guard';
 export type { StreamingRequest } from './security/streaming-auth.guard';
 export { StreamingRateLimitGuard } from './security/rate-limit.guard';
+export { ApiKeyGuard } from './security/api-key.guard';
 export { TokenBucketRateLimiter } from './security/rate-limiter';
 export type { TokenBucketOptions } from './security/rate-limiter';
 export { BackendCounterStore, MemoryCounterStore } from './security/counter-store';

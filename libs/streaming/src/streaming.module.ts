@@ -8,6 +8,7 @@ import { ConnectionRegistry } from './connections/connection-registry';
 import { FanoutService } from './connections/fanout.service';
 import { TopicTable } from './connections/topic-table';
 import { StreamingHub } from './connections/hub';
+import { StreamingHooks } from './hooks/streaming-hooks.service';
 import { ConnectionLifecycleService } from './connections/connection-lifecycle.service';
 import { StreamingHealthIndicators } from './health/streaming-health.indicators';
 import { HistoryService } from './history/history.service';
@@ -22,6 +23,7 @@ import { RoomService } from './rooms/room.service';
 import { StreamingAuthService } from './security/auth.service';
 import { StreamingAuthGuard } from './security/streaming-auth.guard';
 import { StreamingRateLimitGuard } from './security/rate-limit.guard';
+import { ApiKeyGuard } from './security/api-key.guard';
 import { StreamingManager } from './streaming-manager.service';
 import {
   STREAMING_ASYNC_OPTIONS_TYPE,
@@ -55,11 +57,13 @@ import { STREAMING_BACKEND, STREAMING_OPTIONS, STREAMING_RATE_LIMITER } from './
     ConnectionRegistry,
     TopicTable,
     StreamingHub,
+    StreamingHooks,
     ...channelProviders,
     FanoutService,
     StreamingAuthService,
     StreamingAuthGuard,
     StreamingRateLimitGuard,
+    ApiKeyGuard,
     PresenceService,
     TypingService,
     RoomService,
@@ -91,6 +95,8 @@ import { STREAMING_BACKEND, STREAMING_OPTIONS, STREAMING_RATE_LIMITER } from './
     ModerationService,
     ChannelService,
     StreamingManager,
+    StreamingHooks,
+    ApiKeyGuard,
     StreamingHealthIndicators,
   ],
 })

@@ -107,6 +107,7 @@ describe('defaults', () => {
       advertiseUrl: '',
       wsPath: '/ws',
       apiKey: [],
+      hookTimeout: 5,
     });
     expect(rateLimit).toEqual({ ...seed.rateLimit, perConnection: false });
     expect(auth).toEqual({ ...seed.auth, requireExp: true, jwtAlgorithms: ['HS256'] });

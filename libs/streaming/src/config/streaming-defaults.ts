@@ -66,5 +66,6 @@ export function defaultStreamingOptions(): StreamingOptions {
     advertiseUrl: '',
     wsPath: '/ws',
     apiKey: [],
+    hookTimeout: 5,
   };
 }

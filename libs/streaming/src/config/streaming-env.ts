@@ -113,6 +113,7 @@ export const STREAMING_OPTION_TABLE: readonly OptionDescriptor[] = [
   describe('advertise_url', 'string'),
   describe('ws_path', 'string'),
   describe('api_key', 'list', undefined, { secret: true }),
+  describe('hook_timeout', 'number'),
   describe('rate_limit.enabled', 'boolean'),
   describe('rate_limit.algorithm', 'enum', RATE_LIMIT_ALGORITHMS),
   describe('rate_limit.requests_per_second', 'number'),

@@ -154,6 +154,8 @@ export interface StreamingOptions {
    * default) turns the API off. Each at least 16 characters.
    */
   apiKey: string[];
+  /** Seconds a hook (`@BeforeSendMessage` and the others) may take before its request fails with `internal`. Default 5. */
+  hookTimeout: number;
 }
 
 /** Deep-partial options as given by users; defaults fill the rest. */

@@ -177,6 +177,7 @@ class StreamingOptionsDto {
     MinLength(16, { ...o, each: true }),
   )
   apiKey!: string[];
+  @PositiveNumber() hookTimeout!: number;
 }
 
 /** Module options that are not configuration; ignored by {@link resolveStreamingOptions}. */

@@ -3,6 +3,7 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
 import { PresenceService } from '../presence/presence.service';
+import { StreamingHooks } from '../hooks/streaming-hooks.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { StreamingAuthService } from '../security/auth.service';
 import { TypingService } from '../typing/typing.service';
@@ -41,6 +42,7 @@ export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy
     private readonly metrics: StreamingMetricsService,
     @InjectPresenceStore() private readonly presenceStore: PresenceStore,
     @InjectNodeDirectory() private readonly nodes: NodeDirectory,
+    private readonly hooks: StreamingHooks,
   ) {}
 
   onModuleInit(): void {
@@ -60,8 +62,13 @@ export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy
   }
 
   /** Authenticate a connection attempt and check the connection limits. */
-  async admit(req: IncomingMessage): Promise<ConnectionIdentity> {
-    const identity = await this.auth.authenticate(req);
+  async admit(req: IncomingMessage, transport: 'ws' | 'sse' = 'ws'): Promise<ConnectionIdentity> {
+    const identity = await this.hooks.connect({
+      identity: await this.auth.authenticate(req),
+      transport,
+      url: req.url ?? '',
+      headers: req.headers,
+    });
     const registry = this.fanout.registry;
     if (this.options.maxConnections > 0 && registry.size >= this.options.maxConnections) {
       throw new StreamingError('limit_exceeded', 'this server accepts no more connections');

@@ -1,4 +1,11 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown, type Type } from '@nestjs/common';
+import {
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnApplicationShutdown,
+  Optional,
+  type Type,
+} from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import { patternMatches } from '../channels/channel-trie';
 import { StreamingEventMap, StreamingEvents } from '../events/streaming-events';
@@ -8,6 +15,8 @@ import {
   StreamingHandlerMetadata,
   compileRoomPattern,
 } from './streaming-handler.metadata';
+import { getStreamingHookMetadata } from '../hooks/hook.decorators';
+import { StreamingHooks } from '../hooks/streaming-hooks.service';
 
 /** A provider or controller as DiscoveryService lists it (no deep import of Nest's InstanceWrapper). */
 type DiscoveredClass = ReturnType<DiscoveryService['getProviders']>[number];
@@ -51,6 +60,7 @@ export class StreamingHandlersExplorer implements OnApplicationBootstrap, OnAppl
     private readonly scanner: MetadataScanner,
     private readonly reflector: Reflector,
     private readonly events: StreamingEvents,
+    @Optional() private readonly hooks?: StreamingHooks,
   ) {}
 
   /** Number of (method, event) listeners currently registered. */
@@ -86,6 +96,13 @@ export class StreamingHandlersExplorer implements OnApplicationBootstrap, OnAppl
     const className = instance.constructor?.name ?? String(wrapper.name);
     for (const methodName of this.scanner.getAllMethodNames(prototype)) {
       const method: unknown = (instance as Record<string, unknown>)[methodName];
+      for (const kind of getStreamingHookMetadata(method)) {
+        if (!this.hooks) break;
+        const label = `${className}.${methodName}`;
+        const fn = (method as (context: unknown) => undefined).bind(instance);
+        this.unsubscribes!.push(this.hooks.register(kind, fn, label));
+        this.logger.debug(`hook ${kind} → ${label}`);
+      }
       const metadata = this.metadataOf(method);
       if (metadata.length === 0) continue;
       for (const [event, patterns] of groupByEvent(metadata)) {
@@ -140,9 +157,10 @@ export class StreamingHandlersExplorer implements OnApplicationBootstrap, OnAppl
         ? (metatype as Type<unknown>).prototype
         : undefined;
     if (!prototype || typeof prototype !== 'object') return;
-    const decorated = this.scanner
-      .getAllMethodNames(prototype)
-      .some((name) => this.metadataOf((prototype as Record<string, unknown>)[name]).length > 0);
+    const decorated = this.scanner.getAllMethodNames(prototype).some((name) => {
+      const method = (prototype as Record<string, unknown>)[name];
+      return this.metadataOf(method).length > 0 || getStreamingHookMetadata(method).length > 0;
+    });
     if (!decorated) return;
     const scope = wrapper.isTransient ? 'transient' : 'request-scoped';
     this.logger.warn(

@@ -10,7 +10,7 @@ import { ModerationService } from '../moderation/moderation.service';
 import { ChannelService } from '../channels/channel.service';
 import { PublishDto, SubscribeDto, UnsubscribeDto } from '../channels/channel-requests.dto';
 import { CreateChannelDto, FindChannelsDto } from './requests.dto';
-import { ContentFilterChain } from '../security/content-filter';
+import { StreamingHooks } from '../hooks/streaming-hooks.service';
 import { TypingService } from '../typing/typing.service';
 import { ClientEnvelope } from './envelope';
 import {
@@ -39,10 +39,9 @@ import {
   STREAMING_AUTHENTICATOR,
   STREAMING_RATE_LIMITER,
   STREAMING_MESSAGE_RATE_LIMITER,
-  STREAMING_CONTENT_FILTERS,
   InjectStreamingOptions,
 } from '../streaming.constants';
-import type { Authenticator, RateLimiter, ContentFilter } from '../interfaces';
+import type { Authenticator, RateLimiter } from '../interfaces';
 import { StreamingAuthService } from '../security/auth.service';
 
 /** Returned by a handler that answered by itself (e.g. `ping` answers with `pong`). */
@@ -68,7 +67,6 @@ const handler = <T extends object>(
 export class RequestDispatcherService {
   private readonly logger = new Logger('Streaming');
   private readonly handlers: Record<string, RequestHandler>;
-  private readonly contentFilter: ContentFilterChain;
 
   constructor(
     @InjectStreamingOptions() private readonly options: StreamingOptions,
@@ -82,10 +80,9 @@ export class RequestDispatcherService {
     private readonly channels: ChannelService,
     private readonly metrics: StreamingMetricsService,
     @Inject(STREAMING_MESSAGE_RATE_LIMITER) private readonly messageLimiter: RateLimiter,
-    @Inject(STREAMING_CONTENT_FILTERS) contentFilters: ContentFilter[],
     private readonly auth: StreamingAuthService,
+    private readonly hooks: StreamingHooks,
   ) {
-    this.contentFilter = new ContentFilterChain(contentFilters);
     this.handlers = this.buildHandlers();
   }
 
@@ -171,6 +168,7 @@ export class RequestDispatcherService {
         }),
       })),
       join_room: handler(RoomRefDto, async (conn, d) => {
+        await this.hooks.join({ identity: conn.identity, roomId: d.room_id });
         const ev = await rooms.join(conn.userId, d.room_id);
         return { room_id: ev.room_id, room: ev.room, latest_seq: ev.latest_seq };
       }),
@@ -179,21 +177,18 @@ export class RequestDispatcherService {
         return { room_id: d.room_id };
       }),
       send_message: handler(SendMessageDto, async (conn, d) => {
-        const f = await this.contentFilter.filter(
-          { userId: conn.userId, type: 'send_message', roomId: d.room_id },
-          d.content,
-          d.metadata ?? {},
-        );
+        const f = await this.hooks.sendMessage({
+          identity: conn.identity,
+          roomId: d.room_id,
+          content: d.content,
+          metadata: d.metadata ?? {},
+        });
         const m = await history.send(conn.userId, d.room_id, f.content, f.metadata);
         return { message_id: m.id, seq: m.seq };
       }),
       edit_message: handler(EditMessageDto, async (conn, d) => {
-        const f = await this.contentFilter.filter(
-          { userId: conn.userId, type: 'edit_message', roomId: d.room_id },
-          d.content,
-          {},
-        );
-        const m = await history.edit(conn.userId, d.room_id, d.message_id, f.content);
+        const content = await this.hooks.editMessage(conn.identity, d.room_id, d.content);
+        const m = await history.edit(conn.userId, d.room_id, d.message_id, content);
         return { message: messageToWire(m) };
       }),
       delete_message: handler(MessageRefDto, async (conn, d) => {
@@ -262,18 +257,24 @@ export class RequestDispatcherService {
       get_moderation_log: handler(ModerationLogDto, async (conn, d) => ({
         entries: (await moderation.log(conn.userId, d.room_id, d.limit)).map(moderationEntryToWire),
       })),
-      subscribe: handler(SubscribeDto, async (conn, d) => ({
-        ...(await channels.subscribe(conn, d.channel, d.filters)),
-      })),
+      subscribe: handler(SubscribeDto, async (conn, d) => {
+        const filters = await this.hooks.subscribe({
+          identity: conn.identity,
+          channel: d.channel,
+          filters: d.filters,
+        });
+        return { ...(await channels.subscribe(conn, d.channel, filters)) };
+      }),
       unsubscribe: handler(UnsubscribeDto, async (conn, d) => ({
         ...(await channels.unsubscribe(conn, d.channel)),
       })),
       publish: handler(PublishDto, async (conn, d) => {
-        const p = await this.contentFilter.filterPublication(
-          { userId: conn.userId, type: 'publish', channel: d.channel },
-          d.data,
-          d.metadata,
-        );
+        const p = await this.hooks.publish({
+          identity: conn.identity,
+          channel: d.channel,
+          data: d.data,
+          metadata: d.metadata,
+        });
         return { ...(await channels.publish(conn.identity, d.channel, p.data, p.metadata)) };
       }),
       create_channel: handler(CreateChannelDto, async (conn, d) => ({

@@ -33,6 +33,7 @@ import { ChannelService } from '../../channels/channel.service';
 import { userToken } from '../../channels/channel-bus';
 import { InjectStreamingOptions } from '../../streaming.constants';
 import type { ConnectionIdentity } from '../../interfaces';
+import { StreamingHooks } from '../../hooks/streaming-hooks.service';
 
 /** Turn one serialized envelope into an SSE event (`id: room:seq` on room messages). */
 export function envelopeToSse(envelope: string): string {
@@ -110,6 +111,7 @@ export class SseController implements OnModuleDestroy {
     private readonly history: HistoryService,
     private readonly channels: ChannelService,
     private readonly registry: ConnectionRegistry,
+    private readonly hooks: StreamingHooks,
   ) {}
 
   onModuleDestroy(): void {
@@ -121,7 +123,7 @@ export class SseController implements OnModuleDestroy {
   async stream(@Req() req: Request, @Res() res: Response): Promise<void> {
     let conn: Connection;
     try {
-      const identity = await this.lifecycle.admit(req);
+      const identity = await this.lifecycle.admit(req, 'sse');
       res.writeHead(200, {
         'Content-Type': 'text/event-stream; charset=utf-8',
         'Cache-Control': 'no-cache, no-transform',
@@ -155,11 +157,19 @@ export class SseController implements OnModuleDestroy {
     await this.lifecycle.open(conn);
 
     for (const roomId of csv(req.query.rooms)) {
-      await this.rooms.join(conn.userId, roomId).catch((err: unknown) => this.sendError(conn, err));
+      await this.hooks
+        .join({ identity: conn.identity, roomId })
+        .then(() => this.rooms.join(conn.userId, roomId))
+        .catch((err: unknown) => this.sendError(conn, err));
     }
     if (this.options.enableChannels) {
-      for (const channel of [`user.${userToken(conn.userId)}.notifications`, ...csv(req.query.channels)]) {
-        await this.channels.subscribe(conn, channel).catch((err: unknown) => this.sendError(conn, err));
+      const own = `user.${userToken(conn.userId)}.notifications`;
+      await this.channels.subscribe(conn, own).catch((err: unknown) => this.sendError(conn, err));
+      for (const channel of csv(req.query.channels)) {
+        await this.hooks
+          .subscribe({ identity: conn.identity, channel })
+          .then((filters) => this.channels.subscribe(conn, channel, filters))
+          .catch((err: unknown) => this.sendError(conn, err));
       }
     }
     if (resumeRooms.length > 0) {
@@ -182,13 +192,19 @@ export class SseController implements OnModuleDestroy {
   @Post(':connectionId/subscriptions')
   @HttpCode(200)
   @UseGuards(StreamingAuthGuard, StreamingRateLimitGuard)
-  subscribe(
+  async subscribe(
     @StreamingUser() user: ConnectionIdentity,
     @Param('connectionId') connectionId: string,
     @Body() body: Record<string, unknown>,
   ): Promise<SubscribeResult> {
     const d = validateDto(SubscribeDto, body ?? {});
-    return this.channels.subscribe(this.ownStream(user, connectionId), d.channel, d.filters);
+    const conn = this.ownStream(user, connectionId);
+    const filters = await this.hooks.subscribe({
+      identity: conn.identity,
+      channel: d.channel,
+      filters: d.filters,
+    });
+    return this.channels.subscribe(conn, d.channel, filters);
   }
 
   /** Unsubscribe an open SSE stream: `POST /sse/:connectionId/unsubscribe {channel}`. */

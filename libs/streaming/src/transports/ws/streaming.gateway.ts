@@ -116,11 +116,11 @@ export class StreamingGateway
         })
         .catch((err: unknown) => {
           const e = err instanceof StreamingError ? err : new StreamingError('unauthorized', 'unauthorized');
-          const status = e.code === 'limit_exceeded' ? 429 : e.code === 'unauthorized' ? 401 : 403;
+          const status = e.getStatus(); // 401, 429 for limits, a hook's refusal by its code
           this.metrics.authFailures.inc({ reason: e.code });
           const body = JSON.stringify({
             statusCode: status,
-            error: HTTP_REASONS[status],
+            error: HTTP_REASONS[status] ?? 'Error',
             message: e.message,
             code: e.code,
           });
