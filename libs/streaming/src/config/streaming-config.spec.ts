@@ -108,6 +108,15 @@ describe('defaults', () => {
       wsPath: '/ws',
       apiKey: [],
       hookTimeout: 5,
+      webhookUrls: [],
+      webhookSecret: '',
+      webhookEvents: ['connect', 'disconnect', 'room_message', 'presence'],
+      webhookQueueSize: 10000,
+      webhookMaxAttempts: 8,
+      webhookTimeout: 5,
+      logLevel: 'log',
+      logLevels: [],
+      logFormat: 'text',
     });
     expect(rateLimit).toEqual({ ...seed.rateLimit, perConnection: false });
     expect(auth).toEqual({ ...seed.auth, requireExp: true, jwtAlgorithms: ['HS256'] });

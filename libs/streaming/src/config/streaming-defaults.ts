@@ -67,5 +67,14 @@ export function defaultStreamingOptions(): StreamingOptions {
     wsPath: '/ws',
     apiKey: [],
     hookTimeout: 5,
+    webhookUrls: [],
+    webhookSecret: '',
+    webhookEvents: ['connect', 'disconnect', 'room_message', 'presence'],
+    webhookQueueSize: 10000,
+    webhookMaxAttempts: 8,
+    webhookTimeout: 5,
+    logLevel: 'log',
+    logLevels: [],
+    logFormat: 'text',
   };
 }

@@ -27,6 +27,12 @@ export const BACKEND_KINDS = ['local', 'redis', 'nats'] as const;
 export const HISTORY_STORES = ['memory', 'sqlite'] as const;
 /** Accepted `load_balancer` values. */
 export const LOAD_BALANCERS = ['consistent_hash', 'least_connections', 'round_robin', 'geographic'] as const;
+/** Events a webhook can carry (`webhook_events`). */
+export const WEBHOOK_EVENTS = ['connect', 'disconnect', 'room_message', 'presence'] as const;
+/** Accepted `log_level` values (Nest's levels). */
+export const LOG_LEVELS = ['error', 'warn', 'log', 'debug', 'verbose'] as const;
+/** Accepted `log_format` values. */
+export const LOG_FORMATS = ['text', 'json'] as const;
 /** Accepted `rate_limit.algorithm` values. */
 export const RATE_LIMIT_ALGORITHMS = ['token_bucket', 'sliding_window', 'adaptive'] as const;
 /** Accepted `auth.jwt_algorithms` entries. */
@@ -114,6 +120,15 @@ export const STREAMING_OPTION_TABLE: readonly OptionDescriptor[] = [
   describe('ws_path', 'string'),
   describe('api_key', 'list', undefined, { secret: true }),
   describe('hook_timeout', 'number'),
+  describe('webhook_urls', 'list'),
+  describe('webhook_secret', 'string', undefined, { secret: true }),
+  describe('webhook_events', 'list'),
+  describe('webhook_queue_size', 'integer'),
+  describe('webhook_max_attempts', 'integer'),
+  describe('webhook_timeout', 'number'),
+  describe('log_level', 'enum', LOG_LEVELS),
+  describe('log_levels', 'list'),
+  describe('log_format', 'enum', LOG_FORMATS),
   describe('rate_limit.enabled', 'boolean'),
   describe('rate_limit.algorithm', 'enum', RATE_LIMIT_ALGORITHMS),
   describe('rate_limit.requests_per_second', 'number'),

@@ -156,6 +156,24 @@ export interface StreamingOptions {
   apiKey: string[];
   /** Seconds a hook (`@BeforeSendMessage` and the others) may take before its request fails with `internal`. Default 5. */
   hookTimeout: number;
+  /** URLs that receive the webhooks (POST, JSON, signed). None (the default): no webhooks. */
+  webhookUrls: string[];
+  /** HMAC-SHA256 key of the webhook signatures; required (16+ characters) with `webhookUrls`. */
+  webhookSecret: string;
+  /** Events sent: `connect`, `disconnect`, `room_message`, `presence`. Default all. */
+  webhookEvents: Array<'connect' | 'disconnect' | 'room_message' | 'presence'>;
+  /** Deliveries waiting or retrying, at most (per node); past it the newest is dropped and counted. Default 10000. */
+  webhookQueueSize: number;
+  /** Tries per delivery (the first included), with exponential backoff. Default 8. */
+  webhookMaxAttempts: number;
+  /** Seconds a receiver may take to answer one try. Default 5. */
+  webhookTimeout: number;
+  /** Level of the module's loggers (`error`, `warn`, `log`, `debug`, `verbose`). Default `log`. */
+  logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+  /** Per-logger levels, `<logger>=<level>` (`streaming.rooms=debug`); they win over `logLevel`. */
+  logLevels: string[];
+  /** `text` (Nest's console format) or `json` (one JSON object per line). Default `text`. */
+  logFormat: 'text' | 'json';
 }
 
 /** Deep-partial options as given by users; defaults fill the rest. */

@@ -31,6 +31,9 @@ import {
   LOAD_BALANCERS,
   descriptorByPath,
   JWT_ALGORITHMS,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  WEBHOOK_EVENTS,
   NESTED_GROUPS,
   RATE_LIMIT_ALGORITHMS,
 } from './streaming-env';
@@ -178,6 +181,35 @@ class StreamingOptionsDto {
   )
   apiKey!: string[];
   @PositiveNumber() hookTimeout!: number;
+  @rule('must be an array of http(s) URLs', IsArray, (o) => Matches(/^https?:\/\/\S+$/, { ...o, each: true }))
+  webhookUrls!: string[];
+  @rule('must be at least 16 characters when webhookUrls is set', (o) =>
+    ValidateBy(
+      {
+        name: 'webhookSecret',
+        validator: {
+          validate: (v, args) =>
+            ((args?.object as { webhookUrls?: unknown[] }).webhookUrls ?? []).length === 0 ||
+            (typeof v === 'string' && v.length >= 16),
+        },
+      },
+      o,
+    ),
+  )
+  webhookSecret!: string;
+  @rule(`must be an array of ${WEBHOOK_EVENTS.join(', ')}`, IsArray, (o) =>
+    IsIn([...WEBHOOK_EVENTS], { ...o, each: true }),
+  )
+  webhookEvents!: Array<(typeof WEBHOOK_EVENTS)[number]>;
+  @PositiveInt() webhookQueueSize!: number;
+  @PositiveInt() webhookMaxAttempts!: number;
+  @PositiveNumber() webhookTimeout!: number;
+  @OneOf(LOG_LEVELS) logLevel!: (typeof LOG_LEVELS)[number];
+  @rule(`must be an array of <logger>=<level> (levels: ${LOG_LEVELS.join(', ')})`, IsArray, (o) =>
+    Matches(new RegExp(`^[A-Za-z0-9_.\\-]+=(${LOG_LEVELS.join('|')})$`), { ...o, each: true }),
+  )
+  logLevels!: string[];
+  @OneOf(LOG_FORMATS) logFormat!: (typeof LOG_FORMATS)[number];
 }
 
 /** Module options that are not configuration; ignored by {@link resolveStreamingOptions}. */
