@@ -6,6 +6,7 @@ import { StreamingModuleOptions, StreamingOptions } from './config/streaming-opt
 import { mergeStreamingInput, resolveStreamingOptions } from './config/streaming-options.validation';
 import { CounterStore, StreamingBackend } from './interfaces';
 import { JwtAuthenticator } from './security/jwt.authenticator';
+import { configureStreamingLogs, parseLogLevels } from './common/streaming-logger';
 import { createMessageRateLimiter, createRateLimiter } from './security/rate-limiter.factory';
 import {
   STREAMING_AUTHENTICATOR,
@@ -41,7 +42,14 @@ export const optionsProviders: Provider[] = [
         ...config
       } = raw;
       // The environment (and FORGE_STREAMING_CONFIG_FILE) first, the options given in code over it.
-      return resolveStreamingOptions(mergeStreamingInput(loadStreamingConfig(), config));
+      const options = resolveStreamingOptions(mergeStreamingInput(loadStreamingConfig(), config));
+      configureStreamingLogs({
+        level: options.logLevel,
+        levels: parseLogLevels(options.logLevels),
+        format: options.logFormat,
+        nodeId: options.nodeId,
+      });
+      return options;
     },
   },
   {

@@ -1,4 +1,6 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown, OnModuleInit, Provider } from '@nestjs/common';
+import { StreamingLogger } from '../common/streaming-logger';
+import { tracedBackend } from '../common/tracing';
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit, Provider } from '@nestjs/common';
 import { StreamingModuleOptions, StreamingOptions } from '../config/streaming-options.interface';
 import { StreamingConfigError } from '../config/streaming-config.error';
 import { LocalBackend } from './local/local.backend';
@@ -28,12 +30,16 @@ export function createStreamingBackend(options: StreamingOptions): StreamingBack
     case 'redis':
       return RedisBackend.fromOptions(options, {
         onError: (err: unknown) =>
-          new Logger('Streaming').warn(`redis: ${err instanceof Error ? err.message : String(err)}`),
+          new StreamingLogger('streaming.backend').warn(
+            `redis: ${err instanceof Error ? err.message : String(err)}`,
+          ),
       });
     case 'nats':
       return NatsBackend.fromOptions(options, {
         onError: (err: unknown) =>
-          new Logger('Streaming').warn(`nats: ${err instanceof Error ? err.message : String(err)}`),
+          new StreamingLogger('streaming.backend').warn(
+            `nats: ${err instanceof Error ? err.message : String(err)}`,
+          ),
       });
     default:
       throw new StreamingConfigError(
@@ -54,8 +60,10 @@ export const backendProviders: Provider[] = [
   {
     provide: STREAMING_BACKEND,
     inject: [STREAMING_MODULE_OPTIONS, STREAMING_OPTIONS],
-    useFactory: (raw: StreamingModuleOptions, options: StreamingOptions) =>
-      raw.backendInstance ?? createStreamingBackend(options),
+    useFactory: (raw: StreamingModuleOptions, options: StreamingOptions) => {
+      const backend = raw.backendInstance ?? createStreamingBackend(options);
+      return tracedBackend(backend, backend.kind);
+    },
   },
   // Each port is the one backend; services inject only the ports they use.
   { provide: STREAMING_BROKER, useExisting: STREAMING_BACKEND },

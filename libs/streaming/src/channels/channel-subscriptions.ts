@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { StreamingLogger } from '../common/streaming-logger';
 import type { Connection } from '../connections/connection';
 import type { StreamingHub } from '../connections/hub';
 import {
@@ -41,7 +41,7 @@ interface ConnectionChannels {
  * No rules are checked here (see `ChannelService`).
  */
 export class ChannelSubscriptions {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.channels');
   private readonly trie = new ChannelTrie<ChannelSubscription>();
   private readonly byConnection = new Map<Connection, ConnectionChannels>();
   /** Subscriptions per user on this node (the `maxChannelsPerUser` count). */

@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { StreamingLogger } from '../common/streaming-logger';
 import type { ChannelActor, ChannelAuthorizer, ChannelRecord, PresenceStore } from '../interfaces';
 import { StreamingError } from '../protocol/streaming-error';
 import { channelOwner } from './channel-bus';
@@ -23,7 +23,7 @@ const channelUseKey = (name: string): string => `chanuse:${name}`;
  * receiving it.
  */
 export class ChannelUseTracker {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.channels');
   /** `<name>\0<user>` -> when this node last recorded that use in the backend. */
   private readonly recorded = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;

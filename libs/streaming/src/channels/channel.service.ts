@@ -1,6 +1,7 @@
+import { StreamingLogger } from '../common/streaming-logger';
 import { StreamingEvents } from '../events/streaming-events';
 import { randomBytes } from 'node:crypto';
-import { Injectable, Logger, OnModuleDestroy, Optional } from '@nestjs/common';
+import { Injectable, OnModuleDestroy, Optional } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { Connection } from '../connections/connection';
 import { ConnectionRegistry } from '../connections/connection-registry';
@@ -88,7 +89,7 @@ export const MAX_CHANNEL_DESCRIPTION = 2000;
  */
 @Injectable()
 export class ChannelService implements OnModuleDestroy {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.channels');
   private readonly subs: ChannelSubscriptions;
   /** Who uses which names, in the backend (the squatting guard of private channels). */
   private readonly uses: ChannelUseTracker;

@@ -1,4 +1,5 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { StreamingLogger } from '../common/streaming-logger';
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { ConnectionRegistry } from '../connections/connection-registry';
 import { InjectNodeDirectory, InjectStreamingOptions } from '../streaming.constants';
@@ -10,7 +11,7 @@ import { NodeDirectory, NodeInfo } from '../interfaces';
  */
 @Injectable()
 export class NodeRegistryService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.cluster');
   private timer: NodeJS.Timeout | null = null;
   private readonly startedAt = new Date().toISOString();
 

@@ -1,4 +1,5 @@
-import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import { StreamingLogger } from './streaming-logger';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
 import type { Response } from 'express';
 import { HTTP_STATUS_BY_CODE } from '@nest-streaming/protocol';
 import { HTTP_REASONS, StreamingError } from '../protocol/streaming-error';
@@ -55,7 +56,9 @@ export class StreamingHttpErrorFilter implements ExceptionFilter {
     const status = raw >= 400 && raw < 600 ? raw : 500;
     const message = status < 500 && typeof e.message === 'string' ? e.message : 'internal server error';
     if (status >= 500)
-      new Logger('Streaming').error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+      new StreamingLogger('streaming.http').error(
+        err instanceof Error ? (err.stack ?? err.message) : String(err),
+      );
     res.status(status).json({ statusCode: status, error: HTTP_REASONS[status] ?? 'Error', message });
   }
 }

@@ -1,5 +1,6 @@
+import { StreamingLogger } from '../common/streaming-logger';
 import type { IncomingMessage } from 'node:http';
-import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
 import { PresenceService } from '../presence/presence.service';
@@ -25,7 +26,7 @@ const ADMISSION_HOLD_MS = 10_000;
  */
 @Injectable()
 export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.manager');
   private expiryTimer: NodeJS.Timeout | null = null;
   /** Admitted connections not opened yet, per user: when each was admitted. */
   private readonly admitting = new Map<string, number[]>();

@@ -1,4 +1,5 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { StreamingLogger } from '../common/streaming-logger';
+import { Injectable } from '@nestjs/common';
 import type { Broker, TopicHandler } from '../interfaces';
 import { InjectBroker } from '../streaming.constants';
 
@@ -21,7 +22,7 @@ const noop = (): void => undefined;
  */
 @Injectable()
 export class TopicTable {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.manager.bus');
   private readonly topics = new Map<string, TopicState>();
 
   constructor(@InjectBroker() private readonly broker: Broker) {}

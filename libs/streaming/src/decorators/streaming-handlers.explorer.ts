@@ -1,6 +1,6 @@
+import { StreamingLogger } from '../common/streaming-logger';
 import {
   Injectable,
-  Logger,
   OnApplicationBootstrap,
   OnApplicationShutdown,
   Optional,
@@ -52,7 +52,7 @@ const DECORATOR_OF: Record<StreamingHandlerEvent, string> = {
  */
 @Injectable()
 export class StreamingHandlersExplorer implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger('StreamingHandlers');
+  private readonly logger = new StreamingLogger('streaming.handlers');
   private unsubscribes: Array<() => void> | null = null;
 
   constructor(

@@ -1,4 +1,5 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { StreamingLogger } from '../common/streaming-logger';
+import { Injectable } from '@nestjs/common';
 import type { WireMessage, WirePresence } from '../protocol/wire';
 import type { ConnectionIdentity } from '../interfaces';
 
@@ -58,7 +59,7 @@ type Listener<K extends keyof StreamingEventMap> = (event: StreamingEventMap[K])
  */
 @Injectable()
 export class StreamingEvents {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.events');
   private readonly listeners = new Map<keyof StreamingEventMap, Set<Listener<never>>>();
 
   /** Listen to an event; returns a function that stops listening. */

@@ -1,5 +1,6 @@
+import { StreamingLogger } from '../common/streaming-logger';
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { StreamingError } from '../protocol/streaming-error';
@@ -68,7 +69,7 @@ export interface ResumePlan {
  */
 @Injectable()
 export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.rooms.history');
   private trimTimer: NodeJS.Timeout | null = null;
 
   constructor(

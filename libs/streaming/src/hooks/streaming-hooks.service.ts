@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { StreamingLogger } from '../common/streaming-logger';
+import { Inject, Injectable } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import type { ConnectionIdentity, ContentFilter } from '../interfaces';
 import { StreamingError } from '../protocol/streaming-error';
@@ -40,7 +41,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  */
 @Injectable()
 export class StreamingHooks {
-  private readonly logger = new Logger('streaming.hooks');
+  private readonly logger = new StreamingLogger('streaming.hooks');
   private readonly hooks: Record<StreamingHookKind, Registered[]> = {
     connect: [],
     join: [],

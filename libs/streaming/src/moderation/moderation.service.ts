@@ -1,4 +1,5 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { StreamingLogger } from '../common/streaming-logger';
+import { Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { FanoutService } from '../connections/fanout.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { RoomService } from '../rooms/room.service';
@@ -52,7 +53,7 @@ const EVENT: Record<ModerationAction, string> = {
  */
 @Injectable()
 export class ModerationService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.rooms.moderation');
   private readonly expiries = new Map<string, NodeJS.Timeout>();
 
   constructor(

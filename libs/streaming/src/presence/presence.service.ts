@@ -1,4 +1,5 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { StreamingLogger } from '../common/streaming-logger';
+import { Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { StreamingEvents } from '../events/streaming-events';
@@ -37,7 +38,7 @@ interface LocalPresence {
  */
 @Injectable()
 export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.presence');
   /** Users with connections on this node. */
   private readonly local = new Map<string, LocalPresence>();
   private readonly offlineTimers = new Map<string, NodeJS.Timeout>();

@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { StreamingLogger } from '../common/streaming-logger';
+import { Inject, Injectable } from '@nestjs/common';
 import { validateSync } from 'class-validator';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { Connection } from '../connections/connection';
@@ -11,6 +12,7 @@ import { ChannelService } from '../channels/channel.service';
 import { PublishDto, SubscribeDto, UnsubscribeDto } from '../channels/channel-requests.dto';
 import { CreateChannelDto, FindChannelsDto } from './requests.dto';
 import { StreamingHooks } from '../hooks/streaming-hooks.service';
+import { inSpan } from '../common/tracing';
 import { TypingService } from '../typing/typing.service';
 import { ClientEnvelope } from './envelope';
 import {
@@ -65,7 +67,7 @@ const handler = <T extends object>(
  */
 @Injectable()
 export class RequestDispatcherService {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.manager.requests');
   private readonly handlers: Record<string, RequestHandler>;
 
   constructor(
@@ -126,7 +128,11 @@ export class RequestDispatcherService {
       }
       const data = h.dto ? validateDto(h.dto, env.data) : env.data;
       if (this.authenticator.authorizeMessage) await this.authenticator.authorizeMessage(conn.identity, env);
-      const result = await h.run(conn, data, env.id);
+      const result = await inSpan(
+        `streaming.request.${env.type}`,
+        { 'streaming.user_id': conn.userId, 'streaming.connection_id': conn.id },
+        () => h.run(conn, data, env.id),
+      );
       if (result !== NO_ACK && env.id !== undefined) {
         // After the next flush: the events this request caused are written to every
         // other socket before the requester reads its ack (and the next request runs now).

@@ -1,10 +1,10 @@
+import { StreamingLogger } from '../../common/streaming-logger';
 import { randomUUID } from 'node:crypto';
 import {
   Body,
   Get,
   HttpCode,
   Injectable,
-  Logger,
   OnModuleDestroy,
   Param,
   Post,
@@ -101,7 +101,7 @@ const csv = (v: unknown): string[] =>
  */
 @Injectable()
 export class SseController implements OnModuleDestroy {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.manager.sse');
   private heartbeat: NodeJS.Timeout | null = null;
 
   constructor(
