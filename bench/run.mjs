@@ -45,6 +45,7 @@ const handWrittenMd = [
   path.join(benchDir, 'results', 'analysis.md'), // where the unmet targets' time goes (profiles)
   path.join(benchDir, 'results', 'content-filters.md'), // from bench/content-filters.bench.ts
   path.join(benchDir, 'results', 'architecture-ab.md'), // before/after the architecture work (issue 13)
+  path.join(benchDir, 'results', 'codec.md'), // MessagePack against JSON, from bench/codec.mjs (issue 14)
 ];
 
 /** What was measured as "ours": the script, and the repository's commit when the script is built from it. */

@@ -108,11 +108,14 @@ describe('demo chat page in Chromium', () => {
     await bobsMessage.locator('button[title="react 👍"]').click();
     await bob.waitForSelector('.msg:has-text("hi alice") .reaction:has-text("👍 1")');
 
-    // Edit: Bob edits his own message; Alice sees the new text marked edited.
-    bob.once('dialog', (d) => void d.accept('hi alice, edited'));
-    const own = bob.locator('.msg:has-text("hi alice")');
+    // Edit: Bob edits his own message inline (no prompt()); Alice sees the new text marked edited.
+    // While editing, the text is the editor's value, so the message is found by id.
+    const ownId = await bob.locator('.msg:has-text("hi alice")').getAttribute('data-id');
+    const own = bob.locator(`.msg[data-id="${ownId}"]`);
     await own.hover();
     await own.locator('button.edit').click();
+    await own.locator('.edit-input').fill('hi alice, edited');
+    await own.locator('.edit-input').press('Enter');
     await alice.waitForSelector('.msg:has-text("hi alice, edited") .edited');
     await shot(alice, 'alice-chat');
     await shot(bob, 'bob-chat');

@@ -214,6 +214,7 @@ describe('rooms and messages', () => {
       max_members: null,
       member_count: 1,
       created_at: expect.stringMatching(ISO_UTC),
+      kind: 'room',
     });
     const roomId = created.room.id as string;
 

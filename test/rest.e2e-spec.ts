@@ -106,6 +106,7 @@ describe('rooms', () => {
       max_members: null,
       member_count: 1,
       created_at: expect.stringMatching(ISO_UTC),
+      kind: 'room',
     });
     const full = await createRoom(token, { name: 'full', description: 'd', private: true, max_members: 5 });
     expect(full).toMatchObject({

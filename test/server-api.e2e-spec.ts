@@ -30,7 +30,7 @@ const fresh = (name: string): string => `${name}-${++users}-${Date.now()}`;
 const token = (sub: string): Promise<string> =>
   signToken(SECRET, { sub, exp: Math.floor(Date.now() / 1000) + 600 });
 
-async function startNode(config: StreamingModuleOptions): Promise<TestApp> {
+async function startNode(config: Parameters<typeof StreamingModule.forRoot>[0]): Promise<TestApp> {
   @Module({
     imports: [StreamingModule.forRoot({ historyStore: 'memory', auth: { jwtSecret: SECRET }, ...config })],
   })
@@ -61,6 +61,18 @@ describe('server API switched off', () => {
       expect((await api(app, method, path, { channel: 'a', data: {} })).status).toBe(404);
       expect((await api(app, method, path, { channel: 'a', data: {} }, '')).status).toBe(404);
     }
+  });
+
+  it('moves with routes.api and the prefix; routes.api false removes it even with a key', async () => {
+    const moved = await startNode({ apiKey: [KEY], routes: { prefix: 'rt', api: 'ops/api' } });
+    const ok = await moved.http('POST', '/rt/ops/api/publish', {
+      body: { channel: 'a', data: {} },
+      headers: { authorization: `apikey ${KEY}` },
+    });
+    expect(ok.status).toBe(200);
+    expect((await api(moved, 'POST', '/publish', { channel: 'a', data: {} })).status).toBe(404);
+    const off = await startNode({ apiKey: [KEY], routes: { api: false } });
+    expect((await api(off, 'POST', '/publish', { channel: 'a', data: {} })).status).toBe(404);
   });
 
   it('refuses a key shorter than 16 characters at start-up, naming the option', async () => {

@@ -11,8 +11,10 @@ import { PresenceAuditController, PresenceAuditService } from './presence-audit.
 @Module({
   imports: [
     StreamingModule.forRootAsync({
-      // The demo serves every optional route, open (an app would guard stats, route and metrics).
-      routes: { health: true, stats: true, route: true, metrics: true },
+      // The demo serves every optional route, open (an app would guard stats, route and metrics),
+      // the server API (404 until FORGE_STREAMING_API_KEY is set) and the AsyncAPI document of
+      // the socket protocol at /_/streaming/asyncapi.json.
+      routes: { health: true, stats: true, route: true, metrics: true, api: true, asyncapi: true },
       imports: [ConfigModule.forFeature(streamingConfig)],
       inject: [streamingConfig.KEY],
       useFactory: (config: ConfigType<typeof streamingConfig>) => ({

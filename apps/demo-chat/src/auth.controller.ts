@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Body, Controller, HttpCode, NotImplementedException, Post } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { IsNotEmpty, IsString, Matches, MaxLength } from 'class-validator';
 import { SignJWT } from 'jose';
 import { InjectStreamingOptions, StreamingOptions } from '@nest-streaming/streaming';
+import { ApiErrors } from './api-docs';
 
 /** Names that log in with the `admin` role: `DEMO_ADMINS`, comma separated (demo only). */
 function adminNames(): string[] {
@@ -13,11 +15,17 @@ function adminNames(): string[] {
 }
 
 class LoginDto {
+  @ApiProperty({ maxLength: 64, pattern: '^[\\w.@-]+$', example: 'alice' })
   @IsString()
   @IsNotEmpty()
   @MaxLength(64)
   @Matches(/^[\w.@-]+$/, { message: 'username may hold letters, digits, _ . @ - only' })
   username!: string;
+}
+
+class LoginAnswer {
+  @ApiProperty({ description: 'An HS256 JWT for `username`, valid 24 h.' }) token!: string;
+  @ApiProperty({ description: 'The `sub` of the token: the username.' }) user_id!: string;
 }
 
 /**
@@ -26,6 +34,7 @@ class LoginDto {
  * `demoJwtSecret`), so the tokens it issues are the ones `/ws` accepts.
  */
 @Controller('api/auth')
+@ApiTags('auth')
 export class AuthController {
   private readonly key?: Uint8Array;
   private readonly admins = adminNames();
@@ -37,6 +46,12 @@ export class AuthController {
 
   @Post('login')
   @HttpCode(200)
+  @ApiOperation({
+    summary: 'Demo login: a JWT for any name, no password',
+    description: 'Names listed in `DEMO_ADMINS` get the `admin` role. Demo only.',
+  })
+  @ApiOkResponse({ type: LoginAnswer })
+  @ApiErrors(400, 501)
   async login(@Body() body: LoginDto): Promise<{ token: string; user_id: string }> {
     if (!this.key) {
       throw new NotImplementedException(

@@ -1,4 +1,5 @@
 import { Controller, ForbiddenException, Get, Injectable, Logger, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import {
   ConnectionEvent,
   ConnectionIdentity,
@@ -11,6 +12,7 @@ import {
   StreamingAuthGuard,
   StreamingRateLimitGuard,
 } from '@nest-streaming/streaming';
+import { ApiErrors } from './api-docs';
 
 /** Entries kept by the presence audit log (the oldest are dropped first). */
 export const PRESENCE_AUDIT_LIMIT = 1000;
@@ -94,10 +96,39 @@ function connectionEntry(kind: 'connect' | 'disconnect', e: ConnectionEvent): Pr
  */
 @Controller('api/audit')
 @UseGuards(StreamingAuthGuard, StreamingRateLimitGuard)
+@ApiTags('audit')
+@ApiBearerAuth()
 export class PresenceAuditController {
   constructor(private readonly audit: PresenceAuditService) {}
 
   @Get('presence')
+  @ApiOperation({ summary: "This node's presence audit log, oldest first (admins only)" })
+  @ApiResponse({
+    status: 200,
+    description: 'The log.',
+    schema: {
+      type: 'object',
+      properties: {
+        entries: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['at', 'kind', 'user_id'],
+            properties: {
+              at: { type: 'string', format: 'date-time' },
+              kind: { type: 'string', enum: ['presence', 'connect', 'disconnect'] },
+              user_id: { type: 'string' },
+              status: { type: 'string', enum: ['online', 'away', 'busy', 'offline'] },
+              custom: { type: 'string' },
+              connection_id: { type: 'string' },
+              transport: { type: 'string', enum: ['ws', 'sse'] },
+            },
+          },
+        },
+      },
+    },
+  })
+  @ApiErrors(401, 403, 429)
   presence(@StreamingUser() user: ConnectionIdentity): { entries: PresenceAuditEntry[] } {
     if (!user.roles.includes('admin')) throw new ForbiddenException('the presence audit is for admins');
     return { entries: this.audit.entries };

@@ -10,6 +10,15 @@ import {
   Query,
   UseGuards,
 } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiOperation,
+  ApiParam,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsOptional, IsString, MaxLength, Min } from 'class-validator';
 import {
@@ -29,45 +38,136 @@ import {
   moderationEntryToWire,
   WireRoom,
 } from '@nest-streaming/streaming';
+import { ApiErrors, schemas } from './api-docs';
+
+const ROOM_ID = ApiParam({ name: 'id', description: 'The room id.' });
+const MODERATION_ACTIONS = ['ban', 'unban', 'kick', 'mute', 'unmute'] as const;
 
 class CreateRoomBody {
-  @IsString() @IsNotEmpty() @MaxLength(200) name!: string;
-  @IsOptional() @IsString() @MaxLength(2000) description?: string;
-  @IsOptional() @IsBoolean() private?: boolean;
-  @IsOptional() @IsInt() @Min(1) max_members?: number;
+  @ApiProperty({ maxLength: 200, example: 'general' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  name!: string;
+
+  @ApiPropertyOptional({ maxLength: 2000, description: 'Default "".' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(2000)
+  description?: string;
+
+  @ApiPropertyOptional({ description: 'Joinable by invitation only. Default false.' })
+  @IsOptional()
+  @IsBoolean()
+  private?: boolean;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, description: 'Unlimited when left out.' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  max_members?: number;
 }
 
 class ModerationBody {
-  @IsIn(['ban', 'unban', 'kick', 'mute', 'unmute']) action!: ModerationAction;
-  @IsString() @IsNotEmpty() @MaxLength(256) target_id!: string;
-  @IsOptional() @IsString() @MaxLength(500) reason?: string;
-  @IsOptional() @IsInt() @Min(1) duration_s?: number;
+  @ApiProperty({ enum: MODERATION_ACTIONS })
+  @IsIn(MODERATION_ACTIONS)
+  action!: ModerationAction;
+
+  @ApiProperty({ maxLength: 256, description: 'The member acted on.' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(256)
+  target_id!: string;
+
+  @ApiPropertyOptional({ maxLength: 500 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(500)
+  reason?: string;
+
+  @ApiPropertyOptional({
+    type: 'integer',
+    minimum: 1,
+    description: 'Mute or ban for this long; until lifted when left out.',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  duration_s?: number;
 }
 
 class InvitationBody {
-  @IsString() @IsNotEmpty() @MaxLength(256) user_id!: string;
+  @ApiProperty({ maxLength: 256 })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(256)
+  user_id!: string;
 }
 
 class UpdateRoomBody {
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(200) name?: string;
-  @IsOptional() @IsString() @MaxLength(2000) description?: string;
-  @IsOptional() @IsBoolean() private?: boolean;
-  @IsOptional() @IsInt() @Min(1) max_members?: number;
+  @ApiPropertyOptional({ maxLength: 200 })
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(200)
+  name?: string;
+
+  @ApiPropertyOptional({ maxLength: 2000 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(2000)
+  description?: string;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsBoolean()
+  private?: boolean;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 1 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  max_members?: number;
 }
 
 class LogQuery {
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) limit?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, description: 'The newest entries to show.' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  limit?: number;
 }
 
 class HistoryQuery {
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0) limit?: number;
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0) before?: number;
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0) after?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'How many messages (default 50).' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  limit?: number;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'Only messages below this seq.' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  before?: number;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'Only messages above this seq.' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  after?: number;
 }
 
 /** The room REST API of PROTOCOL.md section 1, on the library's services: same rules as WebSocket. */
 @Controller('api/rooms')
 @UseGuards(StreamingAuthGuard, StreamingRateLimitGuard)
+@ApiTags('rooms')
+@ApiBearerAuth()
+@ApiErrors(401, 429)
 export class RoomsController {
   constructor(
     private readonly rooms: RoomService,
@@ -76,6 +176,9 @@ export class RoomsController {
   ) {}
 
   @Post()
+  @ApiOperation({ summary: 'Create a room', description: 'The caller becomes its `owner`.' })
+  @ApiResponse({ status: 201, description: 'The room.', schema: schemas.room })
+  @ApiErrors(400)
   create(@StreamingUser() user: ConnectionIdentity, @Body() body: CreateRoomBody): Promise<WireRoom> {
     return this.rooms.create(user.userId, {
       name: body.name,
@@ -86,11 +189,20 @@ export class RoomsController {
   }
 
   @Get()
+  @ApiOperation({
+    summary: 'Rooms the caller may see',
+    description: 'Public ones and private ones the caller is in.',
+  })
+  @ApiResponse({ status: 200, description: 'The rooms.', schema: schemas.rooms })
   async list(@StreamingUser() user: ConnectionIdentity): Promise<{ rooms: WireRoom[] }> {
     return { rooms: await this.rooms.list(user.userId) };
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'A room and its members' })
+  @ROOM_ID
+  @ApiResponse({ status: 200, description: 'The room with `members`.', schema: schemas.roomDetails })
+  @ApiErrors(403, 404)
   async get(@StreamingUser() user: ConnectionIdentity, @Param('id') id: string): Promise<RoomDetails> {
     const room = await this.rooms.get(id);
     if (room.private && !room.members.some((m) => m.user_id === user.userId)) {
@@ -101,12 +213,23 @@ export class RoomsController {
 
   @Post(':id/join')
   @HttpCode(200)
+  @ApiOperation({
+    summary: 'Join a room',
+    description: 'Same rules and events as `join_room`; a member joining again gets 200.',
+  })
+  @ROOM_ID
+  @ApiResponse({ status: 200, description: 'As `room_joined`.', schema: schemas.roomJoined })
+  @ApiErrors(403, 404, 409)
   join(@StreamingUser() user: ConnectionIdentity, @Param('id') id: string): Promise<RoomJoinedEvent> {
     return this.rooms.join(user.userId, id);
   }
 
   @Post(':id/leave')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Leave a room', description: 'Same rules and events as `leave_room`.' })
+  @ROOM_ID
+  @ApiResponse({ status: 200, description: 'Left.', schema: schemas.roomId })
+  @ApiErrors(403, 404)
   async leave(
     @StreamingUser() user: ConnectionIdentity,
     @Param('id') id: string,
@@ -116,6 +239,14 @@ export class RoomsController {
   }
 
   @Get(':id/history')
+  @ApiOperation({
+    summary: 'Room history, oldest first (members only)',
+    description:
+      'Without `after`, the newest `limit` messages (below `before` if given); with `after`, the oldest `limit` above it.',
+  })
+  @ROOM_ID
+  @ApiResponse({ status: 200, description: 'A page of history.', schema: schemas.messages })
+  @ApiErrors(400, 403, 404)
   async historyPage(
     @StreamingUser() user: ConnectionIdentity,
     @Param('id') id: string,
@@ -125,6 +256,10 @@ export class RoomsController {
   }
 
   @Patch(':id')
+  @ApiOperation({ summary: "Change a room's settings (admin or owner)" })
+  @ROOM_ID
+  @ApiResponse({ status: 200, description: 'The room.', schema: schemas.room })
+  @ApiErrors(400, 403, 404)
   update(
     @StreamingUser() user: ConnectionIdentity,
     @Param('id') id: string,
@@ -140,6 +275,10 @@ export class RoomsController {
 
   @Delete(':id')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Delete a room (owner)' })
+  @ROOM_ID
+  @ApiResponse({ status: 200, description: 'Deleted.', schema: schemas.roomId })
+  @ApiErrors(403, 404)
   async remove(
     @StreamingUser() user: ConnectionIdentity,
     @Param('id') id: string,
@@ -150,6 +289,10 @@ export class RoomsController {
 
   @Post(':id/moderation')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Ban, unban, kick, mute or unmute a member' })
+  @ROOM_ID
+  @ApiResponse({ status: 200, description: 'The event sent to the room.', schema: schemas.moderation })
+  @ApiErrors(400, 403, 404)
   moderate(
     @StreamingUser() user: ConnectionIdentity,
     @Param('id') id: string,
@@ -165,6 +308,10 @@ export class RoomsController {
   }
 
   @Get(':id/moderation')
+  @ApiOperation({ summary: "A room's moderation log (moderators and up)" })
+  @ROOM_ID
+  @ApiResponse({ status: 200, description: 'The log, oldest first.', schema: schemas.moderationLog })
+  @ApiErrors(400, 403, 404)
   async moderationLog(
     @StreamingUser() user: ConnectionIdentity,
     @Param('id') id: string,
@@ -175,6 +322,10 @@ export class RoomsController {
 
   @Post(':id/invitations')
   @HttpCode(201)
+  @ApiOperation({ summary: 'Invite a user to a private room (admin or owner)' })
+  @ROOM_ID
+  @ApiResponse({ status: 201, description: 'Invited.', schema: schemas.invitation })
+  @ApiErrors(400, 403, 404)
   async invite(
     @StreamingUser() user: ConnectionIdentity,
     @Param('id') id: string,

@@ -80,6 +80,7 @@ export class Connection {
       authExpired: () => this.authExpired,
       generation: () => this.generation,
       socket: () => this.transport.socket,
+      encode: (env) => this.transport.encode(env),
     });
     this.transport = new TransportSlot(this.options, this.http, {
       generation: () => this.generation,

@@ -26,8 +26,11 @@ export type { ClientErrorCode } from './errors';
 /** Reconnect backoff (exponential, full jitter). */
 export { backoffDelay, backoffCeiling, DEFAULT_BACKOFF } from './backoff';
 export type { BackoffOptions } from './backoff';
-/** Newline-delimited frame parsing. */
+/** Newline-delimited frame parsing, and MessagePack binary frames (`codec: 'msgpack'`). */
 export { parseFrame } from './ndjson';
+export { parseBinaryFrame } from './msgpack';
+export { JSON_SUBPROTOCOL, MSGPACK_SUBPROTOCOL } from '@nest-streaming/protocol';
+export type { WireCodec } from '@nest-streaming/protocol';
 /** The small typed event emitter the client uses. */
 export { TypedEmitter } from './emitter';
 export type { Listener } from './emitter';

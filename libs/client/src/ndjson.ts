@@ -1,6 +1,21 @@
 import type { ServerEnvelope } from '@nest-streaming/protocol';
 
 /**
+ * One decoded value as a server envelope: an object with a string `type`
+ * (else null). A non-string `id` is dropped; a missing `data` becomes `{}`.
+ */
+export function toEnvelope(value: unknown): ServerEnvelope | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const env = value as { type?: unknown; id?: unknown; data?: unknown };
+  if (typeof env.type !== 'string') return null;
+  return {
+    type: env.type,
+    ...(typeof env.id === 'string' ? { id: env.id } : {}),
+    data: env.data ?? {},
+  };
+}
+
+/**
  * Split one WebSocket text frame into envelopes: the server may batch several
  * JSON envelopes in one frame, separated by `\n`. Blank lines and lines that
  * are not JSON objects with a string `type` are skipped.
@@ -16,14 +31,8 @@ export function parseFrame(text: string): ServerEnvelope[] {
     } catch {
       continue;
     }
-    if (typeof value !== 'object' || value === null) continue;
-    const env = value as { type?: unknown; id?: unknown; data?: unknown };
-    if (typeof env.type !== 'string') continue;
-    out.push({
-      type: env.type,
-      ...(typeof env.id === 'string' ? { id: env.id } : {}),
-      data: env.data ?? {},
-    });
+    const env = toEnvelope(value);
+    if (env) out.push(env);
   }
   return out;
 }

@@ -1,3 +1,4 @@
+import type { WireCodec } from '@nest-streaming/protocol';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff';
 import type { EventSourceConstructor, FetchLike, WebSocketConstructor } from './transports';
 import { countOr } from './util';
@@ -40,6 +41,13 @@ export interface StreamingClientOptions {
   fetch?: FetchLike;
   /** Transport. Default `ws`. */
   transport?: TransportKind;
+  /**
+   * WebSocket only: the wire codec. `msgpack` asks for the `nest-streaming.msgpack` subprotocol
+   * and sends and receives MessagePack in binary frames (the same envelopes, fewer bytes). A
+   * server without MessagePack that accepts the upgrade anyway answers in JSON text: the client
+   * then goes on in JSON. Default `json` (newline-delimited JSON text, no subprotocol).
+   */
+  codec?: WireCodec;
   /** How long a request waits for its ack (and a connection attempt for `connected`). Default 10000 ms. */
   ackTimeoutMs?: number;
   /** Reconnect backoff: delay = random(0, min(maxDelayMs, initialDelayMs * factor^attempt)). */
@@ -95,6 +103,7 @@ export interface ResolvedOptions {
   readonly offlineBufferSize: number;
   readonly heartbeatIntervalMs: number;
   readonly transport: TransportKind;
+  readonly codec: WireCodec;
   readonly retryRateLimited: number;
   /** Lead of the proactive token refresh; null when off. */
   readonly refreshBeforeExpMs: number | null;
@@ -115,6 +124,7 @@ export function resolveOptions(options: StreamingClientOptions): ResolvedOptions
     offlineBufferSize: options.offlineBufferSize ?? 100,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? 0,
     transport: options.transport ?? 'ws',
+    codec: options.codec === 'msgpack' ? 'msgpack' : 'json',
     retryRateLimited: countOr(options.retryRateLimited, 3),
     refreshBeforeExpMs:
       options.refreshBeforeExpMs === false ? null : countOr(options.refreshBeforeExpMs, 5000),

@@ -1,5 +1,6 @@
 import type { ServerEnvelope } from '@nest-streaming/protocol';
 import { StreamingClientError } from './errors';
+import type { EnvelopeEncoder } from './msgpack';
 import type { WebSocketLike } from './transports';
 import { errorOf, isRecord, timeoutError } from './util';
 
@@ -20,8 +21,14 @@ export class PendingRequests {
   private nextId = 0;
   private readonly idPrefix = Math.random().toString(36).slice(2, 8);
 
-  /** `socket` returns the current connection's socket (null between connections). */
-  constructor(private readonly socket: () => WebSocketLike | null) {}
+  /**
+   * `socket` returns the current connection's socket (null between connections); `encode`
+   * writes an envelope in its codec (default JSON).
+   */
+  constructor(
+    private readonly socket: () => WebSocketLike | null,
+    private readonly encode: EnvelopeEncoder = (env) => JSON.stringify(env),
+  ) {}
 
   /** Write one request on the current socket; exactly one of `resolve` and `reject` is called, once. */
   send(
@@ -47,7 +54,7 @@ export class PendingRequests {
     }
     this.pending.set(id, p);
     try {
-      socket.send(JSON.stringify({ type, id, data }));
+      socket.send(this.encode({ type, id, data }));
     } catch (err) {
       this.pending.delete(id);
       if (p.timer !== null) clearTimeout(p.timer);

@@ -1,6 +1,7 @@
 import type { ServerEnvelope } from '@nest-streaming/protocol';
 import { StreamingClientError } from './errors';
 import type { ConnectionState, RequestOptions, ResolvedOptions } from './options';
+import type { EnvelopeEncoder } from './msgpack';
 import { PendingRequests } from './pending';
 import type { WebSocketLike } from './transports';
 import { countOr, retryAfterOf, timeoutError } from './util';
@@ -14,6 +15,8 @@ export interface RequestLink {
   generation(): number;
   /** The current connection's socket (null between connections). */
   socket(): WebSocketLike | null;
+  /** Writes a request envelope in the codec the current connection speaks. */
+  encode: EnvelopeEncoder;
 }
 
 /** A request on its way: in the offline buffer, in the outbox, or sent and waiting for its answer. */
@@ -63,7 +66,10 @@ export class RequestPipeline {
     private readonly opts: ResolvedOptions,
     private readonly link: RequestLink,
   ) {
-    this.pending = new PendingRequests(() => link.socket());
+    this.pending = new PendingRequests(
+      () => link.socket(),
+      (env) => link.encode(env),
+    );
   }
 
   /** Requests waiting to be sent: in the offline buffer, or held back after a `rate_limited` refusal. */

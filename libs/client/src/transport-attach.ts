@@ -1,5 +1,6 @@
-import type { ServerEnvelope } from '@nest-streaming/protocol';
+import type { ClientEnvelope, ServerEnvelope, WireCodec } from '@nest-streaming/protocol';
 import { StreamingClientError } from './errors';
+import { bytesOf, envelopeEncoder, parseBinaryFrame, subprotocolOf } from './msgpack';
 import { parseFrame } from './ndjson';
 import type { StreamingClientOptions } from './options';
 import type { HttpApi } from './rest';
@@ -75,6 +76,14 @@ const SSE_EVENT_TYPES = [
 export class TransportSlot {
   /** The WebSocket of the current attempt (null otherwise, and in SSE mode). */
   socket: WebSocketLike | null = null;
+  /**
+   * The codec of the current WebSocket: the server's first frame (`connected`) tells it. With
+   * `codec: 'msgpack'` that is a binary frame; a JSON text frame instead comes from a server
+   * that does not speak MessagePack but accepted the subprotocol anyway (one that echoes any),
+   * and the connection goes on in JSON.
+   */
+  codec: WireCodec = 'json';
+  private codecKnown = false;
   private source: EventSourceLike | null = null;
 
   constructor(
@@ -95,14 +104,32 @@ export class TransportSlot {
     }
     const url = toWsUrl(routedUrl ?? this.options.url);
     if (token !== undefined) url.searchParams.set('token', token);
-    const socket = new Ctor(url.toString());
+    const packed = this.options.codec === 'msgpack';
+    const subprotocol = subprotocolOf(packed ? 'msgpack' : 'json');
+    const socket =
+      subprotocol === undefined ? new Ctor(url.toString()) : new Ctor(url.toString(), subprotocol);
+    if (packed) socket.binaryType = 'arraybuffer';
     this.socket = socket;
+    this.codec = packed ? 'msgpack' : 'json';
+    this.codecKnown = !packed;
     const live = () => attempt.gen === this.events.generation() && this.socket === socket;
     socket.onmessage = (ev: { data: unknown }) => {
       if (!live()) return;
       const text = typeof ev.data === 'string' ? ev.data : null;
-      if (text === null) return;
-      for (const env of parseFrame(text)) {
+      if (!this.codecKnown) {
+        this.codecKnown = true;
+        if (text !== null) this.codec = 'json';
+      }
+      let envelopes: ServerEnvelope[];
+      if (this.codec === 'json') {
+        if (text === null) return;
+        envelopes = parseFrame(text);
+      } else {
+        const bytes = bytesOf(ev.data);
+        if (bytes === null) return;
+        envelopes = parseBinaryFrame(bytes);
+      }
+      for (const env of envelopes) {
         if (!live()) return;
         this.events.envelope(attempt, env);
       }
@@ -118,6 +145,11 @@ export class TransportSlot {
       this.socket = null;
       this.events.closed(attempt, ev?.code ?? 1006, ev?.reason || attempt.lastError);
     };
+  }
+
+  /** A request envelope in the codec of the current WebSocket. */
+  encode(env: ClientEnvelope): string | Uint8Array {
+    return envelopeEncoder(this.codec)(env);
   }
 
   /** Open the event stream of `attempt`, asking for a replay from `resumeFrom` (room -> seq) when not empty. */

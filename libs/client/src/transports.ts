@@ -9,8 +9,11 @@
 export interface WebSocketLike {
   /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
-  send(data: string): void;
+  /** A string (JSON codec) or bytes (MessagePack codec). */
+  send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
+  /** Set to `arraybuffer` for the MessagePack codec (browsers deliver a `Blob` otherwise). */
+  binaryType?: string;
   // Handlers are only assigned by the client; `never` lets any platform's event type fit.
   onopen: ((ev: never) => void) | null;
   onmessage: ((ev: never) => void) | null;
@@ -18,8 +21,11 @@ export interface WebSocketLike {
   onerror: ((ev: never) => void) | null;
 }
 
-/** A WebSocket constructor: `globalThis.WebSocket` in browsers, `require('ws')` in Node. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/**
+ * A WebSocket constructor: `globalThis.WebSocket` in browsers, `require('ws')` in Node.
+ * `protocols` is only passed with the MessagePack codec.
+ */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 /** The part of a `MessageEvent` an SSE listener reads. */
 export interface SseMessageEventLike {

@@ -1,61 +1,33 @@
 /**
  * Wire types of the streaming protocol (PROTOCOL.md sections 3 and 4): the
  * one definition the server (`@nest-streaming/streaming`) and the client
- * (`@nest-streaming/client`) share. Types only: nothing here runs.
+ * (`@nest-streaming/client`) share. Types only: nothing here runs. The
+ * objects and event data are derived from the schemas of events.ts (which
+ * the AsyncAPI document is generated from), so each is defined once.
  */
+import type { MODERATION_ACTIONS, PRESENCE_STATUSES, ProtocolSchemas, ROOM_ROLES } from './events';
+import type { Infer } from './schema';
 
 /** A room role, highest first: owner, admin, moderator, member. */
-export type RoomRole = 'owner' | 'admin' | 'moderator' | 'member';
+export type RoomRole = (typeof ROOM_ROLES)[number];
 
 /** A presence status. */
-export type PresenceStatus = 'online' | 'away' | 'busy' | 'offline';
+export type PresenceStatus = (typeof PRESENCE_STATUSES)[number];
 
 /** A moderation action of `moderate`. */
-export type ModerationAction = 'ban' | 'unban' | 'kick' | 'mute' | 'unmute';
+export type ModerationAction = (typeof MODERATION_ACTIONS)[number];
 
 /** A room message (the `message` event's data). */
-export interface WireMessage {
-  id: string;
-  /** Per room, starts at 1, strictly increasing and gap-free. */
-  seq: number;
-  room_id: string;
-  user_id: string;
-  content: string;
-  metadata: Record<string, unknown>;
-  timestamp: string;
-  edited_at?: string;
-  edited_by?: string;
-  deleted?: boolean;
-  deleted_by?: string;
-  /** emoji -> user ids */
-  reactions: Record<string, string[]>;
-}
+export type WireMessage = Infer<ProtocolSchemas['WireMessage']>;
 
 /** A room object. */
-export interface WireRoom {
-  id: string;
-  name: string;
-  description: string;
-  private: boolean;
-  owner: string;
-  max_members: number | null;
-  member_count: number;
-  created_at: string;
-}
+export type WireRoom = Infer<ProtocolSchemas['WireRoom']>;
 
 /** A member of a room. */
-export interface WireMember {
-  user_id: string;
-  role: RoomRole;
-}
+export type WireMember = Infer<ProtocolSchemas['WireMember']>;
 
 /** A user's presence. */
-export interface WirePresence {
-  user_id: string;
-  status: PresenceStatus;
-  custom?: string;
-  last_seen: string | null;
-}
+export type WirePresence = Infer<ProtocolSchemas['WirePresence']>;
 
 /** Client to server envelope. */
 export interface ClientEnvelope {
@@ -72,144 +44,61 @@ export interface ServerEnvelope<T = unknown> {
 }
 
 /** Data of the `connected` envelope, the first one on every connection. */
-export interface Connected {
-  connection_id: string;
-  user_id: string;
-  session_id: string;
-  node_id: string;
-  ping_interval_ms: number;
-  /** `ws` or `sse` (servers may omit it). */
-  transport?: string;
-}
+export type Connected = Infer<ProtocolSchemas['Connected']>;
 
 /** Data of an `error` envelope (PROTOCOL.md section 6). */
-export interface ErrorData {
-  code: string;
-  message: string;
-  retry_after_ms?: number;
-  [key: string]: unknown;
-}
+export type ErrorData = Infer<ProtocolSchemas['ErrorData']>;
 
 /** `message_edited` */
-export interface MessageEditedEvent {
-  room_id: string;
-  message_id: string;
-  content: string;
-  edited_by: string;
-  edited_at: string;
-}
+export type MessageEditedEvent = Infer<ProtocolSchemas['MessageEditedEvent']>;
 
 /** `message_deleted` */
-export interface MessageDeletedEvent {
-  room_id: string;
-  message_id: string;
-  deleted_by: string;
-}
+export type MessageDeletedEvent = Infer<ProtocolSchemas['MessageDeletedEvent']>;
 
 /** `reaction_added`, `reaction_removed` */
-export interface ReactionEvent {
-  room_id: string;
-  message_id: string;
-  user_id: string;
-  reaction: string;
-}
+export type ReactionEvent = Infer<ProtocolSchemas['ReactionEvent']>;
 
 /** `typing` */
-export interface TypingEvent {
-  room_id: string;
-  user_id: string;
-  typing: boolean;
-}
+export type TypingEvent = Infer<ProtocolSchemas['TypingEvent']>;
 
 /** `user_joined`, `user_left` */
-export interface RoomUserEvent {
-  room_id: string;
-  user_id: string;
-}
+export type RoomUserEvent = Infer<ProtocolSchemas['RoomUserEvent']>;
 
 /** `room_joined` (to the joiner's connections) */
-export interface RoomJoinedEvent {
-  room_id: string;
-  room?: WireRoom;
-  members: WireMember[];
-  presence: WirePresence[];
-}
+export type RoomJoinedEvent = Infer<ProtocolSchemas['RoomJoinedEvent']>;
 
 /** `room_left` (to the leaver's connections; `reason` is `kicked` or `banned` when removed) */
-export interface RoomLeftEvent {
-  room_id: string;
-  reason?: string;
-}
+export type RoomLeftEvent = Infer<ProtocolSchemas['RoomLeftEvent']>;
 
 /** `room_created` (to the creator's connections) */
-export interface RoomCreatedEvent {
-  room_id: string;
-}
+export type RoomCreatedEvent = Infer<ProtocolSchemas['RoomCreatedEvent']>;
 
 /** `room_updated` */
-export interface RoomUpdatedEvent {
-  room_id: string;
-  room: WireRoom;
-  updated_by: string | null;
-}
+export type RoomUpdatedEvent = Infer<ProtocolSchemas['RoomUpdatedEvent']>;
 
 /** `room_deleted` */
-export interface RoomDeletedEvent {
-  room_id: string;
-  deleted_by: string | null;
-}
+export type RoomDeletedEvent = Infer<ProtocolSchemas['RoomDeletedEvent']>;
 
 /** `channel_message` */
-export interface ChannelMessageEvent<T = Record<string, unknown>> {
-  channel: string;
-  data: T;
-  metadata: Record<string, unknown>;
-  /** The publishing user, or null when the server published. */
-  publisher_id: string | null;
-  timestamp: string;
-}
+export type ChannelMessageEvent<T = Record<string, unknown>> = Omit<
+  Infer<ProtocolSchemas['ChannelMessageEvent']>,
+  'data'
+> & { data: T };
 
 /** `member_banned`, `member_unbanned`, `member_kicked`, `member_muted`, `member_unmuted` */
-export interface ModerationEvent {
-  room_id: string;
-  target_id: string;
-  moderator_id: string | null;
-  reason: string;
-  duration_s?: number;
-  until?: string;
-}
+export type ModerationEvent = Infer<ProtocolSchemas['ModerationEvent']>;
 
 /** `room_invitation` */
-export interface RoomInvitationEvent {
-  room_id: string;
-  room_name: string;
-  invited_by: string;
-}
+export type RoomInvitationEvent = Infer<ProtocolSchemas['RoomInvitationEvent']>;
 
 /** `role_changed` */
-export interface RoleChangedEvent {
-  room_id: string;
-  user_id: string;
-  role: RoomRole;
-  changed_by: string;
-}
+export type RoleChangedEvent = Infer<ProtocolSchemas['RoleChangedEvent']>;
 
 /** `resumed`: the latest seq per resumed room; `gaps` lists rooms whose missed messages are gone. */
-export interface ResumedEvent {
-  /** room id -> latest seq, for every room resumed. */
-  rooms: Record<string, number>;
-  /** Rooms whose missed messages retention dropped: nothing replayed, reload their history. */
-  gaps?: string[];
-  /** room id -> error code, for rooms that could not be resumed. */
-  errors?: Record<string, string>;
-  /** Rooms that no longer exist on the server (also in `errors` as `room_not_found`): forget them. */
-  gone?: string[];
-}
+export type ResumedEvent = Infer<ProtocolSchemas['ResumedEvent']>;
 
 /** `heartbeat` (SSE) */
-export interface HeartbeatEvent {
-  timestamp: string;
-}
+export type HeartbeatEvent = Infer<ProtocolSchemas['HeartbeatEvent']>;
 
 // ----- request data and ack results -----
 
@@ -309,6 +198,4 @@ export interface SetRoleResult {
   user_id: string;
   role: RoomRole;
 }
-export interface PongResult {
-  timestamp: string;
-}
+export type PongResult = Infer<ProtocolSchemas['Pong']>;

@@ -79,6 +79,11 @@ export type { StreamingHandlerDecorator } from './decorators/streaming-handler.m
 
 // Hooks: allow, refuse or rewrite requests.
 export * from './hooks';
+export * from './docs'; // API documents: buildAsyncApiDocument, the OpenAPI security schemes
+
+// Webhooks: events POSTed to other apps, signed.
+export { WebhookService, type WebhookBody } from './webhooks/webhook.service';
+export { verifyWebhookSignature } from './webhooks/webhook-signature';
 
 // Authentication, rate limits, content filters.
 export { JwtAuthenticator } from './security/jwt.authenticator';

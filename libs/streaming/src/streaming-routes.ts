@@ -1,5 +1,6 @@
 import { CanActivate, Controller, Type, UseGuards } from '@nestjs/common';
 import { ServerApiController } from './api/server-api.controller';
+import { asyncApiController } from './docs/asyncapi.controller';
 import { StreamingConfigError } from './config/streaming-config.error';
 import { ENV_PREFIX } from './config/streaming-env';
 import { StreamingHealthController } from './health/streaming-health.controller';
@@ -11,7 +12,7 @@ import {
 import { SseController } from './transports/sse/sse.controller';
 import type { StreamingRoutesOptions } from './config/streaming-options.interface';
 
-type RouteKey = 'sse' | 'health' | 'stats' | 'route' | 'metrics' | 'api';
+type RouteKey = 'sse' | 'health' | 'stats' | 'route' | 'metrics' | 'api' | 'asyncapi';
 
 /** Where each route goes when it is `true`, and whether it is on when nothing says. */
 const DEFAULTS: Record<RouteKey, { path: string; on: boolean }> = {
@@ -20,7 +21,8 @@ const DEFAULTS: Record<RouteKey, { path: string; on: boolean }> = {
   stats: { path: '_/streaming/stats', on: false },
   route: { path: '_/streaming/route', on: false },
   metrics: { path: 'metrics', on: false },
-  api: { path: '_/streaming/api', on: true },
+  api: { path: '_/streaming/api', on: false },
+  asyncapi: { path: '_/streaming/asyncapi.json', on: false },
 };
 
 const PATH = /^[A-Za-z0-9_\-.~:/]*$/;
@@ -48,6 +50,7 @@ function checkPath(key: string, value: string): string {
 export function resolveRoutes(
   options: StreamingRoutesOptions = {},
   env: NodeJS.ProcessEnv = process.env,
+  context: { apiKeyConfigured?: boolean } = {},
 ): Partial<Record<RouteKey, string>> {
   const prefixValue = options.prefix ?? fromEnv('prefix', env);
   if (typeof prefixValue === 'boolean') {
@@ -58,7 +61,8 @@ export function resolveRoutes(
   const prefix = checkPath('prefix', prefixValue ?? '');
   const out: Partial<Record<RouteKey, string>> = {};
   for (const key of Object.keys(DEFAULTS) as RouteKey[]) {
-    const value = options[key] ?? fromEnv(key, env) ?? DEFAULTS[key].on;
+    const on = key === 'api' ? context.apiKeyConfigured === true : DEFAULTS[key].on;
+    const value = options[key] ?? fromEnv(key, env) ?? on;
     if (value === false) continue;
     if (value !== true && typeof value !== 'string') {
       throw new StreamingConfigError(
@@ -81,8 +85,11 @@ function mount<T>(base: Type<T>, path: string, guards: Array<Type<CanActivate> |
 }
 
 /** The controllers of the routes that are on. */
-export function routeControllers(options: StreamingRoutesOptions = {}): Type[] {
-  const paths = resolveRoutes(options);
+export function routeControllers(
+  options: StreamingRoutesOptions = {},
+  context: { apiKeyConfigured?: boolean } = {},
+): Type[] {
+  const paths = resolveRoutes(options, process.env, context);
   const guards = options.guards ?? [];
   const out: Type[] = [];
   if (paths.sse !== undefined) out.push(mount(SseController, paths.sse));
@@ -91,5 +98,6 @@ export function routeControllers(options: StreamingRoutesOptions = {}): Type[] {
   if (paths.route !== undefined) out.push(mount(StreamingRouteController, paths.route, guards));
   if (paths.metrics !== undefined) out.push(mount(StreamingMetricsController, paths.metrics, guards));
   if (paths.api !== undefined) out.push(mount(ServerApiController, paths.api));
+  if (paths.asyncapi !== undefined) out.push(mount(asyncApiController(paths.sse), paths.asyncapi));
   return out;
 }

@@ -30,10 +30,12 @@ import {
   STREAMING_OPTIONS_TYPE,
   StreamingConfigurableModule,
 } from './streaming.module-definition';
+import { loadStreamingConfig } from './config/streaming-config.loader';
 import { routeControllers } from './streaming-routes';
 import { optionsProviders } from './streaming.providers';
 import { StreamingGateway } from './transports/ws/streaming.gateway';
 import { TypingService } from './typing/typing.service';
+import { WebhookService } from './webhooks/webhook.service';
 import { StreamingHandlersExplorer } from './decorators/streaming-handlers.explorer';
 import { STREAMING_BACKEND, STREAMING_OPTIONS, STREAMING_RATE_LIMITER } from './streaming.constants';
 
@@ -77,6 +79,7 @@ import { STREAMING_BACKEND, STREAMING_OPTIONS, STREAMING_RATE_LIMITER } from './
     StreamingHealthIndicators,
     StreamingGateway,
     StreamingHandlersExplorer,
+    WebhookService,
   ],
   exports: [
     STREAMING_OPTIONS,
@@ -97,16 +100,26 @@ import { STREAMING_BACKEND, STREAMING_OPTIONS, STREAMING_RATE_LIMITER } from './
     StreamingManager,
     StreamingHooks,
     ApiKeyGuard,
+    WebhookService,
     StreamingHealthIndicators,
   ],
 })
 export class StreamingModule extends StreamingConfigurableModule {
   /** The module with its configuration, and the routes of `routes` (SSE only by default). */
   static forRoot(options: typeof STREAMING_OPTIONS_TYPE): DynamicModule {
-    return { ...super.forRoot(options), controllers: routeControllers(options.routes) };
+    // The server API is mounted when a key is configured (in code, the environment or YAML).
+    const keys = options.apiKey ?? loadStreamingConfig().apiKey ?? [];
+    return {
+      ...super.forRoot(options),
+      controllers: routeControllers(options.routes, { apiKeyConfigured: keys.length > 0 }),
+    };
   }
 
-  /** As {@link forRoot}, with the configuration from a factory; `routes` stays static. */
+  /**
+   * As {@link forRoot}, with the configuration from a factory; `routes` stays
+   * static (the server API is mounted only with `routes.api` set, as the keys
+   * are not known yet).
+   */
   static forRootAsync(options: typeof STREAMING_ASYNC_OPTIONS_TYPE): DynamicModule {
     return { ...super.forRootAsync(options), controllers: routeControllers(options.routes) };
   }

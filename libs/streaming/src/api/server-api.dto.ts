@@ -1,28 +1,76 @@
 import { Type } from 'class-transformer';
 import { IsInt, IsNotEmpty, IsObject, IsOptional, IsString, MaxLength, Min } from 'class-validator';
+import { ApiProperty, ApiPropertyOptional } from '../docs/swagger';
+
+const OBJECT = { type: 'object', additionalProperties: true } as const;
 
 /** `POST …/api/publish` */
 export class ApiPublishBody {
-  @IsString() @IsNotEmpty() @MaxLength(512) channel!: string;
-  @IsObject() data!: Record<string, unknown>;
-  @IsOptional() @IsObject() metadata?: Record<string, unknown>;
+  @ApiProperty({ description: 'A channel name (no pattern).', maxLength: 512, example: 'orders.eu' })
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(512)
+  channel!: string;
+
+  @ApiProperty({ ...OBJECT, description: 'The publication (`channel_message.data`).' })
+  @IsObject()
+  data!: Record<string, unknown>;
+
+  @ApiPropertyOptional({ ...OBJECT, description: 'Free-form; `{}` when left out.' })
+  @IsOptional()
+  @IsObject()
+  metadata?: Record<string, unknown>;
 }
 
 /** `POST …/api/rooms/:id/messages` */
 export class ApiRoomMessageBody {
-  @IsString() @IsNotEmpty() content!: string;
-  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(256) user_id?: string;
-  @IsOptional() @IsObject() metadata?: Record<string, unknown>;
+  @ApiProperty({ example: 'Deploy finished.' })
+  @IsString()
+  @IsNotEmpty()
+  content!: string;
+
+  @ApiPropertyOptional({ description: 'The author shown; default `"system"`.', maxLength: 256 })
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(256)
+  user_id?: string;
+
+  @ApiPropertyOptional({ ...OBJECT, description: 'Free-form; `{}` when left out.' })
+  @IsOptional()
+  @IsObject()
+  metadata?: Record<string, unknown>;
 }
 
 /** `POST …/api/users/:id/disconnect` */
 export class ApiDisconnectBody {
-  @IsOptional() @IsString() @MaxLength(123) reason?: string;
+  @ApiPropertyOptional({ description: 'The close reason (at most 123 bytes).', maxLength: 123 })
+  @IsOptional()
+  @IsString()
+  @MaxLength(123)
+  reason?: string;
 }
 
 /** `GET …/api/rooms/:id/history` */
 export class ApiHistoryQuery {
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0) limit?: number;
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0) before?: number;
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0) after?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'How many messages (default 50).' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  limit?: number;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'Only messages below this seq.' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  before?: number;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'Only messages above this seq.' })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  after?: number;
 }

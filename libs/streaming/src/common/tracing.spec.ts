@@ -82,3 +82,17 @@ describe('tracing (with @opentelemetry/api installed)', () => {
     expect(ended[0].attributes).toEqual({ 'streaming.backend': 'local' });
   });
 });
+
+describe('tracing without a registered tracer provider', () => {
+  it('wraps nothing: the backend is returned as is and inSpan just runs', async () => {
+    trace.disable();
+    try {
+      const backend = new LocalBackend();
+      expect(tracedBackend(backend, 'local')).toBe(backend);
+      await expect(inSpan('streaming.request.ping', {}, async () => 1)).resolves.toBe(1);
+      expect(ended).toEqual([]);
+    } finally {
+      trace.setGlobalTracerProvider({ getTracer: () => tracer });
+    }
+  });
+});

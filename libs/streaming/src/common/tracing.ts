@@ -19,16 +19,29 @@ export function otelApi(): typeof OtelApi | null {
 }
 
 /**
+ * The OpenTelemetry API when the app has registered a tracer provider (the
+ * SDK), else null: with the API installed but no provider, spans would be
+ * no-ops, so nothing is wrapped either.
+ */
+function activeOtel(): typeof OtelApi | null {
+  const otel = otelApi();
+  if (!otel) return null;
+  const provider = otel.trace.getTracerProvider() as { getDelegate?: () => object };
+  const delegate = provider.getDelegate ? provider.getDelegate() : provider;
+  return delegate.constructor.name === 'NoopTracerProvider' ? null : otel;
+}
+
+/**
  * Run `fn` in an OpenTelemetry span named `name` when `@opentelemetry/api`
- * is installed (a thrown error is recorded on the span); otherwise just run
- * it. The app's tracer provider decides whether spans are recorded.
+ * is installed and a tracer provider registered (a thrown error is recorded
+ * on the span); otherwise just run it.
  */
 export function inSpan<T>(
   name: string,
   attributes: Record<string, string | number | boolean>,
   fn: () => Promise<T>,
 ): Promise<T> {
-  const otel = otelApi();
+  const otel = activeOtel();
   if (!otel) return fn();
   return otel.trace.getTracer(TRACER_NAME).startActiveSpan(name, { attributes }, async (span) => {
     try {
@@ -48,19 +61,21 @@ export function inSpan<T>(
 
 /**
  * The backend with a span (`streaming.backend.<method>`) around each method
- * call that returns a promise, when `@opentelemetry/api` is installed; the
- * backend itself otherwise (no cost).
+ * call, when `@opentelemetry/api` is installed and a tracer provider is
+ * registered at the time the module starts (register the SDK before
+ * bootstrapping, as OpenTelemetry asks); the backend itself otherwise (no
+ * cost).
  */
 export function tracedBackend<T extends object>(backend: T, kind: string): T {
-  const otel = otelApi();
+  const otel = activeOtel();
   if (!otel) return backend;
   const tracer = otel.trace.getTracer(TRACER_NAME);
-  const wrapped = new Map<PropertyKey, unknown>();
+  const wrapped = new WeakMap<object, unknown>();
   return new Proxy(backend, {
     get(target, prop) {
       const value: unknown = Reflect.get(target, prop);
       if (typeof value !== 'function' || typeof prop !== 'string' || prop === 'constructor') return value;
-      let fn = wrapped.get(prop);
+      let fn = wrapped.get(value);
       if (!fn) {
         const method = value as (...args: unknown[]) => unknown;
         fn = (...args: unknown[]): unknown => {
@@ -93,7 +108,7 @@ export function tracedBackend<T extends object>(backend: T, kind: string): T {
           span.end();
           return result;
         };
-        wrapped.set(prop, fn);
+        wrapped.set(value, fn);
       }
       return fn;
     },

@@ -228,10 +228,18 @@ export interface StreamingRoutesOptions {
   /** Prometheus metrics. Default off; `true` = `metrics`. */
   metrics?: boolean | string;
   /**
-   * The server API (PROTOCOL.md §10). Default on, at `_/streaming/api`; it
-   * answers 404 until an `apiKey` is configured.
+   * The server API (PROTOCOL.md §10) at `_/streaming/api`. Default: on when
+   * `forRoot` sees an `apiKey` (in code, environment or YAML); with
+   * `forRootAsync` set it to mount the routes (they answer 404 while no key
+   * is configured).
    */
   api?: boolean | string;
+  /**
+   * The AsyncAPI 3 document of the socket protocol (JSON, generated from the
+   * request handlers and the server events; see `buildAsyncApiDocument`).
+   * Default off; `true` = `_/streaming/asyncapi.json`.
+   */
+  asyncapi?: boolean | string;
   /** Guards in front of `stats`, `route` and `metrics` (e.g. the app's admin guard). */
   guards?: Array<Type<CanActivate> | CanActivate>;
 }

@@ -1,11 +1,23 @@
 import { encodeEnvelope } from '../protocol/envelope';
+import { msgpack, type WireCodec } from '../protocol/msgpack';
 import type { ConnectionIdentity } from '../interfaces';
+
+/**
+ * One serialized envelope as a connection queues it: a JSON string, or its
+ * MessagePack bytes on a connection whose codec is `msgpack`.
+ */
+export type WireFrame = string | Uint8Array;
 
 /** The two ends a connection can have. Services never see them. */
 export interface ConnectionTransport {
   readonly kind: 'ws' | 'sse';
+  /**
+   * How the envelopes written to it are encoded (default `json`): a `json`
+   * transport is only given strings, a `msgpack` one only MessagePack bytes.
+   */
+  readonly codec?: WireCodec;
   /** Write frames (already serialized envelopes, oldest first) as one write. */
-  write(frames: readonly string[]): void;
+  write(frames: readonly WireFrame[]): void;
   /** Bytes written but not yet handed to the kernel. */
   bufferedAmount(): number;
   /** Close the underlying socket/stream with a WebSocket close code. */
@@ -39,7 +51,17 @@ export interface FlushScheduler {
   afterFlush(fn: () => void): void;
 }
 
-const NEWLINE_BYTES = 1;
+/** The MessagePack bytes of a JSON envelope; null (it is not sent) when the string is not JSON. */
+function toMsgpack(json: string): Buffer | null {
+  try {
+    return msgpack.fromJson(json);
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes between two envelopes of one write: `\n` for JSON, none for concatenated MessagePack values. */
+const SEPARATOR_BYTES: Record<WireCodec, number> = { json: 1, msgpack: 0 };
 
 /**
  * One live client connection, independent of its transport: identity, the
@@ -51,8 +73,16 @@ const NEWLINE_BYTES = 1;
  * taken stay above its budget for `write_timeout`, when it takes nothing for
  * `write_timeout`, or at once past the hard cap. A burst the server produced
  * in one turn is not, by itself, a slow reader.
+ *
+ * Frames are queued in the connection's codec: JSON strings, or MessagePack
+ * bytes for a `msgpack` WebSocket. Envelopes given as JSON strings are
+ * converted for such a connection when sent (frames to this connection
+ * only); a broadcast hands it the bytes it encoded once for every receiver
+ * (see `StreamingHub.deliver`). Byte counts are those of the queued frames.
  */
 export class Connection {
+  /** The codec of the transport: what {@link send} queues and counts. */
+  readonly codec: WireCodec;
   /** Rooms whose events this connection receives (the user's rooms). */
   readonly rooms = new Set<string>();
   readonly connectedAt = Date.now();
@@ -68,7 +98,7 @@ export class Connection {
   watched = false;
   /** False until `connected` is queued: events that arrive while the connection is set up wait behind it. */
   private ready = false;
-  private queue: string[] = [];
+  private queue: WireFrame[] = [];
   private queuedBytes = 0;
   /** Rooms whose live events are held back while a resume replays their history. */
   private held: Map<string, { frames: string[]; bytes: number }> | null = null;
@@ -90,7 +120,9 @@ export class Connection {
     private readonly scheduler: FlushScheduler,
     private readonly limits: SendLimits,
     private readonly onSlowConsumer: SlowConsumerHandler,
-  ) {}
+  ) {
+    this.codec = transport.codec ?? 'json';
+  }
 
   /** Who is connected: the token's claims (replaced by `refresh_token`; the user never changes). */
   get identity(): ConnectionIdentity {
@@ -119,11 +151,22 @@ export class Connection {
   /**
    * Send one serialized envelope of `bytes` bytes (pass the size when the same
    * envelope goes to many connections: it is measured once); `batch` queues it
-   * for the end of the turn even when the socket is idle. Returns false
-   * when the connection is closed, or is closed now for being past its hard cap.
+   * for the end of the turn even when the socket is idle. A string is a JSON
+   * envelope (converted here, and measured again, on a `msgpack`
+   * connection); bytes are a MessagePack envelope, for a `msgpack` connection
+   * only. Returns false when the connection is closed, or is closed now for
+   * being past its hard cap.
    */
-  send(frame: string, bytes = Buffer.byteLength(frame), batch = false): boolean {
+  send(frame: WireFrame, bytes?: number, batch = false): boolean {
     if (this.closed) return false;
+    if (typeof frame !== 'string') bytes ??= frame.length;
+    else if (this.codec === 'json') bytes ??= Buffer.byteLength(frame);
+    else {
+      const packed = toMsgpack(frame);
+      if (packed === null) return false;
+      frame = packed;
+      bytes = packed.length;
+    }
     if (
       !batch &&
       this.queue.length === 0 &&
@@ -147,11 +190,13 @@ export class Connection {
     return true;
   }
 
-  /** Queue the first envelope (`connected`) ahead of anything that arrived during set-up, and start writing. */
+  /** Queue the first envelope (`connected`, JSON) ahead of anything that arrived during set-up, and start writing. */
   sendFirst(frame: string): void {
     if (this.closed) return;
-    this.queue.unshift(frame);
-    this.queuedBytes += Buffer.byteLength(frame);
+    const first = this.codec === 'json' ? frame : toMsgpack(frame);
+    if (first === null) return;
+    this.queue.unshift(first);
+    this.queuedBytes += typeof first === 'string' ? Buffer.byteLength(first) : first.length;
     this.ready = true;
     this.scheduler.markDirty(this);
   }
@@ -188,7 +233,11 @@ export class Connection {
     if (!held.has(roomId)) held.set(roomId, { frames: [], bytes: 0 });
   }
 
-  /** True (and the envelope kept, within the same byte limits) when the room's live events are held. */
+  /**
+   * True (and the envelope kept, within the same byte limits) when the room's
+   * live events are held. Held envelopes stay JSON (a resume reads their seq);
+   * {@link send} converts them for a `msgpack` connection when they are released.
+   */
   holdIfHeld(roomId: string, envelope: string, knownBytes?: number): boolean {
     const buf = this.held?.get(roomId);
     if (!buf) return false;
@@ -217,7 +266,7 @@ export class Connection {
    * holding up the sender's next request.
    */
   sendAfterFlush(frame: string): void {
-    this.scheduler.afterFlush(() => this.send(frame, Buffer.byteLength(frame), true));
+    this.scheduler.afterFlush(() => this.send(frame, undefined, true));
   }
 
   /** Serialize and send one envelope (for frames addressed to this connection only). */
@@ -234,7 +283,7 @@ export class Connection {
     if (this.closed || this.queue.length === 0) return false;
     if (this.transport.bufferedAmount() > maxBuffered) return false;
     const frames = this.queue;
-    const bytes = this.queuedBytes + (frames.length - 1) * NEWLINE_BYTES;
+    const bytes = this.queuedBytes + (frames.length - 1) * SEPARATOR_BYTES[this.codec];
     this.queue = [];
     this.queuedBytes = 0;
     this.transport.write(frames);

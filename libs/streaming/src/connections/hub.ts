@@ -1,6 +1,7 @@
 import { Injectable, Optional } from '@nestjs/common';
 import type { TopicHandler } from '../interfaces';
 import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
+import { msgpack } from '../protocol/msgpack';
 import type { Connection } from './connection';
 import { TopicTable } from './topic-table';
 
@@ -40,19 +41,38 @@ export class StreamingHub {
   /**
    * The one delivery loop: `select` calls `send` for each local connection
    * that should receive `envelope`. The envelope was serialized once by its
-   * publisher; its byte length is measured once, at the first receiver, and
-   * the same string is queued to every connection. Returns how many took it.
+   * publisher; its byte length is measured once, at the first JSON receiver,
+   * and the same string is queued to every JSON connection. The first
+   * MessagePack receiver, if any, has it encoded once (see `msgpack.fromJson`),
+   * and the same bytes are queued to every MessagePack connection: one encode
+   * per broadcast per codec, none when nobody uses MessagePack. Returns how
+   * many took it.
    */
   deliver(envelope: string, select: (send: HubSend) => void): number {
     let bytes = -1;
+    let packed: Buffer | null | undefined; // undefined until a MessagePack receiver needs it; null: not encodable
     let n = 0;
     select((conn) => {
-      if (bytes < 0) bytes = Buffer.byteLength(envelope);
-      if (!conn.send(envelope, bytes)) return false;
+      if (conn.codec === 'json') {
+        if (bytes < 0) bytes = Buffer.byteLength(envelope);
+        if (!conn.send(envelope, bytes)) return false;
+      } else {
+        if (packed === undefined) packed = packOnce(envelope);
+        if (packed === null || !conn.send(packed, packed.length)) return false;
+      }
       n++;
       return true;
     });
     if (n > 0) this.metrics?.messagesOut.inc(n);
     return n;
+  }
+}
+
+/** The MessagePack bytes of a broadcast, or null when its JSON does not parse (a corrupt bus payload). */
+function packOnce(envelope: string): Buffer | null {
+  try {
+    return msgpack.fromJson(envelope);
+  } catch {
+    return null;
   }
 }

@@ -16,6 +16,8 @@ export interface RoomRecord {
   maxMembers: number | null;
   createdAt: string;
   metadata: Record<string, unknown>;
+  /** `direct`: the one room of two users (`open_direct`); absent: an ordinary room. */
+  kind?: 'room' | 'direct';
 }
 
 /** One membership. */

@@ -59,6 +59,29 @@ export class StreamingMetricsService {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly webhookDeliveries = new Counter({
+    name: 'streaming_webhook_deliveries_total',
+    help: 'Webhook deliveries (one per event and URL) that ended: success (2xx), failed (every try failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookAttempts = new Counter({
+    name: 'streaming_webhook_attempts_total',
+    help: 'Webhook POSTs (tries), by result: success, http_error, network_error, timeout',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookDropped = new Counter({
+    name: 'streaming_webhook_dropped_total',
+    help: 'Webhook deliveries given up, by reason: queue_full, max_attempts, shutdown',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookPending = new Gauge({
+    name: 'streaming_webhook_pending',
+    help: 'Webhook deliveries waiting, in flight or waiting for a retry on this node',
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'streaming_process_' });

@@ -85,7 +85,7 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
   async moderate(actorId: string | null, req: ModerationRequest): Promise<Record<string, unknown>> {
     const { roomId, action, targetId } = req;
     const reason = req.reason ?? '';
-    await this.rooms.require(roomId);
+    this.rooms.requireNotDirect(await this.rooms.require(roomId), 'moderate');
     const target = await this.roomStore.getMember(roomId, targetId);
     if (actorId !== null) {
       const actor = await this.rooms.requirePermission(roomId, actorId, PERMISSION[action]);

@@ -26,6 +26,7 @@ import {
   UpdateRoomDto,
   MessageRefDto,
   ReactionDto,
+  OpenDirectDto,
   RefreshTokenDto,
   ResumeDto,
   RoomRefDto,
@@ -172,6 +173,9 @@ export class RequestDispatcherService {
           maxMembers: d.max_members ?? null,
           metadata: d.metadata,
         }),
+      })),
+      open_direct: handler(OpenDirectDto, async (conn, d) => ({
+        room: await rooms.openDirect(conn.userId, d.user_id),
       })),
       join_room: handler(RoomRefDto, async (conn, d) => {
         await this.hooks.join({ identity: conn.identity, roomId: d.room_id });

@@ -57,6 +57,11 @@ export class GetHistoryDto extends RoomRefDto {
   @IsOptional() @IsInt() @Min(0) after?: number;
 }
 
+/** `open_direct` */
+export class OpenDirectDto {
+  @IsString() @IsNotEmpty() @MaxLength(256) user_id!: string;
+}
+
 /** `refresh_token` */
 export class RefreshTokenDto {
   @IsString() @IsNotEmpty() @MaxLength(16384) token!: string;

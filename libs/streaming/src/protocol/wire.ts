@@ -42,6 +42,7 @@ export function roomToWire(r: RoomRecord, memberCount: number): WireRoom {
     max_members: r.maxMembers,
     member_count: memberCount,
     created_at: r.createdAt,
+    kind: r.kind ?? 'room',
   };
 }
 

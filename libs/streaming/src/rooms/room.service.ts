@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
@@ -17,6 +17,15 @@ export interface CreateRoomInput {
   private?: boolean;
   maxMembers?: number | null;
   metadata?: Record<string, unknown>;
+}
+
+/**
+ * The id of the direct room of two users: the same from either side and on
+ * every node, so concurrent `open_direct` calls all name one room.
+ */
+export function directRoomId(a: string, b: string): string {
+  const [x, y] = [a, b].sort();
+  return `dm-${createHash('sha256').update(`${x}\u0000${y}`).digest('base64url').slice(0, 32)}`;
 }
 
 /** A room with its members, as `GET /api/rooms/:id` answers. */
@@ -128,6 +137,69 @@ export class RoomService {
     return roomToWire(room, 1);
   }
 
+  /**
+   * `open_direct`: the direct room of `userId` and `otherId`, created on
+   * first use (private, both `member`s, at most two). Two nodes creating it
+   * at once create one room: the id is fixed and creation refuses a taken
+   * id. Each user who becomes a member here gets `room_joined` on every
+   * connection. Opening with yourself is `invalid_message`.
+   */
+  async openDirect(userId: string, otherId: string): Promise<WireRoom> {
+    this.ensureEnabled();
+    if (otherId === userId) throw new StreamingError('invalid_message', 'a direct room needs another user');
+    const id = directRoomId(userId, otherId);
+    const now = new Date().toISOString();
+    let room = await this.roomStore.getRoom(id);
+    const joined: string[] = [];
+    if (!room) {
+      // A new direct room counts against the opener's room limit (the state it makes is bounded).
+      const mine = await this.roomStore.userRooms(userId);
+      if (mine.length >= this.options.maxRoomsPerUser) {
+        throw new StreamingError(
+          'limit_exceeded',
+          `you are in ${mine.length} rooms, the limit is ${this.options.maxRoomsPerUser}`,
+        );
+      }
+      const [x, y] = [userId, otherId].sort();
+      const record: RoomRecord = {
+        id,
+        name: `${x}, ${y}`,
+        description: '',
+        private: true,
+        owner: '',
+        maxMembers: 2,
+        createdAt: now,
+        metadata: {},
+        kind: 'direct',
+      };
+      try {
+        await this.roomStore.createRoom(record, { userId, role: 'member', joinedAt: now });
+        room = record;
+        joined.push(userId);
+      } catch (err) {
+        room = await this.roomStore.getRoom(id); // created elsewhere at the same moment
+        if (!room) throw err;
+      }
+    }
+    // Both are members: either may have left, and a concurrent creator may not have added the other yet.
+    for (const u of [userId, otherId]) {
+      if (joined.includes(u) || (await this.roomStore.getMember(id, u))) continue;
+      const result = await this.roomStore.addMember(id, { userId: u, role: 'member', joinedAt: now }, {});
+      if (result === 'no_room') throw new StreamingError('room_not_found', `room ${id} does not exist`);
+      if (result === 'added') joined.push(u);
+    }
+    for (const u of joined) {
+      await this.fanout.indexUserInRoom(u, id);
+      await this.fanout.publishToUser(u, 'room_joined', await this.joinedEvent(room), { join: id });
+    }
+    return this.toWire(room);
+  }
+
+  /** `forbidden` in a direct room: nobody invites, changes roles or moderates there. */
+  requireNotDirect(room: RoomRecord, what: string): void {
+    if (room.kind === 'direct') throw new StreamingError('forbidden', `nobody can ${what} in a direct room`);
+  }
+
   /** A room with its members. */
   async get(roomId: string): Promise<RoomDetails> {
     const room = await this.require(roomId);
@@ -180,6 +252,7 @@ export class RoomService {
     const room = await this.require(roomId);
     const existing = await this.roomStore.getMember(roomId, userId);
     if (!existing) {
+      this.requireNotDirect(room, 'join');
       if (await this.roomStore.getRestriction(roomId, 'ban', userId)) {
         throw new StreamingError('banned', `you are banned from room ${roomId}`);
       }
@@ -222,6 +295,7 @@ export class RoomService {
    */
   async invite(actorId: string | null, roomId: string, userId: string): Promise<void> {
     const room = await this.require(roomId);
+    this.requireNotDirect(room, 'invite');
     if (actorId !== null) await this.requirePermission(roomId, actorId, 'invite');
     if (await this.roomStore.getMember(roomId, userId)) {
       throw new StreamingError('already_member', `${userId} is already a member of room ${roomId}`);
@@ -301,6 +375,7 @@ export class RoomService {
 
   /** Change a member's role (PROTOCOL.md section 5). Giving `owner` transfers ownership. */
   async setRole(actorId: string, roomId: string, targetId: string, role: RoomRole): Promise<void> {
+    this.requireNotDirect(await this.require(roomId), 'change roles');
     const actor = await this.requirePermission(roomId, actorId, 'set_role');
     const target = await this.roomStore.getMember(roomId, targetId);
     if (!target) throw new StreamingError('not_room_member', `${targetId} is not a member of room ${roomId}`);

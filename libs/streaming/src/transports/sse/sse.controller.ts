@@ -34,6 +34,17 @@ import { userToken } from '../../channels/channel-bus';
 import { InjectStreamingOptions } from '../../streaming.constants';
 import type { ConnectionIdentity } from '../../interfaces';
 import { StreamingHooks } from '../../hooks/streaming-hooks.service';
+import { s } from '@nest-streaming/protocol';
+import { ApiDtoBody, ApiErrorResponses, ApiSchemaResponse } from '../../docs/openapi';
+import {
+  ApiBearerAuth,
+  ApiOperation,
+  ApiParam,
+  ApiProduces,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '../../docs/swagger';
 
 /** Turn one serialized envelope into an SSE event (`id: room:seq` on room messages). */
 export function envelopeToSse(envelope: string): string {
@@ -100,6 +111,8 @@ const csv = (v: unknown): string[] =>
  * every `ping_interval`. Mounted by `StreamingModule` at the configured path.
  */
 @Injectable()
+@ApiTags('streaming')
+@ApiBearerAuth()
 export class SseController implements OnModuleDestroy {
   private readonly logger = new StreamingLogger('streaming.manager.sse');
   private heartbeat: NodeJS.Timeout | null = null;
@@ -120,6 +133,36 @@ export class SseController implements OnModuleDestroy {
   }
 
   @Get()
+  @ApiOperation({
+    summary: 'Server-Sent Events stream',
+    description:
+      'The same events as the WebSocket (`event: <type>`, `data: <JSON>`, `id: <room_id>:<seq>` on room messages), ' +
+      'a `heartbeat` every `ping_interval`; described in the AsyncAPI document. The token comes from ' +
+      '`Authorization: Bearer` or `?token=`.',
+  })
+  @ApiProduces('text/event-stream')
+  @ApiQuery({
+    type: String,
+    name: 'rooms',
+    required: false,
+    description: 'Rooms to join, comma separated (like `join_room`).',
+  })
+  @ApiQuery({
+    type: String,
+    name: 'channels',
+    required: false,
+    description: 'Channels or patterns to subscribe to, comma separated (e.g. `x.y,user.*.alerts`).',
+  })
+  @ApiQuery({ type: String, name: 'token', required: false, description: 'The JWT, instead of the header.' })
+  @ApiQuery({
+    type: String,
+    name: 'last_event_id',
+    required: false,
+    description:
+      'Replay missed room messages first: `<room_id>:<seq>`, comma separated (or `Last-Event-ID`).',
+  })
+  @ApiResponse({ status: 200, description: 'The event stream.', schema: { type: 'string' } })
+  @ApiErrorResponses(401, 429)
   async stream(@Req() req: Request, @Res() res: Response): Promise<void> {
     let conn: Connection;
     try {
@@ -192,6 +235,11 @@ export class SseController implements OnModuleDestroy {
   @Post(':connectionId/subscriptions')
   @HttpCode(200)
   @UseGuards(StreamingAuthGuard, StreamingRateLimitGuard)
+  @ApiOperation({ summary: 'Subscribe an open SSE stream to a channel or pattern' })
+  @ApiParam({ name: 'connectionId', description: "The stream's `connection_id` (its `connected` event)." })
+  @ApiDtoBody(SubscribeDto)
+  @ApiSchemaResponse(200, 'Subscribed.', s.object({ channel: s.string({ description: 'As subscribed.' }) }))
+  @ApiErrorResponses(400, 401, 403, 429)
   async subscribe(
     @StreamingUser() user: ConnectionIdentity,
     @Param('connectionId') connectionId: string,
@@ -211,6 +259,18 @@ export class SseController implements OnModuleDestroy {
   @Post(':connectionId/unsubscribe')
   @HttpCode(200)
   @UseGuards(StreamingAuthGuard, StreamingRateLimitGuard)
+  @ApiOperation({ summary: 'Unsubscribe an open SSE stream from a channel or pattern' })
+  @ApiParam({ name: 'connectionId', description: "The stream's `connection_id` (its `connected` event)." })
+  @ApiDtoBody(UnsubscribeDto)
+  @ApiSchemaResponse(
+    200,
+    'Unsubscribed (idempotent).',
+    s.object({
+      channel: s.string(),
+      removed: s.boolean({ description: 'False when the stream was not subscribed to it.' }),
+    }),
+  )
+  @ApiErrorResponses(400, 401, 403, 429)
   unsubscribe(
     @StreamingUser() user: ConnectionIdentity,
     @Param('connectionId') connectionId: string,

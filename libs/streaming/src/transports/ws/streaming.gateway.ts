@@ -4,9 +4,10 @@ import { Logger, OnApplicationShutdown, BeforeApplicationShutdown } from '@nestj
 import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { Server, WebSocket, RawData, VerifyClientCallbackAsync } from 'ws';
 import { StreamingOptions } from '../../config/streaming-options.interface';
-import { Connection, ConnectionTransport } from '../../connections/connection';
+import { Connection, ConnectionTransport, type WireFrame } from '../../connections/connection';
 import { ConnectionLifecycleService } from '../../connections/connection-lifecycle.service';
-import { decodeFrame, idsOfOversizedFrame } from '../../protocol/codec';
+import { DecodedLine, decodeFrame, idsOfOversizedFrame } from '../../protocol/codec';
+import { codecOfSubprotocol, msgpack, selectSubprotocol, type WireCodec } from '../../protocol/msgpack';
 import { RequestDispatcherService } from '../../protocol/request-dispatcher.service';
 import { StreamingError } from '../../protocol/streaming-error';
 import { HTTP_REASONS } from '../../common/streaming-exception.filter';
@@ -21,12 +22,15 @@ export const STREAMING_WS_PATH = '/ws';
 /** Requests one connection may have waiting before its socket is no longer read (TCP pushes back). */
 const MAX_PENDING_REQUESTS = 256;
 
-/** Text of a ws message (a Buffer unless the socket was configured otherwise). */
-function rawToString(raw: RawData): string {
-  if (Buffer.isBuffer(raw)) return raw.toString('utf8');
-  if (Array.isArray(raw)) return Buffer.concat(raw).toString('utf8');
-  return Buffer.from(raw).toString('utf8');
+/** Bytes of a ws message (a Buffer unless the socket was configured otherwise). */
+function rawToBuffer(raw: RawData): Buffer {
+  if (Buffer.isBuffer(raw)) return raw;
+  if (Array.isArray(raw)) return Buffer.concat(raw);
+  return Buffer.from(raw);
 }
+
+/** Nothing to run: the frame was answered already. */
+const ANSWERED: readonly DecodedLine[] = [];
 
 interface AuthedRequest extends IncomingMessage {
   streamingIdentity?: ConnectionIdentity;
@@ -51,19 +55,22 @@ class FrameEncoder {
 }
 
 const TEXT_FRAME = { binary: false } as const;
+const BINARY_FRAME = { binary: true } as const;
 
-/** The WebSocket transport: one `ws` socket per {@link Connection}. */
+/** The WebSocket transport: one `ws` socket per {@link Connection}; JSON text frames. */
 class WsTransport implements ConnectionTransport {
   readonly kind = 'ws';
+  readonly codec: WireCodec = 'json';
   constructor(
     readonly socket: WebSocket,
     private readonly encoder: FrameEncoder,
   ) {}
 
-  write(frames: readonly string[]): void {
+  write(frames: readonly WireFrame[]): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
-    if (frames.length === 1) this.socket.send(this.encoder.encode(frames[0]), TEXT_FRAME);
-    else this.socket.send(frames.join('\n'));
+    const text = frames as readonly string[]; // a JSON connection queues strings only
+    if (text.length === 1) this.socket.send(this.encoder.encode(text[0]), TEXT_FRAME);
+    else this.socket.send(text.join('\n'));
   }
 
   bufferedAmount(): number {
@@ -80,10 +87,26 @@ class WsTransport implements ConnectionTransport {
 }
 
 /**
+ * A `nest-streaming.msgpack` socket: each write is one binary frame holding
+ * the MessagePack envelopes of the batch, concatenated. The bytes of a
+ * broadcast are shared by every such socket (see `StreamingHub.deliver`).
+ */
+class MsgpackWsTransport extends WsTransport {
+  override readonly codec = 'msgpack';
+
+  override write(frames: readonly WireFrame[]): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    const bytes = frames as readonly Uint8Array[]; // a MessagePack connection queues bytes only
+    this.socket.send(bytes.length === 1 ? bytes[0] : Buffer.concat(bytes), BINARY_FRAME);
+  }
+}
+
+/**
  * The WebSocket gateway at `/ws`: authenticates at the upgrade (HTTP 401),
- * sends `connected`, splits newline-delimited frames, answers bad frames with
- * documented errors, runs each connection's requests in order, and detects
- * dead peers with ping/pong.
+ * picks the codec from the subprotocol (JSON, or MessagePack with
+ * `nest-streaming.msgpack`), sends `connected`, splits frames into
+ * envelopes, answers bad frames with documented errors, runs each
+ * connection's requests in order, and detects dead peers with ping/pong.
  */
 @WebSocketGateway({ path: STREAMING_WS_PATH })
 export class StreamingGateway
@@ -128,6 +151,8 @@ export class StreamingGateway
         });
     };
     opts.verifyClient = verify;
+    // The codec: the first subprotocol of the client's list that we speak (none: JSON).
+    opts.handleProtocols = (offered: Set<string>) => selectSubprotocol(offered);
     const every = this.options.pingInterval * 1000;
     this.heartbeat = setInterval(() => this.checkPeers(), every);
     this.heartbeat.unref();
@@ -161,7 +186,10 @@ export class StreamingGateway
       socket.close(4401, 'unauthorized');
       return;
     }
-    const transport = new WsTransport(socket, this.encoder);
+    const transport =
+      codecOfSubprotocol(socket.protocol) === 'msgpack'
+        ? new MsgpackWsTransport(socket, this.encoder)
+        : new WsTransport(socket, this.encoder);
     const conn = this.lifecycle.create(randomUUID(), identity, transport);
     const pending: Array<() => Promise<void>> = [];
     let running = false;
@@ -195,29 +223,10 @@ export class StreamingGateway
     });
     socket.on('message', (raw: RawData, isBinary: boolean) => {
       conn.alive = true;
-      if (isBinary) {
-        this.dispatcher.sendError(
-          conn,
-          new StreamingError('invalid_message', 'binary frames are not accepted: send JSON text'),
-        );
-        return;
-      }
-      const text = rawToString(raw);
-      const size = Buffer.byteLength(text);
-      if (size > this.options.maxMessageSize) {
-        for (const id of idsOfOversizedFrame(text)) {
-          this.dispatcher.sendError(
-            conn,
-            new StreamingError(
-              'message_too_large',
-              `frame of ${size} bytes exceeds max_message_size ${this.options.maxMessageSize}`,
-            ),
-            id,
-          );
-        }
-        return;
-      }
-      for (const line of decodeFrame(text)) {
+      const lines =
+        conn.codec === 'json' ? this.readJson(conn, raw, isBinary) : this.readMsgpack(conn, raw, isBinary);
+      if (lines === ANSWERED) return;
+      for (const line of lines) {
         if (!line.ok) {
           this.dispatcher.sendError(conn, line.error, line.id);
           continue;
@@ -247,6 +256,58 @@ export class StreamingGateway
         this.logger.error(`connection setup failed: ${String(err)}`);
         conn.close(1011, 'setup failed');
       });
+  }
+
+  /** The envelopes of a frame of a JSON connection: a text frame of newline-delimited JSON. */
+  private readJson(conn: Connection, raw: RawData, isBinary: boolean): readonly DecodedLine[] {
+    if (isBinary) {
+      this.dispatcher.sendError(
+        conn,
+        new StreamingError('invalid_message', 'binary frames are not accepted: send JSON text'),
+      );
+      return ANSWERED;
+    }
+    const text = rawToBuffer(raw).toString('utf8');
+    const size = Buffer.byteLength(text);
+    if (size > this.options.maxMessageSize) {
+      this.tooLarge(conn, size, idsOfOversizedFrame(text));
+      return ANSWERED;
+    }
+    return decodeFrame(text);
+  }
+
+  /** The envelopes of a frame of a MessagePack connection: a binary frame of concatenated MessagePack values. */
+  private readMsgpack(conn: Connection, raw: RawData, isBinary: boolean): readonly DecodedLine[] {
+    if (!isBinary) {
+      this.dispatcher.sendError(
+        conn,
+        new StreamingError(
+          'invalid_message',
+          'text frames are not accepted on a nest-streaming.msgpack connection: send MessagePack in binary frames',
+        ),
+      );
+      return ANSWERED;
+    }
+    const bytes = rawToBuffer(raw);
+    if (bytes.length > this.options.maxMessageSize) {
+      this.tooLarge(conn, bytes.length, msgpack.idsOfOversizedFrame(bytes));
+      return ANSWERED;
+    }
+    return msgpack.decodeFrame(bytes);
+  }
+
+  /** Answer a frame over `max_message_size`: once per request id found in it. */
+  private tooLarge(conn: Connection, size: number, ids: ReadonlyArray<string | undefined>): void {
+    for (const id of ids) {
+      this.dispatcher.sendError(
+        conn,
+        new StreamingError(
+          'message_too_large',
+          `frame of ${size} bytes exceeds max_message_size ${this.options.maxMessageSize}`,
+        ),
+        id,
+      );
+    }
   }
 
   /** Graceful shutdown: flush queued frames, then close every socket with 1001. */
