@@ -445,15 +445,20 @@ describe('demo chat page layout and behaviour in Chromium', () => {
     expect(await message(page, 'fresh news').getAttribute('class')).not.toContain('grouped');
   });
 
-  it('shows rooms created by others without a reload (on focus), and own new rooms in every tab', async () => {
+  it('shows rooms created by others live, without a reload, and own new rooms in every tab', async () => {
     const page = await openPage('ivan', { width: 1280, height: 760 });
     const otherTab = await openPage('ivan', { width: 1280, height: 760 });
     const carol = await wsUser('carol');
     await carol.ok('create_room', { name: 'brand-new-room' });
     const item = page.locator('#rooms li:has-text("brand-new-room")');
-    expect(await item.count()).toBe(0);
-    await page.evaluate(() => window.dispatchEvent(new Event('focus')));
-    await item.waitFor();
+    await item.waitFor(); // room_listed: no focus change, no reload
+    const gone = await wsUser('carol');
+    await gone.ok('create_room', { name: 'short-lived-room' });
+    const shortLived = page.locator('#rooms li:has-text("short-lived-room")');
+    await shortLived.waitFor();
+    const id = (await shortLived.getAttribute('data-room-id'))!;
+    await gone.ok('update_room', { room_id: id, private: true }); // room_unlisted
+    await shortLived.waitFor({ state: 'detached' });
 
     // A room ivan creates in one tab appears in his other tab (room_created), and is his there.
     await page.fill('#new-room-name', 'ivans-room');

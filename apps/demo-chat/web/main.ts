@@ -25,7 +25,7 @@ const PAGE = 50;
 /** Within this many px of the bottom the list counts as "at the newest message" and follows new ones. */
 const STICK_PX = 48;
 /** Room list refresh while there are no live room-list events. */
-const ROOMS_REFRESH_MS = 30_000;
+const ROOMS_REFRESH_MS = 300_000;
 const TITLE = 'nest-streaming chat';
 const LOGIN_KEY = 'demo-chat-login';
 const ROOM_KEY = 'demo-chat-room';
@@ -344,7 +344,22 @@ function wire(c: StreamingClient): void {
     });
   }
 
-  // Room list: refreshed on the user's own room events (see startRoomPolling for the others).
+  // Room list: other users' public rooms arrive live (room_listed / room_unlisted), own rooms by their events.
+  c.on('room_listed', (e) => {
+    const known = state.rooms.get(e.room.id);
+    state.rooms.set(e.room.id, {
+      room: e.room,
+      member: known?.member ?? state.membership.get(e.room.id) ?? false,
+      unread: known?.unread ?? 0,
+    });
+    renderRooms();
+  });
+  c.on('room_unlisted', (e) => {
+    const known = state.rooms.get(e.room_id);
+    if (!known || known.member) return; // a member still sees a room made private
+    state.rooms.delete(e.room_id);
+    renderRooms();
+  });
   c.on('room_created', (e) => {
     state.membership.set(e.room_id, true);
     void refreshRooms().catch(() => undefined);
@@ -493,18 +508,15 @@ async function loadRooms(): Promise<void> {
 }
 
 /**
- * TODO(issue 15): switch to the live room-list events once the protocol has
- * them. Until then other users' new rooms show up when the page regains
- * focus and every 30 s (own rooms: room_created / room_joined).
+ * The list follows room_listed / room_unlisted while connected; it is
+ * reloaded at start and after a reconnect (events sent while offline are
+ * not replayed), and as a safety net every few minutes while visible.
  */
 function startRoomPolling(): void {
-  // refreshRooms coalesces: focus + visibilitychange together cost at most one extra reload.
   const refresh = () => {
     if (document.hidden || state.client?.state !== 'open') return;
     void refreshRooms().catch(() => undefined);
   };
-  window.addEventListener('focus', refresh);
-  document.addEventListener('visibilitychange', refresh);
   window.setInterval(refresh, ROOMS_REFRESH_MS);
 }
 

@@ -14,6 +14,31 @@ afterEach(() => {
 });
 
 describe('StreamingClient over WebSocket (fake server)', () => {
+  it('threads: sendMessage with replyTo, getThread, thread_updated', async () => {
+    const { client, socket } = await connected({ ackTimeoutMs: 1000 });
+    const updates: unknown[] = [];
+    client.on('thread_updated', (u) => updates.push(u));
+    const sent = client.sendMessage('r1', 're', undefined, { replyTo: 'm1' });
+    expect(socket.request('send_message').data).toEqual({ room_id: 'r1', content: 're', reply_to: 'm1' });
+    socket.ack('send_message', { message_id: 'm2', seq: 2 });
+    await expect(sent).resolves.toEqual({ message_id: 'm2', seq: 2 });
+
+    const thread = client.getThread('r1', 'm1', 10);
+    expect(socket.request('get_thread').data).toEqual({ room_id: 'r1', thread_id: 'm1', limit: 10 });
+    socket.ack('get_thread', { messages: [] });
+    await expect(thread).resolves.toEqual({ messages: [] });
+
+    const update = {
+      room_id: 'r1',
+      thread_id: 'm1',
+      reply_count: 1,
+      last_reply_at: '2024-01-01T00:00:00.000Z',
+    };
+    socket.push({ type: 'thread_updated', data: update });
+    await tick();
+    expect(updates).toEqual([update]);
+  });
+
   it('answers requests with their ack, errors with StreamingClientError, and times out', async () => {
     const { client, socket } = await connected({ ackTimeoutMs: 1000 });
     const sent = client.sendMessage('r1', 'hi', { k: 1 });

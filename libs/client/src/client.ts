@@ -7,6 +7,7 @@ import type {
   EditMessageResult,
   GetPresenceInput,
   GetPresenceResult,
+  GetUnreadResult,
   HistoryQuery,
   HistoryResult,
   InviteResult,
@@ -16,6 +17,7 @@ import type {
   PongResult,
   PresenceStatus,
   PublishResult,
+  ReadStateEvent,
   ReactionResult,
   RoomIdResult,
   RoomRole,
@@ -23,6 +25,7 @@ import type {
   SetPresenceResult,
   SetRoleResult,
   SubscribeResult,
+  ThreadResult,
   TypingResult,
   UnsubscribeResult,
   UpdateRoomInput,
@@ -223,16 +226,30 @@ export class StreamingClient {
     return this.request<{ room: WireRoom }>('update_room', { room_id: roomId, ...patch });
   }
 
-  /** `send_message`: acks `{message_id, seq}`; the `message` event reaches every member, the sender too. */
+  /**
+   * `send_message`: acks `{message_id, seq}`; the `message` event reaches every member, the sender too.
+   * `options.replyTo`: a message id of the same room, making this message a reply in its thread.
+   */
   sendMessage(
     roomId: string,
     content: string,
     metadata?: Record<string, unknown>,
+    options: { replyTo?: string } = {},
   ): Promise<SendMessageResult> {
     return this.request<SendMessageResult>('send_message', {
       room_id: roomId,
       content,
       ...(metadata !== undefined ? { metadata } : {}),
+      ...(options.replyTo !== undefined ? { reply_to: options.replyTo } : {}),
+    });
+  }
+
+  /** `get_thread`: the thread's first message, then its replies, oldest first (members only). */
+  getThread(roomId: string, threadId: string, limit?: number): Promise<ThreadResult> {
+    return this.request<ThreadResult>('get_thread', {
+      room_id: roomId,
+      thread_id: threadId,
+      ...(limit !== undefined ? { limit } : {}),
     });
   }
 
@@ -272,6 +289,16 @@ export class StreamingClient {
     const result = await this.request<HistoryResult>('get_history', { room_id: roomId, ...query });
     this.cursors.noteHistory(roomId, result.messages);
     return result;
+  }
+
+  /** `mark_read`: the room is read up to `seq` (only moves forward); acks `{room_id, last_read_seq}`. */
+  markRead(roomId: string, seq: number): Promise<ReadStateEvent> {
+    return this.request<ReadStateEvent>('mark_read', { room_id: roomId, seq });
+  }
+
+  /** `get_unread`: read state and unread count of every room of the user. */
+  getUnread(): Promise<GetUnreadResult> {
+    return this.request<GetUnreadResult>('get_unread', {});
   }
 
   /** `start_typing` */

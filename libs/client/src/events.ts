@@ -7,16 +7,20 @@ import type {
   MessageEditedEvent,
   ModerationEvent,
   ReactionEvent,
+  ReadStateEvent,
   ResumedEvent,
   RoleChangedEvent,
   RoomCreatedEvent,
   RoomDeletedEvent,
+  RoomListedEvent,
+  RoomUnlistedEvent,
   RoomInvitationEvent,
   RoomJoinedEvent,
   RoomLeftEvent,
   RoomUpdatedEvent,
   RoomUserEvent,
   ServerEnvelope,
+  ThreadUpdatedEvent,
   TypingEvent,
   WireMessage,
   WirePresence,
@@ -83,6 +87,7 @@ export interface StreamingClientEvents {
   message_deleted: MessageDeletedEvent;
   reaction_added: ReactionEvent;
   reaction_removed: ReactionEvent;
+  thread_updated: ThreadUpdatedEvent;
   typing: TypingEvent;
   presence: WirePresence;
   user_joined: RoomUserEvent;
@@ -92,6 +97,8 @@ export interface StreamingClientEvents {
   room_created: RoomCreatedEvent;
   room_updated: RoomUpdatedEvent;
   room_deleted: RoomDeletedEvent;
+  room_listed: RoomListedEvent;
+  room_unlisted: RoomUnlistedEvent;
   channel_message: ChannelMessageEvent;
   member_banned: ModerationEvent;
   member_unbanned: ModerationEvent;
@@ -100,6 +107,8 @@ export interface StreamingClientEvents {
   member_unmuted: ModerationEvent;
   room_invitation: RoomInvitationEvent;
   role_changed: RoleChangedEvent;
+  /** The user's read state of a room moved (`mark_read` on any of their connections). */
+  read_state: ReadStateEvent;
   /** Server errors not tied to a request, and client-side failures (e.g. a re-subscribe refused). */
   error: ErrorData;
   heartbeat: HeartbeatEvent;

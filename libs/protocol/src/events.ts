@@ -49,6 +49,12 @@ function buildSchemas() {
       deleted: s.optional(s.boolean()),
       deleted_by: s.optional(s.string()),
       reactions: s.record(s.array(s.string()), { description: 'emoji -> user ids' }),
+      reply_to: s.optional(s.string({ description: 'Threads: the message this one replies to.' })),
+      thread_id: s.optional(
+        s.string({ description: "Threads: the id of the thread's first message (on replies)." }),
+      ),
+      reply_count: s.optional(s.integer({ description: 'Threads: replies to this message.', minimum: 1 })),
+      last_reply_at: s.optional(s.timestamp({ description: 'Threads: when the latest reply was sent.' })),
     },
     { description: "A room message (the `message` event's data)." },
   );
@@ -128,6 +134,13 @@ function buildSchemas() {
     reaction: s.string(),
   });
 
+  const ThreadUpdatedEventSchema = s.object({
+    room_id: s.string(),
+    thread_id: s.string(),
+    reply_count: s.integer({ minimum: 1 }),
+    last_reply_at: s.timestamp(),
+  });
+
   const TypingEventSchema = s.object({ room_id: s.string(), user_id: s.string(), typing: s.boolean() });
 
   const RoomUserEventSchema = s.object({ room_id: s.string(), user_id: s.string() });
@@ -139,6 +152,9 @@ function buildSchemas() {
     presence: s.array(WirePresenceSchema),
     latest_seq: s.optional(
       s.integer({ description: "The room's latest seq: resume from here.", minimum: 0 }),
+    ),
+    last_read_seq: s.optional(
+      s.integer({ description: 'How far the user has read (`mark_read`); 0 when never.', minimum: 0 }),
     ),
   });
 
@@ -156,6 +172,8 @@ function buildSchemas() {
   });
 
   const RoomDeletedEventSchema = s.object({ room_id: s.string(), deleted_by: s.nullable(s.string()) });
+  const RoomListedEventSchema = s.object({ room: WireRoomSchema });
+  const RoomUnlistedEventSchema = s.object({ room_id: s.string() });
 
   const ChannelMessageEventSchema = s.object({
     channel: s.string(),
@@ -202,6 +220,11 @@ function buildSchemas() {
     gone: s.optional(s.array(s.string(), { description: 'Rooms that no longer exist on the server.' })),
   });
 
+  const ReadStateEventSchema = s.object({
+    room_id: s.string(),
+    last_read_seq: s.integer({ description: 'The highest seq the user marked read.', minimum: 0 }),
+  });
+
   const HeartbeatEventSchema = s.object({ timestamp: s.timestamp() });
 
   const PongSchema = s.object({ timestamp: s.timestamp() });
@@ -237,6 +260,10 @@ function buildSchemas() {
     message_deleted: { summary: 'A message was deleted: to the room.', data: MessageDeletedEventSchema },
     reaction_added: { summary: 'A reaction was added: to the room.', data: ReactionEventSchema },
     reaction_removed: { summary: 'A reaction was removed: to the room.', data: ReactionEventSchema },
+    thread_updated: {
+      summary: "A thread got a reply: to the room, with its first message's new counters.",
+      data: ThreadUpdatedEventSchema,
+    },
     typing: { summary: 'A member started or stopped typing: to the other members.', data: TypingEventSchema },
     presence: {
       summary: "A user's presence changed: to everyone sharing a room with them.",
@@ -258,6 +285,14 @@ function buildSchemas() {
     },
     room_updated: { summary: "A room's settings changed: to the room.", data: RoomUpdatedEventSchema },
     room_deleted: { summary: 'A room was deleted: to the room.', data: RoomDeletedEventSchema },
+    room_listed: {
+      summary: 'A public room was created or changed (or made public): to every connection, on every node.',
+      data: RoomListedEventSchema,
+    },
+    room_unlisted: {
+      summary: 'A public room was deleted or made private: to every connection, on every node.',
+      data: RoomUnlistedEventSchema,
+    },
     room_invitation: {
       summary: "The user was invited to a room: to the invitee's connections.",
       data: RoomInvitationEventSchema,
@@ -276,6 +311,11 @@ function buildSchemas() {
       summary: 'After `resume` (or an SSE `Last-Event-ID`) replayed the missed messages.',
       data: ResumedEventSchema,
     },
+    read_state: {
+      summary:
+        "The user's read state of a room moved (`mark_read`): to the user's connections, on every node.",
+      data: ReadStateEventSchema,
+    },
   } as const satisfies Record<string, ServerEventSpec>;
 
   return {
@@ -290,6 +330,7 @@ function buildSchemas() {
     MessageEditedEvent: MessageEditedEventSchema,
     MessageDeletedEvent: MessageDeletedEventSchema,
     ReactionEvent: ReactionEventSchema,
+    ThreadUpdatedEvent: ThreadUpdatedEventSchema,
     TypingEvent: TypingEventSchema,
     RoomUserEvent: RoomUserEventSchema,
     RoomJoinedEvent: RoomJoinedEventSchema,
@@ -297,11 +338,14 @@ function buildSchemas() {
     RoomCreatedEvent: RoomCreatedEventSchema,
     RoomUpdatedEvent: RoomUpdatedEventSchema,
     RoomDeletedEvent: RoomDeletedEventSchema,
+    RoomListedEvent: RoomListedEventSchema,
+    RoomUnlistedEvent: RoomUnlistedEventSchema,
     ChannelMessageEvent: ChannelMessageEventSchema,
     ModerationEvent: ModerationEventSchema,
     RoomInvitationEvent: RoomInvitationEventSchema,
     RoleChangedEvent: RoleChangedEventSchema,
     ResumedEvent: ResumedEventSchema,
+    ReadStateEvent: ReadStateEventSchema,
     HeartbeatEvent: HeartbeatEventSchema,
     Pong: PongSchema,
     events,

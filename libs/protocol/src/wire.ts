@@ -58,6 +58,9 @@ export type MessageDeletedEvent = Infer<ProtocolSchemas['MessageDeletedEvent']>;
 /** `reaction_added`, `reaction_removed` */
 export type ReactionEvent = Infer<ProtocolSchemas['ReactionEvent']>;
 
+/** `thread_updated` (a thread got a reply: the first message's new counters) */
+export type ThreadUpdatedEvent = Infer<ProtocolSchemas['ThreadUpdatedEvent']>;
+
 /** `typing` */
 export type TypingEvent = Infer<ProtocolSchemas['TypingEvent']>;
 
@@ -79,6 +82,12 @@ export type RoomUpdatedEvent = Infer<ProtocolSchemas['RoomUpdatedEvent']>;
 /** `room_deleted` */
 export type RoomDeletedEvent = Infer<ProtocolSchemas['RoomDeletedEvent']>;
 
+/** `room_listed`: a public room appeared or changed. */
+export type RoomListedEvent = Infer<ProtocolSchemas['RoomListedEvent']>;
+
+/** `room_unlisted`: a public room was deleted or made private. */
+export type RoomUnlistedEvent = Infer<ProtocolSchemas['RoomUnlistedEvent']>;
+
 /** `channel_message` */
 export type ChannelMessageEvent<T = Record<string, unknown>> = Omit<
   Infer<ProtocolSchemas['ChannelMessageEvent']>,
@@ -99,6 +108,9 @@ export type ResumedEvent = Infer<ProtocolSchemas['ResumedEvent']>;
 
 /** `heartbeat` (SSE) */
 export type HeartbeatEvent = Infer<ProtocolSchemas['HeartbeatEvent']>;
+
+/** `read_state`, and the ack of `mark_read` */
+export type ReadStateEvent = Infer<ProtocolSchemas['ReadStateEvent']>;
 
 // ----- request data and ack results -----
 
@@ -168,6 +180,10 @@ export interface ReactionResult {
 export interface HistoryResult {
   messages: WireMessage[];
 }
+/** `get_thread`: the thread's first message, then its replies, oldest first. */
+export interface ThreadResult {
+  messages: WireMessage[];
+}
 export interface TypingResult {
   room_id: string;
   typing: boolean;
@@ -199,3 +215,14 @@ export interface SetRoleResult {
   role: RoomRole;
 }
 export type PongResult = Infer<ProtocolSchemas['Pong']>;
+/** One room of the `get_unread` ack. */
+export interface UnreadRoom {
+  room_id: string;
+  last_read_seq: number;
+  latest_seq: number;
+  /** Messages above `last_read_seq` that are neither deleted nor the user's own. */
+  unread: number;
+}
+export interface GetUnreadResult {
+  rooms: UnreadRoom[];
+}

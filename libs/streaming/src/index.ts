@@ -30,6 +30,7 @@ export { StreamingExceptionFilter, StreamingHttpErrorFilter } from './common/str
 export { StreamingManager } from './streaming-manager.service';
 export type { StreamingStatsSnapshot } from './streaming-manager.service';
 export { RoomService } from './rooms/room.service';
+export { ReadStateService, type ReadStateEvent, type UnreadRoom } from './rooms/read-state.service';
 export type { CreateRoomInput, RoomDetails, RoomJoinedEvent } from './rooms/room.service';
 export { ROLE_PERMISSIONS, ROLE_RANK, roleHas, outranks } from './rooms/room-permissions';
 export type { RoomPermission } from './rooms/room-permissions';

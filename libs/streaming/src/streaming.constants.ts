@@ -19,6 +19,8 @@ export const STREAMING_ROOM_STORE = Symbol('STREAMING_ROOM_STORE');
 export const STREAMING_PRESENCE_STORE = Symbol('STREAMING_PRESENCE_STORE');
 /** The `NodeDirectory` port: live nodes. */
 export const STREAMING_NODE_DIRECTORY = Symbol('STREAMING_NODE_DIRECTORY');
+/** The `ReadStateStore` port: how far each user has read in each room. */
+export const STREAMING_READ_STATE_STORE = Symbol('STREAMING_READ_STATE_STORE');
 /** The `CounterStore` port the rate limiters count in. */
 export const STREAMING_COUNTER_STORE = Symbol('STREAMING_COUNTER_STORE');
 /** The active `Authenticator`. */
@@ -46,6 +48,8 @@ export const InjectRoomStore = (): ParameterDecorator => Inject(STREAMING_ROOM_S
 export const InjectPresenceStore = (): ParameterDecorator => Inject(STREAMING_PRESENCE_STORE);
 /** Parameter decorator: inject the `NodeDirectory` port. */
 export const InjectNodeDirectory = (): ParameterDecorator => Inject(STREAMING_NODE_DIRECTORY);
+/** Parameter decorator: inject the `ReadStateStore` port. */
+export const InjectReadStateStore = (): ParameterDecorator => Inject(STREAMING_READ_STATE_STORE);
 /** Parameter decorator: inject the `CounterStore` port. */
 export const InjectCounterStore = (): ParameterDecorator => Inject(STREAMING_COUNTER_STORE);
 /** Parameter decorator: inject the active `ChannelStore`. */

@@ -20,6 +20,7 @@ import { StreamingEvents } from './events/streaming-events';
 import { PresenceService } from './presence/presence.service';
 import { RequestDispatcherService } from './protocol/request-dispatcher.service';
 import { RoomService } from './rooms/room.service';
+import { ReadStateService } from './rooms/read-state.service';
 import { StreamingAuthService } from './security/auth.service';
 import { StreamingAuthGuard } from './security/streaming-auth.guard';
 import { StreamingRateLimitGuard } from './security/rate-limit.guard';
@@ -69,6 +70,7 @@ import { STREAMING_BACKEND, STREAMING_OPTIONS, STREAMING_RATE_LIMITER } from './
     PresenceService,
     TypingService,
     RoomService,
+    ReadStateService,
     HistoryService,
     ModerationService,
     StreamingManager,
@@ -94,6 +96,7 @@ import { STREAMING_BACKEND, STREAMING_OPTIONS, STREAMING_RATE_LIMITER } from './
     PresenceService,
     TypingService,
     RoomService,
+    ReadStateService,
     HistoryService,
     ModerationService,
     ChannelService,

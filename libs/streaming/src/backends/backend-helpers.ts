@@ -51,6 +51,11 @@ export function applyMutation(m: StoredMessage, mutation: MessageMutation): bool
       } else delete m.reactions[mutation.reaction];
       return true;
     }
+    case 'reply':
+      if (m.deleted) return false;
+      m.replyCount = (m.replyCount ?? 0) + 1;
+      if (m.lastReplyAt === undefined || mutation.at > m.lastReplyAt) m.lastReplyAt = mutation.at;
+      return true;
   }
 }
 

@@ -15,6 +15,7 @@ import {
   STREAMING_NODE_DIRECTORY,
   STREAMING_OPTIONS,
   STREAMING_PRESENCE_STORE,
+  STREAMING_READ_STATE_STORE,
   STREAMING_ROOM_STORE,
 } from '../streaming.constants';
 import { createCounterStore } from '../security/rate-limiter.factory';
@@ -70,6 +71,7 @@ export const backendProviders: Provider[] = [
   { provide: STREAMING_ROOM_STORE, useExisting: STREAMING_BACKEND },
   { provide: STREAMING_PRESENCE_STORE, useExisting: STREAMING_BACKEND },
   { provide: STREAMING_NODE_DIRECTORY, useExisting: STREAMING_BACKEND },
+  { provide: STREAMING_READ_STATE_STORE, useExisting: STREAMING_BACKEND },
   {
     provide: STREAMING_COUNTER_STORE,
     inject: [STREAMING_BACKEND],

@@ -1,4 +1,5 @@
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { StreamingLogger } from '../common/streaming-logger';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
 import { encodeEnvelope } from '../protocol/envelope';
@@ -6,7 +7,7 @@ import { Connection, SendLimits } from './connection';
 import { ConnectionRegistry } from './connection-registry';
 import { TickFlushScheduler } from './flush-scheduler';
 import { InjectBroker, InjectRoomStore, InjectStreamingOptions } from '../streaming.constants';
-import { Broker, RoomStore, roomTopic, userTopic } from '../interfaces';
+import { Broker, PUBLIC_ROOMS_TOPIC, RoomStore, roomTopic, userTopic } from '../interfaces';
 import { StreamingHub } from './hub';
 
 /** Routing instructions that travel in front of an envelope on the bus. */
@@ -42,8 +43,8 @@ export function decodeBusPayload(payload: string): { header?: BusHeader; envelop
  * to the local connections it concerns.
  */
 @Injectable()
-export class FanoutService implements OnModuleDestroy {
-  private readonly logger = new Logger('Streaming');
+export class FanoutService implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new StreamingLogger('streaming.manager.fanout');
   readonly scheduler: TickFlushScheduler;
   /** Outbound flow control of every connection of this node. */
   readonly limits: SendLimits;
@@ -62,8 +63,35 @@ export class FanoutService implements OnModuleDestroy {
     this.scheduler = new TickFlushScheduler(Math.max(this.limits.budgetBytes / 4, options.maxMessageSize));
   }
 
+  /** Every node hears the changes to the public room list (`room_listed`, `room_unlisted`). */
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.options.enableRooms || !this.broker.distributed) return;
+    await this.hub.retain(PUBLIC_ROOMS_TOPIC, (p) => this.onEveryonePayload(p));
+  }
+
   onModuleDestroy(): void {
     this.scheduler.dispose();
+  }
+
+  /**
+   * Publish an event to every connection of every node (the public room list
+   * changes; never per message): O(connections of a node) on each node.
+   */
+  async publishToEveryone(type: string, data: unknown): Promise<void> {
+    const envelope = encodeEnvelope(type, data);
+    this.deliver(this.registry.all(), envelope);
+    if (this.broker.distributed) {
+      await this.broker.publish(
+        PUBLIC_ROOMS_TOPIC,
+        encodeBusPayload(envelope, { origin: this.options.nodeId }),
+      );
+    }
+  }
+
+  private onEveryonePayload(payload: string): void {
+    const { header, envelope } = decodeBusPayload(payload);
+    if (header?.origin === this.options.nodeId) return;
+    this.deliver(this.registry.all(), envelope);
   }
 
   /** Register a new connection and index it under the rooms of its user. */

@@ -96,8 +96,13 @@ describe('buildAsyncApiDocument', () => {
         room_id: { type: 'string', minLength: 1, maxLength: 128 },
         content: { type: 'string' },
         metadata: { type: 'object' },
+        reply_to: { type: 'string', minLength: 1, maxLength: 128 },
       },
       required: ['room_id', 'content'],
+    });
+    expect(schemaOf(doc, 'GetThreadDto')).toMatchObject({
+      properties: { thread_id: { type: 'string' }, limit: { type: 'integer', minimum: 1 } },
+      required: ['room_id', 'thread_id'],
     });
     expect(schemaOf(doc, 'CreateRoomDto').properties.max_members).toEqual({
       type: ['integer', 'null'],

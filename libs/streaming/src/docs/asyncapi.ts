@@ -51,6 +51,7 @@ const REQUEST_SUMMARIES: Record<string, string> = {
   add_reaction: 'Add a reaction: `reaction_added`.',
   remove_reaction: 'Remove a reaction: `reaction_removed`.',
   get_history: 'A page of history, oldest first; ack `{messages}`.',
+  get_thread: 'A thread: its first message, then its replies, oldest first; ack `{messages}`.',
   resume: 'Replay missed messages per room, then `resumed`, then the ack.',
   start_typing: '`typing {typing: true}` to the other members.',
   stop_typing: '`typing {typing: false}` to the other members.',
@@ -68,6 +69,9 @@ const REQUEST_SUMMARIES: Record<string, string> = {
   set_presence: 'Set presence: `presence` to users sharing a room.',
   get_presence: 'Presence of a room or of users sharing a room with the caller; ack `{presence}`.',
   open_direct: 'The direct room of the caller and another user, created on first use; ack `{room}`.',
+  mark_read:
+    'Mark a room read up to a seq (only forward): `read_state` to the user; ack `{room_id, last_read_seq}`.',
+  get_unread: 'Read state and unread count of every room of the caller; ack `{rooms}`.',
 };
 
 const DEFAULT_DESCRIPTION = [

@@ -41,6 +41,12 @@ export interface HistoryPage {
   after?: number;
 }
 
+/** Default and largest page of `get_thread` (the first message included). */
+export const DEFAULT_THREAD_LIMIT = 50;
+export const MAX_THREAD_LIMIT = 100;
+/** Messages read per backend call while scanning history for a thread's replies. */
+const THREAD_SCAN_PAGE = 500;
+
 /** Messages of a resume replay fetched per backend read (the replay is written page by page). */
 export const RESUME_PAGE_SIZE = 200;
 
@@ -170,6 +176,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     roomId: string,
     content: string,
     metadata: Record<string, unknown> = {},
+    replyTo?: string,
   ): Promise<StoredMessage> {
     // The hot path: one look-up of the room, then ban, membership and mute together.
     await this.rooms.require(roomId);
@@ -183,16 +190,21 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     if (!roleHas(member.role, 'send'))
       throw new StreamingError('forbidden', `role ${member.role} may not send here`);
     if (mute) throw mutedError(roomId, mute);
-    return this.save(roomId, userId, content, metadata);
+    return this.save(roomId, userId, content, metadata, replyTo);
   }
 
-  /** Store and publish a message without membership checks (server-side code). */
+  /**
+   * Store and publish a message without membership checks (server-side code).
+   * With `replyTo` (threads) the message is a reply: see {@link threadOf} and {@link countReply}.
+   */
   async save(
     roomId: string,
     userId: string,
     content: string,
     metadata: Record<string, unknown> = {},
+    replyTo?: string,
   ): Promise<StoredMessage> {
+    const thread = replyTo === undefined ? undefined : await this.threadOf(roomId, replyTo);
     const stored = await this.broker.appendMessage(
       roomId,
       {
@@ -203,6 +215,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
         metadata,
         timestamp: new Date().toISOString(),
         reactions: {},
+        ...thread,
       },
       {
         maxHistory: this.options.enableMessageHistory ? this.options.maxHistoryMessages : 0,
@@ -213,7 +226,68 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     this.metrics.roomMessages.inc();
     if (this.events.has('room_message'))
       this.events.emit('room_message', { roomId, message: messageToWire(stored) });
+    if (thread) await this.countReply(roomId, thread.threadId, stored.timestamp);
     return stored;
+  }
+
+  /**
+   * Threads: `replyTo` and `threadId` of a reply to `replyTo`, a live message
+   * of the same room (else `message_not_found`). The thread id is the parent's
+   * own thread id, or the parent's id when it starts the thread.
+   */
+  private async threadOf(roomId: string, replyTo: string): Promise<{ replyTo: string; threadId: string }> {
+    const parent = await this.broker.getMessage(roomId, replyTo);
+    if (!parent || parent.deleted || parent.roomId !== roomId)
+      throw new StreamingError('message_not_found', `message ${replyTo} not found in room ${roomId}`);
+    return { replyTo, threadId: parent.threadId ?? parent.id };
+  }
+
+  /**
+   * Threads: one more reply on the thread's first message (counted atomically
+   * by the backend, so replies racing on several nodes all count), then
+   * `thread_updated` to the room. Nothing when that message is gone (deleted
+   * or trimmed meanwhile): the reply itself stays.
+   */
+  private async countReply(roomId: string, threadId: string, at: string): Promise<void> {
+    const root = await this.broker.addReply(roomId, threadId, at);
+    if (!root?.replyCount || !root.lastReplyAt) return;
+    await this.fanout.publishToRoom(roomId, 'thread_updated', {
+      room_id: roomId,
+      thread_id: threadId,
+      reply_count: root.replyCount,
+      last_reply_at: root.lastReplyAt,
+    });
+  }
+
+  /**
+   * `get_thread` for a member: the thread's first message, then its replies,
+   * oldest first, at most `limit` messages in all (default 50, at most 100).
+   * Threads have no index of their own: this scans the room's retained
+   * history (at most `max_history_messages`) upwards from the first message,
+   * page by page, and stops once `limit` messages are found. A thread id that
+   * matches nothing in history is `message_not_found`.
+   */
+  async thread(userId: string, roomId: string, threadId: string, limit?: number): Promise<WireMessage[]> {
+    this.ensureHistoryEnabled();
+    await this.rooms.requirePermission(roomId, userId, 'read');
+    const max = Math.max(1, Math.min(limit ?? DEFAULT_THREAD_LIMIT, MAX_THREAD_LIMIT));
+    const root = await this.broker.getMessage(roomId, threadId);
+    const found: StoredMessage[] = root && root.roomId === roomId ? [root] : [];
+    // Without the first message (trimmed), its replies may still be in history: scan it all.
+    let after = found.length > 0 ? found[0].seq : 0;
+    while (found.length < max) {
+      const page = await this.broker.getHistory(roomId, { after, limit: THREAD_SCAN_PAGE });
+      for (const m of page) {
+        if (m.threadId === threadId && found.length < max) found.push(m);
+      }
+      if (page.length < THREAD_SCAN_PAGE) break;
+      after = page[page.length - 1].seq;
+    }
+    const cutoff = new Date(Date.now() - this.retentionMs).toISOString();
+    const messages = found.filter((m) => m.timestamp >= cutoff);
+    if (messages.length === 0)
+      throw new StreamingError('message_not_found', `thread ${threadId} not found in room ${roomId}`);
+    return messages.map(messageToWire);
   }
 
   private async requireMessage(roomId: string, messageId: string): Promise<StoredMessage> {

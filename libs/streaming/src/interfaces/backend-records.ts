@@ -52,6 +52,14 @@ export interface StoredMessage {
   reactions: Record<string, string[]>;
   /** Audit trail: earlier versions, oldest first. */
   versions?: MessageVersion[];
+  /** Threads: the message this one replies to (same room). */
+  replyTo?: string;
+  /** Threads: the id of the thread's first message (set on replies only). */
+  threadId?: string;
+  /** Threads: replies to this message (set once it has one; see `Broker.addReply`). */
+  replyCount?: number;
+  /** Threads: timestamp of the latest reply. */
+  lastReplyAt?: string;
 }
 
 /** A message before the backend gives it its `seq`. */
@@ -63,7 +71,9 @@ export type MessageMutation =
   | { kind: 'edit'; content: string; by: string; at: string; keepVersions: number }
   | { kind: 'delete'; by: string; at: string; keepVersions: number }
   /** `maxReactions`: distinct reactions a message may have; a new one beyond is refused (`limited`). */
-  | { kind: 'react'; reaction: string; userId: string; add: boolean; maxReactions: number };
+  | { kind: 'react'; reaction: string; userId: string; add: boolean; maxReactions: number }
+  /** One more reply (threads): `replyCount` + 1, `lastReplyAt` the later of it and `at`; a deleted message changes nothing. */
+  | { kind: 'reply'; at: string };
 
 /** Result of `Broker.updateMessage`. */
 export interface MutationResult {

@@ -34,6 +34,12 @@ export interface Broker {
   getHistory(roomId: string, query: HistoryQuery): Promise<StoredMessage[]>;
   getMessage(roomId: string, messageId: string): Promise<StoredMessage | null>;
   updateMessage(roomId: string, messageId: string, mutation: MessageMutation): Promise<MutationResult | null>;
+  /**
+   * Threads: count one more reply to `parentId` atomically (`replyCount` + 1,
+   * `lastReplyAt` the later of the stored one and `at`), whatever node races
+   * it. Returns the updated parent, or null when it is unknown or deleted.
+   */
+  addReply(roomId: string, parentId: string, at: string): Promise<StoredMessage | null>;
   /** The last seq given out in the room (0 when none). */
   latestSeq(roomId: string): Promise<number>;
   /** The lowest seq still in history (latestSeq + 1 when history is empty). */
@@ -46,5 +52,7 @@ export interface Broker {
 export const roomTopic = (roomId: string): string => `room:${roomId}`;
 /** Topic carrying events addressed to one user's connections. */
 export const userTopic = (userId: string): string => `user:${userId}`;
+/** Topic carrying changes to the list of public rooms (to every connection of every node). */
+export const PUBLIC_ROOMS_TOPIC = 'rooms:public';
 /** Topic carrying cluster-wide events. */
 export const NODE_TOPIC = 'nodes';

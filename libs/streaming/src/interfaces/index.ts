@@ -4,6 +4,7 @@ export * from './broker.interface';
 export * from './counter-store.interface';
 export * from './node-directory.interface';
 export * from './presence-store.interface';
+export * from './read-state-store.interface';
 export * from './room-store.interface';
 export * from './streaming-backend.interface';
 export * from './authenticator.interface';

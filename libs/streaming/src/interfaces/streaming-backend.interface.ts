@@ -1,6 +1,7 @@
 import type { Broker } from './broker.interface';
 import type { NodeDirectory } from './node-directory.interface';
 import type { PresenceStore } from './presence-store.interface';
+import type { ReadStateStore } from './read-state-store.interface';
 import type { RoomStore } from './room-store.interface';
 
 /**
@@ -8,7 +9,7 @@ import type { RoomStore } from './room-store.interface';
  * lifecycle. The module binds each port's token to it; a backend may also be
  * assembled from parts that implement one port each.
  */
-export interface StreamingBackend extends Broker, RoomStore, PresenceStore, NodeDirectory {
+export interface StreamingBackend extends Broker, RoomStore, PresenceStore, NodeDirectory, ReadStateStore {
   /** `local`, `redis`, `nats`, ... */
   readonly kind: string;
   /** True when other nodes may share this backend. */

@@ -7,6 +7,8 @@ import { HistoryService } from '../history/history.service';
 import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
 import { PresenceService } from '../presence/presence.service';
 import { RoomService } from '../rooms/room.service';
+import { ReadStateService } from '../rooms/read-state.service';
+import { MarkReadDto } from './requests.dto';
 import { ModerationService } from '../moderation/moderation.service';
 import { ChannelService } from '../channels/channel.service';
 import { PublishDto, SubscribeDto, UnsubscribeDto } from '../channels/channel-requests.dto';
@@ -19,6 +21,7 @@ import {
   CreateRoomDto,
   EditMessageDto,
   GetHistoryDto,
+  GetThreadDto,
   GetPresenceDto,
   InviteDto,
   ModerateDto,
@@ -85,6 +88,7 @@ export class RequestDispatcherService {
     @Inject(STREAMING_MESSAGE_RATE_LIMITER) private readonly messageLimiter: RateLimiter,
     private readonly auth: StreamingAuthService,
     private readonly hooks: StreamingHooks,
+    private readonly readState: ReadStateService,
   ) {
     this.handlers = this.buildHandlers();
   }
@@ -177,6 +181,10 @@ export class RequestDispatcherService {
       open_direct: handler(OpenDirectDto, async (conn, d) => ({
         room: await rooms.openDirect(conn.userId, d.user_id),
       })),
+      mark_read: handler(MarkReadDto, async (conn, d) => ({
+        ...(await this.readState.markRead(conn.userId, d.room_id, d.seq)),
+      })),
+      get_unread: handler(undefined, async (conn) => ({ rooms: await this.readState.unread(conn.userId) })),
       join_room: handler(RoomRefDto, async (conn, d) => {
         await this.hooks.join({ identity: conn.identity, roomId: d.room_id });
         const ev = await rooms.join(conn.userId, d.room_id);
@@ -193,7 +201,7 @@ export class RequestDispatcherService {
           content: d.content,
           metadata: d.metadata ?? {},
         });
-        const m = await history.send(conn.userId, d.room_id, f.content, f.metadata);
+        const m = await history.send(conn.userId, d.room_id, f.content, f.metadata, d.reply_to);
         return { message_id: m.id, seq: m.seq };
       }),
       edit_message: handler(EditMessageDto, async (conn, d) => {
@@ -219,6 +227,9 @@ export class RequestDispatcherService {
           before: d.before,
           after: d.after,
         }),
+      })),
+      get_thread: handler(GetThreadDto, async (conn, d) => ({
+        messages: await history.thread(conn.userId, d.room_id, d.thread_id, d.limit),
       })),
       resume: handler(ResumeDto, async (conn, d) => {
         for (const [room, seq] of Object.entries(d.rooms)) {

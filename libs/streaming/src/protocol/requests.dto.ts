@@ -33,6 +33,8 @@ export class RoomRefDto {
 export class SendMessageDto extends RoomRefDto {
   @IsString() content!: string;
   @IsOptional() @IsObject() metadata?: Record<string, unknown>;
+  /** Threads: the message (same room) this one replies to. */
+  @IsOptional() @IsString() @IsNotEmpty() @MaxLength(128) reply_to?: string;
 }
 
 /** Requests naming one message. */
@@ -57,9 +59,20 @@ export class GetHistoryDto extends RoomRefDto {
   @IsOptional() @IsInt() @Min(0) after?: number;
 }
 
+/** `get_thread` */
+export class GetThreadDto extends RoomRefDto {
+  @IsString() @IsNotEmpty() @MaxLength(128) thread_id!: string;
+  @IsOptional() @IsInt() @Min(1) limit?: number;
+}
+
 /** `open_direct` */
 export class OpenDirectDto {
   @IsString() @IsNotEmpty() @MaxLength(256) user_id!: string;
+}
+
+/** `mark_read` (read state) */
+export class MarkReadDto extends RoomRefDto {
+  @IsInt() @Min(0) seq!: number;
 }
 
 /** `refresh_token` */

@@ -29,6 +29,12 @@ export function messageToWire(m: StoredMessage): WireMessage {
     w.deleted = true;
     w.deleted_by = m.deletedBy;
   }
+  if (m.replyTo !== undefined) w.reply_to = m.replyTo;
+  if (m.threadId !== undefined) w.thread_id = m.threadId;
+  if (m.replyCount !== undefined) {
+    w.reply_count = m.replyCount;
+    w.last_reply_at = m.lastReplyAt;
+  }
   return w;
 }
 

@@ -7,8 +7,13 @@ import { TypingService } from '../typing/typing.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { WireMember, WirePresence, WireRoom, memberToWire, roomToWire } from '../protocol/wire';
 import { RoomPermission, ROLE_RANK, outranks, roleHas } from './room-permissions';
-import { InjectBroker, InjectRoomStore, InjectStreamingOptions } from '../streaming.constants';
-import { Broker, MemberRecord, RoomRecord, RoomRole, RoomStore } from '../interfaces';
+import {
+  InjectBroker,
+  InjectReadStateStore,
+  InjectRoomStore,
+  InjectStreamingOptions,
+} from '../streaming.constants';
+import { Broker, MemberRecord, ReadStateStore, RoomRecord, RoomRole, RoomStore } from '../interfaces';
 
 /** Fields of a new room. */
 export interface CreateRoomInput {
@@ -41,6 +46,8 @@ export interface RoomJoinedEvent {
   presence: WirePresence[];
   /** The room's latest seq: a client resumes from here. */
   latest_seq: number;
+  /** How far the joining user has read (`mark_read`); 0 when never. */
+  last_read_seq: number;
 }
 
 /**
@@ -57,6 +64,7 @@ export class RoomService {
     private readonly fanout: FanoutService,
     private readonly presence: PresenceService,
     private readonly typing: TypingService,
+    @InjectReadStateStore() private readonly readState: ReadStateStore,
   ) {}
 
   private ensureEnabled(): void {
@@ -134,7 +142,9 @@ export class RoomService {
     await this.roomStore.createRoom(room, { userId, role: 'owner', joinedAt: now });
     await this.fanout.indexUserInRoom(userId, room.id);
     await this.fanout.publishToUser(userId, 'room_created', { room_id: room.id }, { join: room.id });
-    return roomToWire(room, 1);
+    const wire = roomToWire(room, 1);
+    if (!room.private) await this.fanout.publishToEveryone('room_listed', { room: wire });
+    return wire;
   }
 
   /**
@@ -190,7 +200,7 @@ export class RoomService {
     }
     for (const u of joined) {
       await this.fanout.indexUserInRoom(u, id);
-      await this.fanout.publishToUser(u, 'room_joined', await this.joinedEvent(room), { join: id });
+      await this.fanout.publishToUser(u, 'room_joined', await this.joinedEvent(room, u), { join: id });
     }
     return this.toWire(room);
   }
@@ -233,7 +243,7 @@ export class RoomService {
     return (await this.roomStore.listMembers(roomId)).map(memberToWire);
   }
 
-  private async joinedEvent(room: RoomRecord): Promise<RoomJoinedEvent> {
+  private async joinedEvent(room: RoomRecord, userId: string): Promise<RoomJoinedEvent> {
     const members = await this.roomStore.listMembers(room.id);
     return {
       room_id: room.id,
@@ -241,6 +251,7 @@ export class RoomService {
       members: members.map(memberToWire),
       presence: await this.presence.presenceOf(members.map((m) => m.userId)),
       latest_seq: await this.broker.latestSeq(room.id),
+      last_read_seq: (await this.readState.readSeqs(userId, [room.id]))[room.id] ?? 0,
     };
   }
 
@@ -276,7 +287,7 @@ export class RoomService {
       if (invited) await this.roomStore.removeInvitation(roomId, userId);
     }
     await this.fanout.indexUserInRoom(userId, roomId);
-    const event = await this.joinedEvent(room);
+    const event = await this.joinedEvent(room, userId);
     await this.fanout.publishToUser(userId, 'room_joined', event, { join: roomId });
     if (!existing) {
       await this.fanout.publishToRoom(
@@ -321,6 +332,7 @@ export class RoomService {
     if (actorId !== null) await this.requirePermission(roomId, actorId, 'manage_room');
     else await this.require(roomId);
     const clean = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    const before = await this.require(roomId);
     const room = await this.roomStore.updateRoom(roomId, clean);
     if (!room) throw new StreamingError('room_not_found', `room ${roomId} does not exist`);
     const wire = await this.toWire(room);
@@ -329,6 +341,8 @@ export class RoomService {
       room: wire,
       updated_by: actorId,
     });
+    if (!room.private) await this.fanout.publishToEveryone('room_listed', { room: wire });
+    else if (!before.private) await this.fanout.publishToEveryone('room_unlisted', { room_id: roomId });
     return wire;
   }
 
@@ -421,12 +435,13 @@ export class RoomService {
 
   /** Delete a room (owner only, or the server when `actorId` is null). */
   async delete(actorId: string | null, roomId: string): Promise<void> {
+    const room = await this.require(roomId);
     if (actorId !== null) await this.requirePermission(roomId, actorId, 'delete_room');
-    else await this.require(roomId);
     const members = await this.roomStore.listMembers(roomId);
     await this.fanout.publishToRoom(roomId, 'room_deleted', { room_id: roomId, deleted_by: actorId });
     await this.roomStore.deleteRoom(roomId);
     for (const m of members)
       await this.fanout.publishToUser(m.userId, 'room_left', { room_id: roomId }, { leave: roomId });
+    if (!room.private) await this.fanout.publishToEveryone('room_unlisted', { room_id: roomId });
   }
 }

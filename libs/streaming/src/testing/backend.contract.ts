@@ -9,6 +9,7 @@ import { useSubject } from './contract-helpers';
 import { declareCounterStoreTests } from './counter-store.contract';
 import { declareNodeDirectoryTests } from './node-directory.contract';
 import { declarePresenceStoreTests } from './presence-store.contract';
+import { declareReadStateStoreTests } from './read-state.contract';
 import { declareRoomStoreTests } from './room-store.contract';
 
 /** Options of {@link describeBackendContract}: those of the broker suite (`settleMs`). */
@@ -39,5 +40,6 @@ export function describeBackendContract(
     declarePresenceStoreTests(backend);
     declareCounterStoreTests(() => new BackendCounterStore(backend()));
     declareNodeDirectoryTests(backend);
+    declareReadStateStoreTests(backend);
   });
 }

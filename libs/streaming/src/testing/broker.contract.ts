@@ -14,6 +14,7 @@ import {
 } from './contract-helpers';
 export type { BrokerContractSubject } from './contract-helpers';
 import { declareMessageUpdateTests } from './message-updates.contract';
+import { declareThreadTests } from './threads.contract';
 
 /** Options of {@link describeBrokerContract}. */
 export interface BrokerContractOptions {
@@ -100,5 +101,6 @@ export function declareBrokerTests(
   describe('history', () => {
     declareHistoryTests(subject, settleMs);
     declareMessageUpdateTests(subject);
+    declareThreadTests(subject);
   });
 }

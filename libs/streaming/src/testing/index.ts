@@ -18,5 +18,6 @@ export {
 export { describeCounterStoreContract } from './counter-store.contract';
 export { describeNodeDirectoryContract } from './node-directory.contract';
 export { describePresenceStoreContract } from './presence-store.contract';
+export { describeReadStateStoreContract, type ReadStateStoreContractSubject } from './read-state.contract';
 export { describeRoomStoreContract, type RoomStoreContractSubject } from './room-store.contract';
 export { eventually, type ContractSubjectFactory } from './contract-helpers';

@@ -95,6 +95,12 @@ export class LocalBroker extends LocalRooms implements Broker {
     return { message: next, changed: true };
   }
 
+  async addReply(roomId: string, parentId: string, at: string): Promise<StoredMessage | null> {
+    // Synchronous read-modify-write: atomic in this process.
+    const r = await this.updateMessage(roomId, parentId, { kind: 'reply', at });
+    return r?.changed ? r.message : null;
+  }
+
   async latestSeq(roomId: string): Promise<number> {
     return this.room(roomId)?.lastSeq ?? 0;
   }

@@ -17,6 +17,8 @@ export interface PersistedRoom {
   modLog: ModerationLogEntry[];
   /** Oldest first. */
   history: StoredMessage[];
+  /** Read state: user id -> highest seq read. */
+  readSeqs?: Record<string, number>;
 }
 
 /**
@@ -41,5 +43,7 @@ export interface LocalPersistence {
   /** Replace a stored message (edit, delete, reaction). */
   saveMessage(message: StoredMessage): void;
   deleteMessages(roomId: string, ids: string[]): void;
+  /** Read state: store max(stored, seq) for the user in the room (deleteRoom drops it). */
+  saveReadSeq(roomId: string, userId: string, seq: number): void;
   close(): void;
 }

@@ -21,6 +21,8 @@ export interface LocalRoom {
   history: StoredMessage[];
   byId: Map<string, StoredMessage>;
   lastSeq: number;
+  /** Read state (local-read-state.ts): user id -> highest seq read; absent until someone marks. */
+  reads?: Map<string, number>;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { StreamingBackend } from '../../interfaces';
-import { LocalBroker } from './local-broker';
 import { LocalPersistence } from './local-persistence.interface';
+import { LocalReadState } from './local-read-state';
 import { LocalRoom } from './local-rooms';
 
 /**
@@ -11,9 +11,9 @@ import { LocalRoom } from './local-rooms';
  *
  * One port per layer: `LocalPresence` (presence store, node directory,
  * counters) < `LocalRooms` (room store) < `LocalBroker` (pub/sub and message
- * logs) < this class (lifecycle and loading).
+ * logs) < `LocalReadState` (read state) < this class (lifecycle and loading).
  */
-export class LocalBackend extends LocalBroker implements StreamingBackend {
+export class LocalBackend extends LocalReadState implements StreamingBackend {
   readonly kind = 'local';
 
   private closed = false;
@@ -37,6 +37,7 @@ export class LocalBackend extends LocalBroker implements StreamingBackend {
           history: p.history,
           byId: new Map(p.history.map((m) => [m.id, m])),
           lastSeq: p.lastSeq,
+          reads: new Map(Object.entries(p.readSeqs ?? {})),
         };
         this.rooms.set(p.record.id, room);
         for (const userId of room.members.keys()) this.indexUser(userId, p.record.id, true);

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS modlog (n INTEGER PRIMARY KEY AUTOINCREMENT, room_id 
 CREATE INDEX IF NOT EXISTS modlog_room ON modlog (room_id, n);
 CREATE TABLE IF NOT EXISTS messages (room_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (room_id, seq));
 CREATE UNIQUE INDEX IF NOT EXISTS messages_id ON messages (room_id, id);
+CREATE TABLE IF NOT EXISTS reads (room_id TEXT NOT NULL, user_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (room_id, user_id));
 `;
 
 type Row = { json: string };
@@ -68,6 +69,9 @@ export class SqlitePersistence implements LocalPersistence {
       insertMessage: p('INSERT INTO messages (room_id, seq, id, json) VALUES (?, ?, ?, ?)'),
       saveMessage: p('UPDATE messages SET json = ? WHERE room_id = ? AND id = ?'),
       deleteMessage: p('DELETE FROM messages WHERE room_id = ? AND id = ?'),
+      saveReadSeq: p(
+        'INSERT INTO reads (room_id, user_id, seq) VALUES (?, ?, ?) ON CONFLICT(room_id, user_id) DO UPDATE SET seq = max(seq, excluded.seq)',
+      ),
     };
     this.appendTx = this.db.transaction((m: StoredMessage, dropIds: string[]) => {
       this.stmt.insertMessage.run(m.roomId, m.seq, m.id, JSON.stringify(m));
@@ -90,6 +94,14 @@ export class SqlitePersistence implements LocalPersistence {
       invitations: byRoom<Invitation>('SELECT json FROM invitations WHERE room_id = ?', r.id),
       modLog: byRoom<ModerationLogEntry>('SELECT json FROM modlog WHERE room_id = ? ORDER BY n', r.id),
       history: byRoom<StoredMessage>('SELECT json FROM messages WHERE room_id = ? ORDER BY seq', r.id),
+      readSeqs: Object.fromEntries(
+        (
+          this.db.prepare('SELECT user_id, seq FROM reads WHERE room_id = ?').all(r.id) as Array<{
+            user_id: string;
+            seq: number;
+          }>
+        ).map((x) => [x.user_id, x.seq]),
+      ),
     }));
   }
 
@@ -99,7 +111,7 @@ export class SqlitePersistence implements LocalPersistence {
 
   deleteRoom(roomId: string): void {
     this.db.transaction(() => {
-      for (const t of ['rooms', 'members', 'restrictions', 'invitations', 'modlog', 'messages']) {
+      for (const t of ['rooms', 'members', 'restrictions', 'invitations', 'modlog', 'messages', 'reads']) {
         this.db.prepare(`DELETE FROM ${t} WHERE ${t === 'rooms' ? 'id' : 'room_id'} = ?`).run(roomId);
       }
     })();
@@ -146,6 +158,10 @@ export class SqlitePersistence implements LocalPersistence {
     this.db.transaction(() => {
       for (const id of ids) this.stmt.deleteMessage.run(roomId, id);
     })();
+  }
+
+  saveReadSeq(roomId: string, userId: string, seq: number): void {
+    this.stmt.saveReadSeq.run(roomId, userId, seq);
   }
 
   close(): void {

@@ -154,4 +154,43 @@ describe('local backend with SQLite persistence', () => {
     ]);
     await b.close();
   });
+  it('keeps read state across a reopen, and drops it with the room', async () => {
+    const file = join(dir, 'reads.db');
+    const now = new Date().toISOString();
+    const room = (id: string) => ({
+      id,
+      name: id,
+      description: '',
+      private: false,
+      owner: 'o',
+      maxMembers: null,
+      createdAt: now,
+      metadata: {},
+    });
+    const a = new LocalBackend(new SqlitePersistence(file));
+    await a.connect();
+    await a.createRoom(room('r1'), { userId: 'o', role: 'owner', joinedAt: now });
+    await a.createRoom(room('r2'), { userId: 'o', role: 'owner', joinedAt: now });
+    expect(await a.markRead('r1', 'u', 4)).toBe(4);
+    expect(await a.markRead('r1', 'u', 2)).toBe(4);
+    expect(await a.markRead('r1', 'v', 1)).toBe(1);
+    expect(await a.markRead('r2', 'u', 3)).toBe(3);
+    await a.close();
+
+    const b = new LocalBackend(new SqlitePersistence(file));
+    await b.connect();
+    expect(await b.readSeqs('u', ['r1', 'r2', 'r3'])).toEqual({ r1: 4, r2: 3, r3: 0 });
+    expect(await b.readSeqs('v', ['r1'])).toEqual({ r1: 1 });
+    expect(await b.markRead('r1', 'u', 3)).toBe(4);
+    expect(await b.markRead('r1', 'u', 6)).toBe(6);
+    await b.deleteRoom('r2');
+    await b.close();
+
+    const c = new LocalBackend(new SqlitePersistence(file));
+    await c.connect();
+    expect(await c.readSeqs('u', ['r1', 'r2'])).toEqual({ r1: 6, r2: 0 });
+    await c.createRoom(room('r2'), { userId: 'o', role: 'owner', joinedAt: now });
+    expect(await c.readSeqs('u', ['r2'])).toEqual({ r2: 0 });
+    await c.close();
+  });
 });

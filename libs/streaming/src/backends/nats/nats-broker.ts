@@ -379,6 +379,12 @@ export abstract class NatsBroker extends NatsModeration implements Broker {
     );
   }
 
+  async addReply(roomId: string, parentId: string, at: string): Promise<StoredMessage | null> {
+    // Compare-and-swap on the parent's record (updateMessage): replies racing on other nodes retry.
+    const r = await this.updateMessage(roomId, parentId, { kind: 'reply', at });
+    return r?.changed ? r.message : null;
+  }
+
   async latestSeq(roomId: string): Promise<number> {
     return this.exec(async (s) => (await this.roomLog(s, roomId))?.entry.seq ?? 0);
   }

@@ -37,7 +37,7 @@ export interface NatsCoreSettings {
 
 /**
  * The base of the NATS backend's layers (nats-nodes.ts, nats-presence.ts,
- * nats-rooms.ts, nats-moderation.ts, nats-broker.ts, then nats.backend.ts,
+ * nats-rooms.ts, nats-moderation.ts, nats-broker.ts, nats-read-state.ts, then nats.backend.ts,
  * each one extending the one before): the session and what every layer does
  * with it, namely key names, reads, compare-and-swap, purges and error mapping.
  * `NatsBackend` opens and closes the session.

@@ -23,6 +23,7 @@ export const BUCKET_IDS = [
   'counters',
   'nodes',
   'directory',
+  'reads',
 ] as const;
 
 export type BucketId = (typeof BUCKET_IDS)[number];
@@ -102,7 +103,9 @@ export class NatsNames {
     `${encodeToken(roomId)}.${encodeToken(kind)}.${encodeToken(userId)}`;
   /** invitations: one invitation. */
   invitation = (roomId: string, userId: string): string => `${encodeToken(roomId)}.${encodeToken(userId)}`;
-  /** restrictions / invitations / messages: filter of everything of a room. */
+  /** reads: how far a user has read in a room. */
+  readState = (roomId: string, userId: string): string => `${encodeToken(roomId)}.${encodeToken(userId)}`;
+  /** restrictions / invitations / messages / reads: filter of everything of a room. */
   roomScope = (roomId: string): string => `${encodeToken(roomId)}.>`;
   /** modlog: a room's log (one JSON array). */
   modlog = (roomId: string): string => encodeToken(roomId);

@@ -143,6 +143,7 @@ export abstract class NatsRooms extends NatsPresence {
       this.purge(s, 'modlog', this.names.modlog(roomId)),
       this.purge(s, 'messages', this.names.roomScope(roomId)),
       this.purge(s, 'seqs', this.names.roomLog(roomId)),
+      this.purge(s, 'reads', this.names.roomScope(roomId)),
     ]);
     await this.cas<RoomValue, void>(s, 'rooms', this.names.room(roomId), (cur) =>
       cur?.d && cur.inc === inc ? { result: undefined, next: DELETE } : { result: undefined },

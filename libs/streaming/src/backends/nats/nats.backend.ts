@@ -9,7 +9,7 @@ import type {
 } from 'nats';
 import type { StreamingOptions } from '../../config/streaming-options.interface';
 import type { StreamingBackend } from '../../interfaces';
-import { NatsBroker } from './nats-broker';
+import { NatsReadState } from './nats-read-state';
 import { parseNatsUrl } from './nats-connection';
 import { BUCKET_IDS, BucketId } from './nats-keys';
 import { casBackoff, isUnavailableError, natsModule } from './nats-util';
@@ -87,13 +87,14 @@ const EXPIRING_BUCKETS: BucketId[] = ['presence', 'counters', 'nodes'];
  * - nats-rooms.ts: rooms and memberships of RoomStore (rooms, members)
  * - nats-moderation.ts: the rest of RoomStore (restrictions, invitations, modlog)
  * - nats-broker.ts: Broker, pub/sub and the room message log (seqs, messages)
+ * - nats-read-state.ts: ReadStateStore (reads)
  * - this file: options, connect (every bucket, the connection's status) and close
  *
  * The presence, counters and nodes buckets hold values with their own expiry
  * (treated as absent once expired, removed lazily); their bucket max age
  * (`maxTtlSeconds`) collects abandoned ones.
  */
-export class NatsBackend extends NatsBroker implements StreamingBackend {
+export class NatsBackend extends NatsReadState implements StreamingBackend {
   readonly kind = 'nats';
 
   private readonly options: NatsBackendOptions;

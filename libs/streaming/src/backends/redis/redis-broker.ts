@@ -219,6 +219,9 @@ export abstract class RedisBroker extends RedisRooms implements Broker {
           String(mutation.maxReactions),
         ];
         break;
+      case 'reply':
+        args = ['reply', jsonLiteral(mutation.at)];
+        break;
       default:
         throw new Error(`unknown mutation kind ${(mutation as { kind: string }).kind}`);
     }
@@ -227,6 +230,12 @@ export abstract class RedisBroker extends RedisRooms implements Broker {
     const [changed, record] = res as [number, string];
     const message = decodeMessageRecord(record);
     return changed === -1 ? { message, changed: false, limited: true } : { message, changed: changed === 1 };
+  }
+
+  async addReply(roomId: string, parentId: string, at: string): Promise<StoredMessage | null> {
+    // One script run (UPDATE_MESSAGE): atomic whatever node races it.
+    const r = await this.updateMessage(roomId, parentId, { kind: 'reply', at });
+    return r?.changed ? r.message : null;
   }
 
   async latestSeq(roomId: string): Promise<number> {

@@ -62,6 +62,20 @@ describe('redis-codec: message records', () => {
     expect(decodeMessageRecord(encodeMessageRecord(3, d))).toEqual({ ...d, seq: 3 });
   });
 
+  it('keeps the thread fields, and decodes records written before threads (12 fields)', () => {
+    const d = {
+      ...tricky(),
+      replyTo: 'p',
+      threadId: 't',
+      replyCount: 3,
+      lastReplyAt: '2024-01-02T03:04:08.000Z',
+    } as MessageDraft;
+    expect(decodeMessageRecord(encodeMessageRecord(4, d))).toEqual({ ...d, seq: 4 });
+    const plain = tricky();
+    const legacy = encodeMessageRecord(5, plain).split(FIELD_SEP).slice(0, 12).join(FIELD_SEP);
+    expect(decodeMessageRecord(legacy)).toEqual({ ...plain, seq: 5 });
+  });
+
   it('omits optional fields that the draft does not have', () => {
     const back = decodeMessageRecord(encodeMessageRecord(1, tricky()));
     for (const k of ['editedAt', 'editedBy', 'deleted', 'deletedBy', 'deletedAt', 'versions']) {

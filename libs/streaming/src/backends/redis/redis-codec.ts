@@ -60,9 +60,12 @@ function copyExtras(target: Record<string, unknown>, extra: Record<string, unkno
  *   [8] deletedAt      JSON literal or ''
  *   [9] reactions      groups joined by RS; a group is the emoji literal then the user literals, joined by GS
  *  [10] versions       JSON array or ''
- *  [11] the rest       JSON object: id, roomId, metadata and any other field
+ *  [11] the rest       JSON object: id, roomId, metadata and any other field (threads: replyTo, threadId)
+ *  [12] replyCount     decimal or '' (threads)
+ *  [13] lastReplyAt    JSON literal or ''
  *
- * The update script (`UPDATE_MESSAGE` in scripts/broker-scripts.ts) edits fields 3..10 in place.
+ * The update script (`UPDATE_MESSAGE` in scripts/broker-scripts.ts) edits fields 3..10, 12 and 13 in
+ * place. Records written before threads have 12 fields; they decode the same (no replies).
  */
 const MUTABLE_KEYS = [
   'seq',
@@ -76,8 +79,12 @@ const MUTABLE_KEYS = [
   'deletedAt',
   'reactions',
   'versions',
+  'replyCount',
+  'lastReplyAt',
 ];
-export const MESSAGE_FIELDS = 12;
+export const MESSAGE_FIELDS = 14;
+/** Fields of a record written before threads (no replyCount, lastReplyAt). */
+const LEGACY_MESSAGE_FIELDS = 12;
 
 /** Everything of a message record after `<seq>` + FIELD_SEP. */
 export function encodeMessageTail(m: MessageDraft): string {
@@ -99,6 +106,8 @@ export function encodeMessageTail(m: MessageDraft): string {
     groups.join(GROUP_SEP),
     m.versions === undefined ? '' : lit(m.versions),
     lit(rest),
+    m.replyCount === undefined ? '' : String(m.replyCount),
+    opt(m.lastReplyAt),
   ].join(FIELD_SEP);
 }
 
@@ -133,7 +142,8 @@ function decodeVersions(field: string): MessageVersion[] {
 /** Decode a record of the `msgs` hash into a StoredMessage (fixed key order). */
 export function decodeMessageRecord(record: string): StoredMessage {
   const f = record.split(FIELD_SEP);
-  if (f.length !== MESSAGE_FIELDS) throw new Error(`corrupt message record (${f.length} fields)`);
+  if (f.length !== MESSAGE_FIELDS && f.length !== LEGACY_MESSAGE_FIELDS)
+    throw new Error(`corrupt message record (${f.length} fields)`);
   const rest = parseLit(f[11]) as Record<string, unknown>;
   const m: Record<string, unknown> = {
     id: rest.id,
@@ -152,6 +162,8 @@ export function decodeMessageRecord(record: string): StoredMessage {
   if (f[8] !== '') m.deletedAt = parseLit(f[8]);
   m.reactions = decodeReactions(f[9]);
   if (f[10] !== '') m.versions = decodeVersions(f[10]);
+  if (f[12] !== undefined && f[12] !== '') m.replyCount = Number(f[12]);
+  if (f[13] !== undefined && f[13] !== '') m.lastReplyAt = parseLit(f[13]);
   copyExtras(m, rest, ['id', 'roomId', 'metadata']);
   return m as unknown as StoredMessage;
 }

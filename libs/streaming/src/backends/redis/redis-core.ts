@@ -42,6 +42,7 @@ export const count = (n: number): number =>
  * of one port and using only what is below it:
  * RedisCore -> RedisNodes (NodeDirectory, counters) -> RedisPresence
  * (PresenceStore) -> RedisRooms (RoomStore) -> RedisBroker (Broker) ->
+ * RedisReadState (ReadStateStore) ->
  * RedisBackend (lifecycle, options).
  *
  * Failures to reach Redis reject quickly with `StreamingError('backend_unavailable')`:

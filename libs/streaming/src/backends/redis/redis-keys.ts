@@ -7,7 +7,7 @@ import { roomTopic, userTopic } from '../../interfaces';
  *
  * | group | hash tag | keys |
  * | --- | --- | --- |
- * | one room | `{r:<roomId>}` | `room` (hash field -> JSON value), `members` (hash userId -> `<role>\x1f<json>`), `restrictions` (hash `<kind>:<userId>` -> `<untilMs>\x1f<json>`), `invitations` (hash userId -> JSON), `modlog` (list of JSON), `seq` (counter), `hist` (stream `<seq>-0` -> {id, ts}), `msgs` (hash messageId -> message record) |
+ * | one room | `{r:<roomId>}` | `room` (hash field -> JSON value), `members` (hash userId -> `<role>\x1f<json>`), `restrictions` (hash `<kind>:<userId>` -> `<untilMs>\x1f<json>`), `invitations` (hash userId -> JSON), `modlog` (list of JSON), `seq` (counter), `hist` (stream `<seq>-0` -> {id, ts}), `msgs` (hash messageId -> message record), `reads` (hash userId -> highest seq read) |
  * | one user | `{u:<userId>}` | `rooms` (zset roomId -> reservation time), `presence` (string JSON with PX), `nodes` (set of node ids with connections of the user), `conns` (hash nodeId -> open connections) |
  * | one node | `{n:<nodeId>}` | `users` (set of user ids with connections on the node) |
  * | the room index | `{rooms}` | `index` (set of room ids) |
@@ -31,6 +31,7 @@ export interface RoomKeys {
   seq: string;
   hist: string;
   msgs: string;
+  reads: string;
 }
 
 const ROOM_TOPIC_PREFIX = roomTopic('');
@@ -50,13 +51,14 @@ export class RedisKeys {
       seq: `${base}seq`,
       hist: `${base}hist`,
       msgs: `${base}msgs`,
+      reads: `${base}reads`,
     };
   }
 
   /** Every key of a room, in the order the create/delete scripts expect. */
   roomKeyList(roomId: string): string[] {
     const k = this.room(roomId);
-    return [k.room, k.members, k.restrictions, k.invitations, k.modlog, k.seq, k.hist, k.msgs];
+    return [k.room, k.members, k.restrictions, k.invitations, k.modlog, k.seq, k.hist, k.msgs, k.reads];
   }
 
   userRooms(userId: string): string {

@@ -10,7 +10,7 @@ import {
   reconnectBackoff,
   subscriberConnectionOptions,
 } from './redis-connection';
-import { RedisBroker } from './redis-broker';
+import { RedisReadState } from './redis-read-state';
 import type { RedisClient, RedisConnections } from './redis-core';
 
 export type { RedisClient } from './redis-core';
@@ -84,6 +84,7 @@ export type RedisStreamingOptions = Pick<
  *   moderation log), with the ordering of its multi-slot operations;
  * - redis-broker.ts: Broker (pub/sub and the message log), with the ordering
  *   of a room's messages;
+ * - redis-read-state.ts: ReadStateStore (a hash per room, max by script);
  * - this file: building the connections from the options, and the lifecycle.
  *
  * Failures to reach Redis reject quickly with `StreamingError('backend_unavailable')`:
@@ -91,7 +92,7 @@ export type RedisStreamingOptions = Pick<
  * fails after `commandTimeoutMs`, and reconnection is automatic (capped
  * backoff), with pub/sub subscriptions restored after a reconnect.
  */
-export class RedisBackend extends RedisBroker implements StreamingBackend {
+export class RedisBackend extends RedisReadState implements StreamingBackend {
   readonly kind = 'redis';
 
   /** The backend `StreamingModule` builds for `backend: redis`. */

@@ -1,6 +1,7 @@
+import { StreamingLogger } from '../../common/streaming-logger';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Logger, OnApplicationShutdown, BeforeApplicationShutdown } from '@nestjs/common';
+import { OnApplicationShutdown, BeforeApplicationShutdown } from '@nestjs/common';
 import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { Server, WebSocket, RawData, VerifyClientCallbackAsync } from 'ws';
 import { StreamingOptions } from '../../config/streaming-options.interface';
@@ -112,7 +113,7 @@ class MsgpackWsTransport extends WsTransport {
 export class StreamingGateway
   implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown, OnApplicationShutdown
 {
-  private readonly logger = new Logger('Streaming');
+  private readonly logger = new StreamingLogger('streaming.manager.ws');
   private heartbeat: NodeJS.Timeout | null = null;
   private server: Server | null = null;
   private readonly encoder = new FrameEncoder();

@@ -73,6 +73,7 @@ return out
  *   edit:   content literal, by literal, at literal, versions to keep
  *   delete: by literal, at literal, versions to keep
  *   react:  emoji literal, user literal, '1' add / '0' remove, max distinct reactions
+ *   reply:  at literal (threads: replyCount + 1, lastReplyAt the later one; a deleted message is unchanged)
  * Returns nil (no such message) or {changed (0/1, or -1 for a new reaction
  * refused by the limit), record}.
  *
@@ -180,6 +181,13 @@ elseif kind == 'react' then
       if #keep == 1 then table.remove(groups, gi) else groups[gi] = table.concat(keep, GS) end
     end
     f[10] = table.concat(groups, RS)
+    changed = 1
+  end
+elseif kind == 'reply' then
+  -- Fields 13 and 14 are absent in records written before threads.
+  if not truthy(f[7]) then
+    f[13] = tostring((tonumber(f[13] or '') or 0) + 1)
+    if f[14] == nil or f[14] == '' or ARGV[3] > f[14] then f[14] = ARGV[3] end
     changed = 1
   end
 else

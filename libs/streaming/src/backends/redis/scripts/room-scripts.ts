@@ -5,26 +5,26 @@
  */
 import { script } from './lua-script';
 
-/** KEYS: the 8 room keys (RedisKeys.roomKeyList). ARGV: ownerId, owner value, room field/value pairs. 1 = created, 0 = exists. */
+/** KEYS: every room key (RedisKeys.roomKeyList, the room hash first). ARGV: ownerId, owner value, room field/value pairs. 1 = created, 0 = exists. */
 export const CREATE_ROOM = script(
   'createRoom',
   `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 -- Nothing of a room that does not exist may survive (defensive: start clean).
-redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+redis.call('UNLINK', unpack(KEYS, 2))
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 `,
 );
 
-/** KEYS: the 8 room keys. Returns {existed (0/1), member user ids...}. */
+/** KEYS: every room key (room hash, members first). Returns {existed (0/1), member user ids...}. */
 export const DELETE_ROOM = script(
   'deleteRoom',
   `
 local existed = redis.call('EXISTS', KEYS[1])
 local members = redis.call('HKEYS', KEYS[2])
-redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+redis.call('UNLINK', unpack(KEYS))
 local out = {existed}
 for i = 1, #members do out[i + 1] = members[i] end
 return out
