@@ -39,6 +39,30 @@ describe('StreamingClient over WebSocket (fake server)', () => {
     expect(updates).toEqual([update]);
   });
 
+  it('direct rooms, search and the live room list: openDirect, searchMessages, room_listed / room_unlisted', async () => {
+    const { client, socket } = await connected({ ackTimeoutMs: 1000 });
+    const direct = client.openDirect('bob');
+    expect(socket.request('open_direct').data).toEqual({ user_id: 'bob' });
+    socket.ack('open_direct', { room: { id: 'dm-x', kind: 'direct' } });
+    await expect(direct).resolves.toEqual({ room: { id: 'dm-x', kind: 'direct' } });
+
+    const found = client.searchMessages('r1', 'deploy cat', 5);
+    expect(socket.request('search_messages').data).toEqual({ room_id: 'r1', query: 'deploy cat', limit: 5 });
+    socket.ack('search_messages', { messages: [] });
+    await expect(found).resolves.toEqual({ messages: [] });
+
+    const seen: unknown[] = [];
+    client.on('room_listed', (e) => seen.push(['listed', e.room.id]));
+    client.on('room_unlisted', (e) => seen.push(['unlisted', e.room_id]));
+    socket.push({ type: 'room_listed', data: { room: { id: 'r9' } } });
+    socket.push({ type: 'room_unlisted', data: { room_id: 'r9' } });
+    await tick();
+    expect(seen).toEqual([
+      ['listed', 'r9'],
+      ['unlisted', 'r9'],
+    ]);
+  });
+
   it('answers requests with their ack, errors with StreamingClientError, and times out', async () => {
     const { client, socket } = await connected({ ackTimeoutMs: 1000 });
     const sent = client.sendMessage('r1', 'hi', { k: 1 });

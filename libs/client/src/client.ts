@@ -211,6 +211,11 @@ export class StreamingClient {
     return this.request<CreateRoomResult>('create_room', { ...input });
   }
 
+  /** `open_direct`: the one direct room of the caller and `userId` (created on first use; same id from either side). */
+  openDirect(userId: string): Promise<{ room: WireRoom }> {
+    return this.request<{ room: WireRoom }>('open_direct', { user_id: userId });
+  }
+
   /** `join_room` (idempotent for members). */
   joinRoom(roomId: string): Promise<JoinRoomResult> {
     return this.request<JoinRoomResult>('join_room', { room_id: roomId });
@@ -249,6 +254,18 @@ export class StreamingClient {
     return this.request<ThreadResult>('get_thread', {
       room_id: roomId,
       thread_id: threadId,
+      ...(limit !== undefined ? { limit } : {}),
+    });
+  }
+
+  /**
+   * `search_messages`: messages of a room whose current content has every word
+   * of `query` (case-insensitive, whole words), newest first (members only).
+   */
+  searchMessages(roomId: string, query: string, limit?: number): Promise<{ messages: WireMessage[] }> {
+    return this.request<{ messages: WireMessage[] }>('search_messages', {
+      room_id: roomId,
+      query,
       ...(limit !== undefined ? { limit } : {}),
     });
   }

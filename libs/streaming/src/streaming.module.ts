@@ -8,6 +8,7 @@ import { ConnectionRegistry } from './connections/connection-registry';
 import { FanoutService } from './connections/fanout.service';
 import { TopicTable } from './connections/topic-table';
 import { StreamingHub } from './connections/hub';
+import { MessageSearchService } from './history/message-search';
 import { StreamingHooks } from './hooks/streaming-hooks.service';
 import { ConnectionLifecycleService } from './connections/connection-lifecycle.service';
 import { StreamingHealthIndicators } from './health/streaming-health.indicators';
@@ -72,6 +73,7 @@ import { STREAMING_BACKEND, STREAMING_OPTIONS, STREAMING_RATE_LIMITER } from './
     RoomService,
     ReadStateService,
     HistoryService,
+    MessageSearchService,
     ModerationService,
     StreamingManager,
     RequestDispatcherService,
@@ -98,6 +100,7 @@ import { STREAMING_BACKEND, STREAMING_OPTIONS, STREAMING_RATE_LIMITER } from './
     RoomService,
     ReadStateService,
     HistoryService,
+    MessageSearchService,
     ModerationService,
     ChannelService,
     StreamingManager,

@@ -14,6 +14,7 @@ import { ChannelService } from '../channels/channel.service';
 import { PublishDto, SubscribeDto, UnsubscribeDto } from '../channels/channel-requests.dto';
 import { CreateChannelDto, FindChannelsDto } from './requests.dto';
 import { StreamingHooks } from '../hooks/streaming-hooks.service';
+import { MessageSearchService } from '../history/message-search';
 import { inSpan } from '../common/tracing';
 import { TypingService } from '../typing/typing.service';
 import { ClientEnvelope } from './envelope';
@@ -30,6 +31,7 @@ import {
   MessageRefDto,
   ReactionDto,
   OpenDirectDto,
+  SearchMessagesDto,
   RefreshTokenDto,
   ResumeDto,
   RoomRefDto,
@@ -88,6 +90,7 @@ export class RequestDispatcherService {
     @Inject(STREAMING_MESSAGE_RATE_LIMITER) private readonly messageLimiter: RateLimiter,
     private readonly auth: StreamingAuthService,
     private readonly hooks: StreamingHooks,
+    private readonly search: MessageSearchService,
     private readonly readState: ReadStateService,
   ) {
     this.handlers = this.buildHandlers();
@@ -177,6 +180,9 @@ export class RequestDispatcherService {
           maxMembers: d.max_members ?? null,
           metadata: d.metadata,
         }),
+      })),
+      search_messages: handler(SearchMessagesDto, async (conn, d) => ({
+        messages: await this.search.search(conn.userId, d.room_id, d.query, d.limit),
       })),
       open_direct: handler(OpenDirectDto, async (conn, d) => ({
         room: await rooms.openDirect(conn.userId, d.user_id),

@@ -2,6 +2,7 @@ import {
   IsBoolean,
   IsIn,
   IsInt,
+  Max,
   IsNotEmpty,
   IsObject,
   IsOptional,
@@ -63,6 +64,12 @@ export class GetHistoryDto extends RoomRefDto {
 export class GetThreadDto extends RoomRefDto {
   @IsString() @IsNotEmpty() @MaxLength(128) thread_id!: string;
   @IsOptional() @IsInt() @Min(1) limit?: number;
+}
+
+/** `search_messages` */
+export class SearchMessagesDto extends RoomRefDto {
+  @IsString() @MaxLength(500) query!: string;
+  @IsOptional() @IsInt() @Min(1) @Max(100) limit?: number;
 }
 
 /** `open_direct` */

@@ -1,0 +1,76 @@
+import { Injectable } from '@nestjs/common';
+import { StreamingOptions } from '../config/streaming-options.interface';
+import type { Broker, StoredMessage } from '../interfaces';
+import { StreamingError } from '../protocol/streaming-error';
+import { WireMessage, messageToWire } from '../protocol/wire';
+import { RoomService } from '../rooms/room.service';
+import { InjectBroker, InjectStreamingOptions } from '../streaming.constants';
+
+/** Default and largest number of results of `search_messages`. */
+export const DEFAULT_SEARCH_LIMIT = 20;
+export const MAX_SEARCH_LIMIT = 100;
+/** Longest query, in characters. */
+export const MAX_SEARCH_QUERY = 500;
+const SCAN_PAGE = 200;
+const WORD = /[\p{L}\p{N}]+/gu;
+
+/** The words of a text, lower-cased (letters and digits of any script; everything else separates). */
+export function wordsOf(text: string): string[] {
+  return (text.toLowerCase().match(WORD) ?? []) as string[];
+}
+
+/**
+ * A predicate for the matching rule of `search_messages`: the content
+ * contains every word of the query as a whole word, case-insensitively
+ * (`cat` matches "The cat." but not "concatenate" or "cats").
+ */
+export function searchMatcher(query: string): (content: string) => boolean {
+  const wanted = [...new Set(wordsOf(query))];
+  return (content) => {
+    const have = new Set(wordsOf(content));
+    return wanted.every((w) => have.has(w));
+  };
+}
+
+/**
+ * `search_messages` (PROTOCOL.md §10): the newest messages of a room whose
+ * current content matches every word of the query. Members only. It scans
+ * the room's retained history from the newest message back, a page at a
+ * time, so it reads at most `max_history_messages` messages a call, on every
+ * backend alike; deleted messages never match, an edited one only by its
+ * current content, and messages past retention are never returned.
+ */
+@Injectable()
+export class MessageSearchService {
+  constructor(
+    @InjectBroker() private readonly broker: Broker,
+    @InjectStreamingOptions() private readonly options: StreamingOptions,
+    private readonly rooms: RoomService,
+  ) {}
+
+  async search(userId: string, roomId: string, query: string, limit?: number): Promise<WireMessage[]> {
+    if (!this.options.enableMessageHistory) {
+      throw new StreamingError('feature_disabled', 'message history is disabled on this server');
+    }
+    if (wordsOf(query).length === 0) {
+      throw new StreamingError('invalid_message', '"query" must contain at least one word');
+    }
+    await this.rooms.requirePermission(roomId, userId, 'read');
+    const max = Math.max(1, Math.min(limit ?? DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT));
+    const matches = searchMatcher(query);
+    const cutoff = new Date(Date.now() - this.options.messageRetention * 3_600_000).toISOString();
+    const found: StoredMessage[] = [];
+    let before: number | undefined;
+    for (let scanned = 0; found.length < max && scanned < this.options.maxHistoryMessages;) {
+      const page = await this.broker.getHistory(roomId, { limit: SCAN_PAGE, before });
+      for (let i = page.length - 1; i >= 0 && found.length < max; i--) {
+        const m = page[i];
+        if (!m.deleted && m.timestamp >= cutoff && matches(m.content)) found.push(m);
+      }
+      scanned += page.length;
+      if (page.length < SCAN_PAGE || page[0].seq <= 1) break;
+      before = page[0].seq;
+    }
+    return found.map(messageToWire);
+  }
+}
