@@ -107,7 +107,15 @@ const state = {
   confirmingDelete: null as string | null,
   typing: new Map<string, number>(),
   typingSentAt: 0,
+  /** The highest seq marked read per room (from get_unread, mark_read acks and read_state events). */
+  readSeq: new Map<string, number>(),
+  /** The side panel: a thread of the current room, or search results in it. */
+  panel: null as Panel | null,
 };
+
+type Panel =
+  | { kind: 'thread'; roomId: string; threadId: string; messages: Map<string, WireMessage> }
+  | { kind: 'search'; roomId: string; query: string; results: WireMessage[] };
 
 const client = (): StreamingClient => {
   if (!state.client) throw new Error('not connected');
@@ -232,6 +240,7 @@ async function start(): Promise<void> {
   paintAvatar($('me-avatar'), state.me);
   renderChat();
   await refreshRooms(true);
+  await syncUnread();
   const last = sessionStorage.getItem(ROOM_KEY);
   if (last && state.rooms.has(last)) await openRoom(last);
   startRoomPolling();
@@ -272,9 +281,17 @@ function wire(c: StreamingClient): void {
   });
 
   c.on('message', (m) => {
+    const p = state.panel;
+    if (p?.kind === 'thread' && p.roomId === m.room_id && m.thread_id === p.threadId) {
+      p.messages.set(m.id, m);
+      renderPanel();
+    }
     if (m.room_id !== state.current) {
       const r = state.rooms.get(m.room_id);
-      if (!r) void refreshRooms().catch(() => undefined);
+      if (!r)
+        void refreshRooms()
+          .then(syncUnread)
+          .catch(() => undefined);
       else if (m.user_id !== state.me) {
         r.unread += 1;
         renderRooms();
@@ -308,6 +325,17 @@ function wire(c: StreamingClient): void {
       return { ...m, reactions };
     }),
   );
+  c.on('thread_updated', (e) =>
+    patchMessage(e.room_id, e.thread_id, (m) => ({
+      ...m,
+      reply_count: e.reply_count,
+      last_reply_at: e.last_reply_at,
+    })),
+  );
+  c.on('read_state', (e) => {
+    state.readSeq.set(e.room_id, Math.max(state.readSeq.get(e.room_id) ?? 0, e.last_read_seq));
+    void syncUnread();
+  });
   c.on('typing', (e) => {
     if (e.room_id !== state.current || e.user_id === state.me) return;
     if (e.typing) state.typing.set(e.user_id, Date.now());
@@ -367,7 +395,9 @@ function wire(c: StreamingClient): void {
   c.on('room_joined', (e) => {
     const wasMember = state.membership.get(e.room_id) === true;
     setMember(e.room_id, true);
-    void refreshRooms().catch(() => undefined);
+    void refreshRooms()
+      .then(syncUnread)
+      .catch(() => undefined);
     // Joined elsewhere (another tab, an invitation accepted there): show the room as a member.
     if (!wasMember && e.room_id === state.current && !state.openedAsMember) void openRoom(e.room_id);
   });
@@ -429,15 +459,85 @@ function wire(c: StreamingClient): void {
 /** After a reconnect: membership may have changed while offline (the client resumes the messages itself). */
 async function resync(): Promise<void> {
   await refreshRooms(true).catch(() => undefined);
+  await syncUnread();
   if (state.current && state.openedAsMember) await loadMembers(state.current).catch(() => undefined);
 }
 
+/** Unread counts from the server's read state (start, reconnect, read_state from another tab or device). */
+async function syncUnread(): Promise<void> {
+  const res = await state.client?.getUnread().catch(() => null);
+  if (!res) return;
+  for (const u of res.rooms) {
+    state.readSeq.set(u.room_id, Math.max(state.readSeq.get(u.room_id) ?? 0, u.last_read_seq));
+    const r = state.rooms.get(u.room_id);
+    if (r) r.unread = u.room_id === state.current ? 0 : u.unread;
+  }
+  renderRooms();
+}
+
+const readThrottle = new Map<string, { last: number; timer: number }>();
+/** At most one mark_read per second per room. */
+const READ_EVERY_MS = 1000;
+
+/**
+ * The user sees the newest messages of the current room (history loaded,
+ * scrolled to the bottom, page visible): mark them read (throttled).
+ */
+function noteRead(): void {
+  const roomId = state.current;
+  if (!roomId || !state.openedAsMember || !state.historyLoaded || !state.stick || document.hidden) return;
+  let seq = 0;
+  for (const m of state.messages.values()) seq = Math.max(seq, m.seq);
+  if (!seq || seq <= (state.readSeq.get(roomId) ?? 0)) return;
+  const t = readThrottle.get(roomId) ?? { last: 0, timer: 0 };
+  readThrottle.set(roomId, t);
+  const wait = t.last + READ_EVERY_MS - Date.now();
+  if (wait > 0) {
+    if (!t.timer)
+      t.timer = window.setTimeout(() => {
+        t.timer = 0;
+        noteRead();
+      }, wait);
+    return;
+  }
+  t.last = Date.now();
+  state.readSeq.set(roomId, seq);
+  client()
+    .markRead(roomId, seq)
+    .then((ack) =>
+      state.readSeq.set(ack.room_id, Math.max(state.readSeq.get(ack.room_id) ?? 0, ack.last_read_seq)),
+    )
+    .catch(() => {
+      if (state.readSeq.get(roomId) === seq) state.readSeq.delete(roomId);
+    });
+}
+document.addEventListener('visibilitychange', noteRead);
+
 // ------------------------------------------------------------------ rooms ----
+
+/** A direct room is named "a, b" (sorted ids): it is shown as the other user. */
+const directPeer = (room: WireRoom): string => room.name.split(', ').find((u) => u !== state.me) ?? room.name;
+const roomLabel = (room: WireRoom): string => (room.kind === 'direct' ? directPeer(room) : room.name);
+const roomIcon = (room: WireRoom): string => (room.kind === 'direct' ? '@' : room.private ? '🔒' : '#');
 
 const roomName = (roomId: string): string => {
   const r = state.rooms.get(roomId);
-  return r ? `#${r.room.name}` : 'the room';
+  return r
+    ? r.room.kind === 'direct'
+      ? `your conversation with ${directPeer(r.room)}`
+      : `#${r.room.name}`
+    : 'the room';
 };
+
+/** Open (or create) the direct room with `userId` and show it. */
+async function openDirect(userId: string): Promise<void> {
+  const { room } = await client().openDirect(userId);
+  state.membership.set(room.id, true);
+  const known = state.rooms.get(room.id);
+  state.rooms.set(room.id, { room, member: true, unread: known?.unread ?? 0 });
+  await openRoom(room.id);
+  void refreshRooms().catch(() => undefined);
+}
 
 function setMember(roomId: string, member: boolean): void {
   state.membership.set(roomId, member);
@@ -523,19 +623,22 @@ function startRoomPolling(): void {
 listen('refresh-rooms', 'click', () => refreshRooms(true));
 
 function renderRooms(): void {
-  const all = [...state.rooms.values()].sort((a, b) => a.room.name.localeCompare(b.room.name));
-  const mine = all.filter((r) => r.member);
-  const others = all.filter((r) => !r.member);
+  const all = [...state.rooms.values()].sort((a, b) => roomLabel(a.room).localeCompare(roomLabel(b.room)));
+  const direct = all.filter((r) => r.member && r.room.kind === 'direct');
+  const mine = all.filter((r) => r.member && r.room.kind !== 'direct');
+  const others = all.filter((r) => !r.member && r.room.kind !== 'direct');
   const item = (r: RoomState): HTMLLIElement => {
     const li = el('li', {
       className: `${r.room.id === state.current ? 'active' : ''}${r.unread ? ' unread' : ''}`,
     });
     li.dataset.roomId = r.room.id;
+    if (r.room.kind === 'direct') li.dataset.peer = directPeer(r.room);
+    const label = roomLabel(r.room);
     const b = el(
       'button',
-      { type: 'button', className: 'room-btn', title: r.room.description || r.room.name },
-      el('span', { className: 'room-icon', textContent: r.room.private ? '🔒' : '#' }),
-      el('span', { className: 'room-name', textContent: r.room.name }),
+      { type: 'button', className: 'room-btn', title: r.room.description || label },
+      el('span', { className: 'room-icon', textContent: roomIcon(r.room) }),
+      el('span', { className: 'room-name', textContent: label }),
     );
     if (r.unread)
       b.append(el('span', { className: 'badge', textContent: r.unread > 99 ? '99+' : String(r.unread) }));
@@ -546,11 +649,13 @@ function renderRooms(): void {
   };
   const section = (text: string) => el('li', { className: 'section', textContent: text });
   const items: HTMLLIElement[] = [];
+  if (direct.length) items.push(section('Direct messages'), ...direct.map(item));
   if (mine.length) items.push(section('Your rooms'), ...mine.map(item));
   if (others.length) items.push(section('Other public rooms'), ...others.map(item));
   if (!all.length)
     items.push(el('li', { className: 'empty', textContent: 'No rooms yet: create one below.' }));
-  $('rooms').replaceChildren(...items);
+  const rooms = $('rooms');
+  rooms.replaceChildren(...items);
   const unread = all.reduce((n, r) => n + r.unread, 0);
   document.title = unread ? `(${unread}) ${TITLE}` : TITLE;
 }
@@ -613,6 +718,7 @@ async function openRoom(roomId: string): Promise<void> {
   state.current = roomId;
   sessionStorage.setItem(ROOM_KEY, roomId);
   resetRoomView();
+  if (switching) closePanel();
   const r = state.rooms.get(roomId);
   if (r) r.unread = 0;
   const member = r?.member ?? state.membership.get(roomId) ?? false;
@@ -634,6 +740,7 @@ async function openRoom(roomId: string): Promise<void> {
   if (seq !== state.openSeq) return;
   state.historyLoaded = true;
   addMessages(messages, 'initial');
+  noteRead();
   void loadModLog();
   if (switching && matchMedia('(min-width: 720px)').matches) $('message-input').focus();
 }
@@ -652,8 +759,8 @@ function renderAll(): void {
 function renderChat(): void {
   const r = state.current ? state.rooms.get(state.current) : undefined;
   const member = state.current !== null && state.openedAsMember;
-  $('room-title').textContent = state.current ? (r?.room.name ?? 'Room') : 'Pick or create a room';
-  $('room-icon').textContent = state.current ? (r?.room.private ? '🔒' : '#') : '';
+  $('room-title').textContent = state.current ? (r ? roomLabel(r.room) : 'Room') : 'Pick or create a room';
+  $('room-icon').textContent = state.current && r ? roomIcon(r.room) : '';
   const online = [...state.members.keys()].filter(
     (u) => (state.presence.get(u)?.status ?? 'offline') !== 'offline',
   ).length;
@@ -668,6 +775,7 @@ function renderChat(): void {
   $('leave-room').classList.toggle('hidden', !member);
   $('composer').classList.toggle('hidden', !member);
   $('toggle-members').classList.toggle('hidden', !member);
+  $('search-form').classList.toggle('hidden', !member);
 
   const empty = $('empty-state');
   const action = $<HTMLButtonElement>('empty-action');
@@ -719,6 +827,7 @@ list().addEventListener(
     state.stick = distanceFromBottom(list()) < STICK_PX;
     if (state.stick) state.unseen = 0;
     renderJump();
+    noteRead();
   },
   { passive: true },
 );
@@ -790,9 +899,17 @@ function addMessages(messages: WireMessage[], mode: 'initial' | 'live' | 'older'
     state.unseen += fresh;
     renderJump();
   }
+  if (mode === 'live') noteRead();
 }
 
 function patchMessage(roomId: string, messageId: string, f: (m: WireMessage) => WireMessage): void {
+  const p = state.panel;
+  if (p?.roomId === roomId) {
+    const inPanel = p.kind === 'thread' ? p.messages.get(messageId) : undefined;
+    if (p.kind === 'thread' && inPanel) p.messages.set(messageId, f(inPanel));
+    if (p.kind === 'search') p.results = p.results.map((m) => (m.id === messageId ? f(m) : m));
+    renderPanel();
+  }
   if (roomId !== state.current) return;
   const m = state.messages.get(messageId);
   if (!m) return;
@@ -954,6 +1071,15 @@ function buildMessage(m: WireMessage): HTMLElement {
       );
     content.append(body);
   }
+  if (m.reply_count && !editing) {
+    const n = m.reply_count;
+    content.append(
+      button(`${n} ${n === 1 ? 'reply' : 'replies'}`, 'link thread-link', () => void openThread(m.id)),
+    );
+  } else if (m.thread_id && m.thread_id !== m.id && !editing) {
+    const root = m.thread_id;
+    content.append(button('in a thread', 'link in-thread', () => void openThread(root)));
+  }
   if (state.confirmingDelete === m.id && !m.deleted) content.append(deleteConfirm(m));
 
   const reactions = el('div', { className: 'reactions' });
@@ -973,6 +1099,9 @@ function buildMessage(m: WireMessage): HTMLElement {
     const actions = el('div', { className: 'actions' });
     for (const r of REACTIONS)
       actions.append(button(r, 'link', () => void toggleReaction(m.id, r), `react ${r}`));
+    actions.append(
+      button('reply', 'link thread-reply', () => void openThread(m.thread_id ?? m.id), 'Reply in thread'),
+    );
     if (mine) actions.append(button('edit', 'link edit', () => startEdit(m.id), 'Edit message'));
     if (mine || myRank() >= RANK.moderator)
       actions.append(button('delete', 'link delete', () => askDelete(m.id), 'Delete message'));
@@ -1240,6 +1369,15 @@ function renderMembers(): void {
     );
     li.dataset.userId = userId;
     li.dataset.status = st;
+    if (userId !== state.me)
+      li.append(
+        button(
+          'Message',
+          'btn-ghost dm-btn',
+          () => void openDirect(userId).catch(showError),
+          `Message ${userId}`,
+        ),
+      );
     if (userId !== state.me && mine >= RANK.moderator && mine > RANK[role]) {
       const menu = el('select', { className: 'mod-menu', title: `moderate ${userId}` });
       const options: Array<[string, string]> = [
@@ -1328,6 +1466,7 @@ $('my-status').addEventListener('change', () => {
 
 function setDrawer(which: 'sidebar' | 'members' | null): void {
   const app = $('app');
+  if (which && !wide()) closePanel();
   app.classList.toggle('sidebar-open', which === 'sidebar');
   app.classList.toggle('members-open', which === 'members');
   $('toggle-sidebar').setAttribute('aria-expanded', String(which === 'sidebar'));
@@ -1338,9 +1477,179 @@ $('toggle-sidebar').addEventListener('click', () => setDrawer(isOpen('sidebar') 
 $('toggle-members').addEventListener('click', () => setDrawer(isOpen('members') ? null : 'members'));
 $('close-members').addEventListener('click', () => setDrawer(null));
 $('close-sidebar').addEventListener('click', () => setDrawer(null));
-$('backdrop').addEventListener('click', () => setDrawer(null));
+$('backdrop').addEventListener('click', () => {
+  setDrawer(null);
+  closePanel();
+});
 document.addEventListener('keydown', (e) => {
   if (e.key === 'Escape' && (isOpen('sidebar') || isOpen('members'))) setDrawer(null);
+  else if (e.key === 'Escape' && state.panel) closePanel();
+});
+
+// ------------------------------------------------------ threads, search ----
+
+/** Side panel beside the chat from 1024 px; a drawer below. */
+const wide = (): boolean => matchMedia('(min-width: 1024px)').matches;
+
+function closePanel(): void {
+  if (!state.panel) return;
+  state.panel = null;
+  renderPanel();
+}
+
+function showPanel(panel: Panel): void {
+  state.panel = panel;
+  setDrawer(null);
+  renderPanel();
+}
+
+async function openThread(threadId: string): Promise<void> {
+  const roomId = state.current;
+  if (!roomId) return;
+  const panel: Panel = { kind: 'thread', roomId, threadId, messages: new Map() };
+  const root = state.messages.get(threadId);
+  if (root) panel.messages.set(root.id, root);
+  showPanel(panel);
+  const { messages } = await client().getThread(roomId, threadId, 100);
+  if (state.panel !== panel) return;
+  for (const m of messages) panel.messages.set(m.id, m);
+  renderPanel();
+  if (wide()) $('thread-input').focus();
+}
+
+function panelMessage(m: WireMessage, onClick?: () => void): HTMLElement {
+  const node = el('div', { className: `pmsg${m.deleted ? ' deleted' : ''}` });
+  node.dataset.id = m.id;
+  const when = el('time', {
+    className: 'when',
+    textContent: timeLabel(m.timestamp),
+    title: fullTimeLabel(m.timestamp),
+  });
+  when.dateTime = m.timestamp;
+  node.append(
+    avatar(m.user_id, 'sm'),
+    el(
+      'div',
+      { className: 'content' },
+      el('div', { className: 'meta' }, el('span', { className: 'who', textContent: m.user_id }), when),
+      el(
+        'div',
+        { className: 'body' },
+        m.deleted ? el('span', { className: 'ptext', textContent: 'message deleted' }) : panelText(m.content),
+      ),
+    ),
+  );
+  if (onClick) {
+    node.classList.add('clickable');
+    node.tabIndex = 0;
+    node.setAttribute('role', 'button');
+    node.addEventListener('click', (e) => {
+      if ((e.target as HTMLElement).closest('a')) return;
+      onClick();
+    });
+    node.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        onClick();
+      }
+    });
+  }
+  return node;
+}
+
+/** richText with its own class: panel text is not message-list text. */
+function panelText(text: string): HTMLElement {
+  const span = richText(text);
+  span.className = 'ptext';
+  return span;
+}
+
+function renderPanel(): void {
+  const p = state.panel;
+  $('app').classList.toggle('panel-open', p !== null);
+  const body = $('panel-body');
+  $('thread-composer').classList.toggle('hidden', p?.kind !== 'thread');
+  if (!p) {
+    body.replaceChildren();
+    $('side-panel').removeAttribute('data-kind');
+    return;
+  }
+  $('side-panel').dataset.kind = p.kind;
+  if (p.kind === 'thread') {
+    $('panel-title').textContent = 'Thread';
+    const sorted = [...p.messages.values()].sort((a, b) => a.seq - b.seq);
+    const root = sorted.find((m) => m.id === p.threadId);
+    const replies = sorted.filter((m) => m.id !== p.threadId);
+    const items: HTMLElement[] = [];
+    if (root) items.push(panelMessage(root, () => jumpTo(root.id)));
+    items.push(
+      el('div', {
+        className: 'panel-divider',
+        textContent: replies.length
+          ? `${replies.length} ${replies.length === 1 ? 'reply' : 'replies'}`
+          : 'No replies yet',
+      }),
+    );
+    items.push(...replies.map((m) => panelMessage(m)));
+    const stick = body.scrollHeight - body.scrollTop - body.clientHeight < STICK_PX;
+    body.replaceChildren(...items);
+    if (stick) body.scrollTop = body.scrollHeight;
+  } else {
+    $('panel-title').textContent = `Search: ${p.query}`;
+    const items: HTMLElement[] = p.results.length
+      ? p.results.map((m) => panelMessage(m, () => jumpTo(m.id)))
+      : [el('p', { className: 'panel-empty', textContent: 'No messages found.' })];
+    body.replaceChildren(...items);
+    body.scrollTop = 0;
+  }
+}
+
+/** Scroll the message list to a message if it is loaded (and close the drawer on a narrow screen). */
+function jumpTo(id: string): void {
+  const node = list().querySelector<HTMLElement>(`.msg[data-id="${CSS.escape(id)}"]`);
+  if (!node) {
+    toast('That message is not loaded: load older messages first.', 'info');
+    return;
+  }
+  if (!wide()) closePanel();
+  node.scrollIntoView({ block: 'center' });
+  node.classList.remove('flash');
+  void node.offsetWidth;
+  node.classList.add('flash');
+  window.setTimeout(() => node.classList.remove('flash'), 1600);
+}
+
+$('close-panel').addEventListener('click', closePanel);
+
+const threadInput = $<HTMLTextAreaElement>('thread-input');
+listen('thread-composer', 'submit', async (e) => {
+  e.preventDefault();
+  const p = state.panel;
+  const content = threadInput.value;
+  if (p?.kind !== 'thread' || !content.trim()) return;
+  threadInput.value = '';
+  try {
+    await client().sendMessage(p.roomId, content, undefined, { replyTo: p.threadId });
+  } catch (err) {
+    if (!threadInput.value) threadInput.value = content;
+    showError(err);
+  }
+});
+threadInput.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    $<HTMLFormElement>('thread-composer').requestSubmit();
+  }
+});
+
+listen('search-form', 'submit', async (e) => {
+  e.preventDefault();
+  const roomId = state.current;
+  const query = $<HTMLInputElement>('search-input').value.trim();
+  if (!roomId || !query) return;
+  const { messages } = await client().searchMessages(roomId, query, 50);
+  if (roomId !== state.current) return;
+  showPanel({ kind: 'search', roomId, query, results: [...messages].sort((a, b) => b.seq - a.seq) });
 });
 matchMedia('(min-width: 1024px)').addEventListener('change', () => setDrawer(null));
 
