@@ -5,10 +5,8 @@
  * app (local backend) and on two nodes sharing a real redis-server or
  * nats-server.
  */
-import { Module } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { StreamingModule, StreamingWsAdapter, type StreamingModuleOptions } from '@nest-streaming/streaming';
-import { signToken, startDemoApp, startNestApp, type TestApp } from './support/app';
+import { type StreamingModuleOptions } from '@nest-streaming/streaming';
+import { signToken, startStreamingApp, startDemoApp, type TestApp } from './support/app';
 import { startNatsServer, type NatsServerHandle } from './support/nats-server';
 import { startRedisServer, type RedisServerHandle } from './support/redis-server';
 import { ClientPool, type Json } from './support/ws-client';
@@ -124,14 +122,11 @@ describe.each(['redis', 'nats'] as const)('direct messages across two nodes (%s)
         : { backend: 'nats', backendUrls: [nats!.url] };
     const prefix = `dm${++run}-${Date.now()}`;
     const start = async (nodeId: string): Promise<TestApp> => {
-      @Module({
-        imports: [
-          StreamingModule.forRoot({ historyStore: 'memory', auth: { jwtSecret: SECRET }, nodeId, ...shared }),
-        ],
-      })
-      class DirectModule {}
-      const t = await startNestApp(DirectModule, {
-        configure: (a: NestExpressApplication) => a.useWebSocketAdapter(new StreamingWsAdapter(a)),
+      const t = await startStreamingApp({
+        historyStore: 'memory',
+        auth: { jwtSecret: SECRET },
+        nodeId,
+        ...shared,
       });
       apps.push(t);
       return t;

@@ -9,10 +9,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Module } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { StreamingModule, StreamingWsAdapter, type StreamingModuleOptions } from '@nest-streaming/streaming';
-import { signToken, startDemoApp, startNestApp, type TestApp } from './support/app';
+import { type StreamingModuleOptions } from '@nest-streaming/streaming';
+import { signToken, startStreamingApp, startDemoApp, type TestApp } from './support/app';
 import { startNatsServer, type NatsServerHandle } from './support/nats-server';
 import { startRedisServer, type RedisServerHandle } from './support/redis-server';
 import { ClientPool, type Json, type WsClient } from './support/ws-client';
@@ -225,21 +223,13 @@ describe.each(['redis', 'nats'] as const)('read state across two nodes (%s)', (k
         : { backend: 'nats', backendUrls: [nats!.url] };
     const prefix = `rs-${Date.now()}`;
     const start = async (nodeId: string): Promise<TestApp> => {
-      @Module({
-        imports: [
-          StreamingModule.forRoot({
-            historyStore: 'memory',
-            auth: { jwtSecret: SECRET },
-            maxMessagesPerSecond: 1000,
-            rateLimit: { enabled: false },
-            nodeId,
-            ...shared,
-          }),
-        ],
-      })
-      class ReadStateModule {}
-      const t = await startNestApp(ReadStateModule, {
-        configure: (a: NestExpressApplication) => a.useWebSocketAdapter(new StreamingWsAdapter(a)),
+      const t = await startStreamingApp({
+        historyStore: 'memory',
+        auth: { jwtSecret: SECRET },
+        maxMessagesPerSecond: 1000,
+        rateLimit: { enabled: false },
+        nodeId,
+        ...shared,
       });
       apps.push(t);
       return t;

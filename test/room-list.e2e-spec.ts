@@ -4,15 +4,8 @@
  * as `room_listed {room}` and `room_unlisted {room_id}`, so lists never need
  * a reload. On one local node and on two nodes sharing a real redis-server.
  */
-import { Module } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import {
-  StreamingManager,
-  StreamingModule,
-  StreamingWsAdapter,
-  type StreamingModuleOptions,
-} from '@nest-streaming/streaming';
-import { signToken, startNestApp, type TestApp } from './support/app';
+import { StreamingManager, type StreamingModuleOptions } from '@nest-streaming/streaming';
+import { signToken, startStreamingApp, type TestApp } from './support/app';
 import { startRedisServer, type RedisServerHandle } from './support/redis-server';
 import { ClientPool, type Envelope } from './support/ws-client';
 
@@ -43,13 +36,7 @@ describe.each(['local', 'redis'] as const)('live room list (%s)', (kind) => {
   /** Node A, where rooms change, and node B, where the watcher is (the same node on `local`). */
   async function nodes(): Promise<[TestApp, TestApp]> {
     const start = async (extra: Partial<StreamingModuleOptions>): Promise<TestApp> => {
-      @Module({
-        imports: [StreamingModule.forRoot({ historyStore: 'memory', auth: { jwtSecret: SECRET }, ...extra })],
-      })
-      class RoomListModule {}
-      const t = await startNestApp(RoomListModule, {
-        configure: (a: NestExpressApplication) => a.useWebSocketAdapter(new StreamingWsAdapter(a)),
-      });
+      const t = await startStreamingApp({ historyStore: 'memory', auth: { jwtSecret: SECRET }, ...extra });
       apps.push(t);
       return t;
     };

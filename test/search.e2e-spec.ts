@@ -8,10 +8,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Module } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { StreamingModule, StreamingWsAdapter, type StreamingModuleOptions } from '@nest-streaming/streaming';
-import { signToken, startNestApp, type TestApp } from './support/app';
+import { type StreamingModuleOptions } from '@nest-streaming/streaming';
+import { signToken, startStreamingApp, type TestApp } from './support/app';
 import { startNatsServer, type NatsServerHandle } from './support/nats-server';
 import { startRedisServer, type RedisServerHandle } from './support/redis-server';
 import { ClientPool, type WsClient } from './support/ws-client';
@@ -57,11 +55,7 @@ describe.each(['memory', 'sqlite', 'redis', 'nats'] as const)('search_messages (
       maxMessagesPerSecond: 100_000,
     };
     const start = async (extra: Partial<StreamingModuleOptions>): Promise<TestApp> => {
-      @Module({ imports: [StreamingModule.forRoot({ ...base, ...extra })] })
-      class SearchModule {}
-      const t = await startNestApp(SearchModule, {
-        configure: (a: NestExpressApplication) => a.useWebSocketAdapter(new StreamingWsAdapter(a)),
-      });
+      const t = await startStreamingApp({ ...base, ...extra });
       apps.push(t);
       return t;
     };

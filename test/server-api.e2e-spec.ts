@@ -3,11 +3,9 @@
  * node, and on two nodes sharing a real redis-server, where every call is
  * made on node A and its effect checked on connections of node B.
  */
-import { Module } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { StreamingModule, StreamingWsAdapter, type StreamingModuleOptions } from '@nest-streaming/streaming';
-import { eventually, signToken, startNestApp, type HttpResponse, type TestApp } from './support/app';
+import { StreamingModule, type StreamingModuleOptions } from '@nest-streaming/streaming';
+import { eventually, signToken, startStreamingApp, type HttpResponse, type TestApp } from './support/app';
 import { startRedisServer, type RedisServerHandle } from './support/redis-server';
 import { ClientPool } from './support/ws-client';
 
@@ -31,13 +29,7 @@ const token = (sub: string): Promise<string> =>
   signToken(SECRET, { sub, exp: Math.floor(Date.now() / 1000) + 600 });
 
 async function startNode(config: Parameters<typeof StreamingModule.forRoot>[0]): Promise<TestApp> {
-  @Module({
-    imports: [StreamingModule.forRoot({ historyStore: 'memory', auth: { jwtSecret: SECRET }, ...config })],
-  })
-  class ApiTestModule {}
-  const t = await startNestApp(ApiTestModule, {
-    configure: (app: NestExpressApplication) => app.useWebSocketAdapter(new StreamingWsAdapter(app)),
-  });
+  const t = await startStreamingApp({ historyStore: 'memory', auth: { jwtSecret: SECRET }, ...config });
   apps.push(t);
   return t;
 }

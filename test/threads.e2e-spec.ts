@@ -5,10 +5,8 @@
  * backend) and on two nodes sharing a real redis-server or nats-server, where
  * replies racing on both nodes must all be counted.
  */
-import { Module } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import { StreamingModule, StreamingWsAdapter, type StreamingModuleOptions } from '@nest-streaming/streaming';
-import { signToken, startDemoApp, startNestApp, type TestApp } from './support/app';
+import { type StreamingModuleOptions } from '@nest-streaming/streaming';
+import { signToken, startStreamingApp, startDemoApp, type TestApp } from './support/app';
 import { startNatsServer, type NatsServerHandle } from './support/nats-server';
 import { startRedisServer, type RedisServerHandle } from './support/redis-server';
 import { ClientPool, type Envelope, type Json, type WsClient } from './support/ws-client';
@@ -181,20 +179,12 @@ describe.each(['redis', 'nats'] as const)('threads across two nodes (%s)', (kind
         : { backend: 'nats', backendUrls: [nats!.url] };
     const prefix = `th${++run}-${Date.now()}`;
     const start = async (nodeId: string): Promise<TestApp> => {
-      @Module({
-        imports: [
-          StreamingModule.forRoot({
-            historyStore: 'memory',
-            auth: { jwtSecret: SECRET },
-            rateLimit: { enabled: false },
-            nodeId,
-            ...shared,
-          }),
-        ],
-      })
-      class ThreadsModule {}
-      const t = await startNestApp(ThreadsModule, {
-        configure: (a: NestExpressApplication) => a.useWebSocketAdapter(new StreamingWsAdapter(a)),
+      const t = await startStreamingApp({
+        historyStore: 'memory',
+        auth: { jwtSecret: SECRET },
+        rateLimit: { enabled: false },
+        nodeId,
+        ...shared,
       });
       apps.push(t);
       return t;

@@ -11,9 +11,10 @@
 import 'reflect-metadata';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LogLevel, Type } from '@nestjs/common';
+import { Module, type LogLevel, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import { StreamingModule, StreamingWsAdapter } from '@nest-streaming/streaming';
 import { eventually as retryUntilPasses } from '@nest-streaming/streaming/testing';
 import { SignJWT, type JWTPayload } from 'jose';
 import { AppModule } from '../../apps/demo-chat/src/app.module';
@@ -205,4 +206,18 @@ export function metricValue(prometheusText: string, name: string, labelFilter?: 
     sum += Number(m[3]);
   }
   return sum;
+}
+
+/**
+ * A bare app with only `StreamingModule.forRoot(config)` and the module's
+ * WebSocket adapter (no demo controllers), on 127.0.0.1:<random port>.
+ */
+export async function startStreamingApp(
+  config: Parameters<typeof StreamingModule.forRoot>[0],
+): Promise<TestApp> {
+  @Module({ imports: [StreamingModule.forRoot(config)] })
+  class StreamingTestModule {}
+  return startNestApp(StreamingTestModule, {
+    configure: (app: NestExpressApplication) => app.useWebSocketAdapter(new StreamingWsAdapter(app)),
+  });
 }
