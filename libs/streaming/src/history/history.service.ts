@@ -5,6 +5,7 @@ import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { WireMessage, messageToWire } from '../protocol/wire';
+import { retentionCutoff, retentionMs } from './retention';
 import { RoomService } from '../rooms/room.service';
 import { outranks, roleHas } from '../rooms/room-permissions';
 import { StreamingStatsService } from '../metrics/streaming-stats.service';
@@ -113,7 +114,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** `message_retention` in milliseconds. */
   private get retentionMs(): number {
-    return this.options.messageRetention * 3_600_000;
+    return retentionMs(this.options);
   }
 
   /**
@@ -283,7 +284,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
       if (page.length < THREAD_SCAN_PAGE) break;
       after = page[page.length - 1].seq;
     }
-    const cutoff = new Date(Date.now() - this.retentionMs).toISOString();
+    const cutoff = retentionCutoff(this.options);
     const messages = found.filter((m) => m.timestamp >= cutoff);
     if (messages.length === 0)
       throw new StreamingError('message_not_found', `thread ${threadId} not found in room ${roomId}`);
@@ -433,7 +434,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     const limit = Math.min(page.limit ?? DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT);
     const messages = await this.broker.getHistory(roomId, { limit, before: page.before, after: page.after });
     // Messages past retention are never served, even between two scheduled trims.
-    const cutoff = new Date(Date.now() - this.retentionMs).toISOString();
+    const cutoff = retentionCutoff(this.options);
     return messages.filter((m) => m.timestamp >= cutoff).map(messageToWire);
   }
 

@@ -5,6 +5,7 @@ import { StreamingError } from '../protocol/streaming-error';
 import { WireMessage, messageToWire } from '../protocol/wire';
 import { RoomService } from '../rooms/room.service';
 import { InjectBroker, InjectStreamingOptions } from '../streaming.constants';
+import { retentionCutoff } from './retention';
 
 /** Default and largest number of results of `search_messages`. */
 export const DEFAULT_SEARCH_LIMIT = 20;
@@ -58,7 +59,7 @@ export class MessageSearchService {
     await this.rooms.requirePermission(roomId, userId, 'read');
     const max = Math.max(1, Math.min(limit ?? DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT));
     const matches = searchMatcher(query);
-    const cutoff = new Date(Date.now() - this.options.messageRetention * 3_600_000).toISOString();
+    const cutoff = retentionCutoff(this.options);
     const found: StoredMessage[] = [];
     let before: number | undefined;
     for (let scanned = 0; found.length < max && scanned < this.options.maxHistoryMessages;) {
