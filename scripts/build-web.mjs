@@ -1,10 +1,19 @@
 #!/usr/bin/env node
 // Bundles the demo page (apps/demo-chat/web/main.ts + the @nest-streaming/client
 // package, as built by build-packages.mjs) into apps/demo-chat/public/app.js.
+// The page imports the client as any app would, from its built dist/, so the
+// packages are built first (a no-op when they are up to date; a fresh clone
+// has no dist/ yet).
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const packages = spawnSync(process.execPath, [path.join(root, 'scripts/build-packages.mjs')], {
+  cwd: root,
+  stdio: 'inherit',
+});
+if (packages.status !== 0) process.exit(packages.status ?? 1);
 await build({
   entryPoints: [path.join(root, 'apps/demo-chat/web/main.ts')],
   outfile: path.join(root, 'apps/demo-chat/public/app.js'),
