@@ -7,7 +7,8 @@
 //   decorator metadata Nest's injection needs).
 // `npm run pack` then writes their tarballs to dist/packs/.
 // A package whose dist/ is newer than every file of its src/ and its
-// package.json is not built again (FORCE_BUILD=1 builds anyway).
+// package.json is not built again (FORCE_BUILD=1 builds anyway). Package
+// names as arguments build only those (and the ones before them in the order).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -61,7 +62,12 @@ function newest(p) {
 
 const STAMP = '.built';
 let changed = false;
-for (const name of ['protocol', 'client', 'streaming']) {
+const ORDER = ['protocol', 'client', 'streaming'];
+const wanted = process.argv.slice(2);
+for (const w of wanted)
+  if (!ORDER.includes(w)) throw new Error(`unknown package ${w}: one of ${ORDER.join(', ')}`);
+const last = wanted.length ? Math.max(...wanted.map((w) => ORDER.indexOf(w))) : ORDER.length - 1;
+for (const name of ORDER.slice(0, last + 1)) {
   const stamp = lib(name, 'dist', STAMP);
   const inputs = Math.max(newest(lib(name, 'src')), newest(lib(name, 'package.json')));
   // Rebuilt when its sources changed, or when a package before it (one it depends on) was rebuilt.

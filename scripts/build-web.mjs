@@ -2,14 +2,14 @@
 // Bundles the demo page (apps/demo-chat/web/main.ts + the @nest-streaming/client
 // package, as built by build-packages.mjs) into apps/demo-chat/public/app.js.
 // The page imports the client as any app would, from its built dist/, so the
-// packages are built first (a no-op when they are up to date; a fresh clone
-// has no dist/ yet).
+// client package (and the protocol it needs) is built first (a no-op when it
+// is up to date; a fresh clone has no dist/ yet).
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const packages = spawnSync(process.execPath, [path.join(root, 'scripts/build-packages.mjs')], {
+const packages = spawnSync(process.execPath, [path.join(root, 'scripts/build-packages.mjs'), 'client'], {
   cwd: root,
   stdio: 'inherit',
 });

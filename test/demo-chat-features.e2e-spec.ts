@@ -4,7 +4,8 @@
  * up as in demo-layout.e2e-spec.ts): two users start a DM from the member
  * list, reply in a thread, get unread badges from the server's read state
  * (kept across a reload, cleared by reading in another tab) and search a
- * room. Screenshots (thread panel open) go to test-artifacts/.
+ * room; then an admin opens the admin console from the page and disconnects
+ * a user. Screenshots (thread panel open, admin console) go to test-artifacts/.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,6 +43,7 @@ describe('demo chat page: DMs, threads, unread state and search in Chromium', ()
       JWT_SECRET: 'features-e2e-secret-6b1e9d2f47a03c58',
       FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '1000',
       FORGE_STREAMING_RATE_LIMIT_BURST_SIZE: '1000',
+      DEMO_ADMINS: 'root',
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -229,5 +231,66 @@ describe('demo chat page: DMs, threads, unread state and search in Chromium', ()
     await shot(phone, 'features-390x844');
     await phone.keyboard.press('Escape');
     await phone.waitForSelector('#side-panel', { state: 'hidden' });
+  });
+
+  it('the admin console: an admin opens it from the page, sees nodes, rooms and users, and disconnects a user', async () => {
+    const dave = await openPage('dave', 1280, 800);
+    await dave.fill('#new-room-name', 'ops-room');
+    await dave.click('#create-room button');
+    await dave.waitForSelector('#composer:not(.hidden)');
+    await send(dave, 'anyone around?');
+    // Only admins see the link.
+    expect(await dave.locator('#admin-link').isVisible()).toBe(false);
+
+    const root = await openPage('root', 1280, 800);
+    const link = root.locator('#admin-link');
+    await link.waitFor();
+    const [consolePage] = await Promise.all([root.context().waitForEvent('page'), link.click()]);
+    consolePage.on('pageerror', (e) => errors.push(`console: ${e.message}`));
+    await consolePage.waitForSelector('#console:not([hidden])');
+    // The token left the address bar.
+    expect(consolePage.url()).not.toContain('token=');
+    await consolePage.waitForSelector('#nodes tbody tr.self');
+    await consolePage.waitForSelector('#rooms tbody tr:has-text("ops-room")');
+    const daveRow = consolePage.locator('#users tbody tr[data-user="dave"]');
+    await daveRow.waitFor();
+    await consolePage.waitForFunction(
+      () => Number(document.getElementById('t-connections')?.textContent) >= 2,
+    );
+    // A few readings of the live graph (one a second).
+    await consolePage.waitForFunction(
+      () => (document.getElementById('graph-line')?.getAttribute('d') ?? '').split('L').length >= 3,
+    );
+    expect(await consolePage.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
+    await shot(consolePage, 'admin-1280x800');
+
+    // Disconnect dave: two clicks (arm, confirm); his page says why and does not reconnect.
+    await daveRow.locator('button.disconnect').click();
+    await daveRow.locator('button.disconnect.armed').click();
+    await consolePage.waitForSelector('.toast:has-text("Disconnected dave: 1 connection closed")');
+    await dave.waitForSelector('#banner:has-text("Disconnected: disconnected by an administrator")');
+    await consolePage.waitForSelector('#users tbody tr[data-user="dave"]', { state: 'detached' });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await dave.locator('#banner').textContent()).toContain('disconnected by an administrator');
+    const stats = await app.http('GET', '/_/streaming/stats');
+    expect(stats.json.active_connections).toBe(1); // root's page only
+
+    // A phone: one column, nothing wider than the screen (tables scroll inside their cards).
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const small = await phone.newPage();
+    small.on('pageerror', (e) => errors.push(`console phone: ${e.message}`));
+    await small.goto(`${app.baseUrl}/_/streaming/admin`);
+    await small.waitForSelector('#signin:not([hidden])');
+    await small.fill('#token-input', await app.login('root'));
+    await small.click('#signin-form button');
+    await small.waitForSelector('#rooms tbody tr:has-text("ops-room")');
+    await small.waitForSelector('#nodes tbody tr.self');
+    expect(await small.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await shot(small, 'admin-390x844');
+    // A token without the role is turned away with the reason.
+    await small.click('#signout');
+    await small.fill('#token-input', await app.login('mallory'));
+    await small.click('#signin-form button');
+    await small.waitForSelector('#signin-error:has-text("admin")');
   });
 });

@@ -12,9 +12,18 @@ import { PresenceAuditController, PresenceAuditService } from './presence-audit.
   imports: [
     StreamingModule.forRootAsync({
       // The demo serves every optional route, open (an app would guard stats, route and metrics),
-      // the server API (404 until FORGE_STREAMING_API_KEY is set) and the AsyncAPI document of
-      // the socket protocol at /_/streaming/asyncapi.json.
-      routes: { health: true, stats: true, route: true, metrics: true, api: true, asyncapi: true },
+      // the server API (404 until FORGE_STREAMING_API_KEY is set), the AsyncAPI document of
+      // the socket protocol at /_/streaming/asyncapi.json and the admin console at
+      // /_/streaming/admin (its API needs a token with the admin role: log in with a name in DEMO_ADMINS).
+      routes: {
+        health: true,
+        stats: true,
+        route: true,
+        metrics: true,
+        api: true,
+        asyncapi: true,
+        admin: true,
+      },
       imports: [ConfigModule.forFeature(streamingConfig)],
       inject: [streamingConfig.KEY],
       useFactory: (config: ConfigType<typeof streamingConfig>) => ({

@@ -238,12 +238,28 @@ async function start(): Promise<void> {
   $('app').classList.remove('hidden');
   $('me-name').textContent = state.me;
   paintAvatar($('me-avatar'), state.me);
+  showAdminLink();
   renderChat();
   await refreshRooms(true);
   await syncUnread();
   const last = sessionStorage.getItem(ROOM_KEY);
   if (last && state.rooms.has(last)) await openRoom(last);
   startRoomPolling();
+}
+
+/** Admins (the `admin` role of the token) get a link to the admin console, which takes the token in its URL fragment. */
+function showAdminLink(): void {
+  let roles: unknown;
+  try {
+    const payload = state.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    roles = (JSON.parse(atob(payload)) as { roles?: unknown }).roles;
+  } catch {
+    roles = undefined;
+  }
+  const link = $<HTMLAnchorElement>('admin-link');
+  const admin = Array.isArray(roles) && roles.includes('admin');
+  link.classList.toggle('hidden', !admin);
+  link.href = admin ? `/_/streaming/admin#token=${encodeURIComponent(state.token)}` : '/_/streaming/admin';
 }
 
 function logout(): void {
@@ -274,6 +290,14 @@ function wire(c: StreamingClient): void {
     } else if (s === 'closed' && !state.loggingOut && !$('app').classList.contains('hidden')) {
       banner('Disconnected.', { label: 'Reconnect', run: () => void c.connect().catch(showError) });
     }
+  });
+  // 4403: the server (an administrator, another service) disconnected this user; the client does not reconnect.
+  c.on('disconnected', (e) => {
+    if (e.code !== 4403 || state.loggingOut) return;
+    banner(`Disconnected: ${e.reason || 'by the server'}.`, {
+      label: 'Reconnect',
+      run: () => void c.connect().catch(showError),
+    });
   });
   c.on('auth_expired', () => banner('Your session expired.', { label: 'Log in again', run: logout }));
   window.addEventListener('online', () => {

@@ -205,6 +205,22 @@ describe('StreamingClient over WebSocket (fake server)', () => {
     expect(FakeSocket.all).toHaveLength(1);
   });
 
+  it('does not reconnect after a 4403 disconnect by the server (server API, admin console)', async () => {
+    const { client, socket, states } = await connected({ reconnect: { initialDelayMs: 10 } });
+    const disconnected = jest.fn();
+    client.on('disconnected', disconnected);
+    socket.drop(4403, 'disconnected by an administrator');
+    expect(disconnected).toHaveBeenCalledWith({
+      code: 4403,
+      reason: 'disconnected by an administrator',
+      will_reconnect: false,
+    });
+    await jest.advanceTimersByTimeAsync(60_000);
+    expect(FakeSocket.all).toHaveLength(1);
+    expect(states).toEqual(['connecting', 'open', 'closed']);
+    await expect(client.joinRoom('r')).rejects.toMatchObject({ code: 'not_connected' });
+  });
+
   it('retries with backoff when getToken() fails during a reconnect', async () => {
     let fail = false;
     const { client, socket } = await connected({

@@ -290,7 +290,9 @@ export class Connection {
       this.setState('closed');
       return;
     }
-    if (!this.opts.reconnectEnabled) {
+    // 4403: the server disconnected this user on purpose (server API, admin console): no reconnect,
+    // as Socket.IO's client after "io server disconnect".
+    if (!this.opts.reconnectEnabled || code === 4403) {
       const err = new StreamingClientError('disconnected', `connection closed (${code} ${reason})`.trim());
       this.rejectWaiters(err);
       this.requests.rejectQueue(err);

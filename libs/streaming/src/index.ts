@@ -70,12 +70,14 @@ export type {
   PresenceEvent,
   TypingEvent,
   ConnectionEvent,
+  ModerationEvent,
 } from './events/streaming-events';
 export { SubscribeRoom } from './decorators/subscribe-room.decorator';
 export { OnChannel } from './decorators/on-channel.decorator';
 export { OnPresence } from './decorators/on-presence.decorator';
 export { OnTyping } from './decorators/on-typing.decorator';
 export { OnConnect, OnDisconnect } from './decorators/on-connection.decorator';
+export { OnModeration } from './decorators/on-moderation.decorator';
 export type { StreamingHandlerDecorator } from './decorators/streaming-handler.metadata';
 
 // Hooks: allow, refuse or rewrite requests.
@@ -141,3 +143,14 @@ export type {
   ContentFilterContext,
   FilteredContent,
 } from './interfaces';
+
+// Admin console (`routes.admin`).
+export { StreamingAdminGuard } from './admin/admin.guard';
+export type {
+  AdminConnections,
+  AdminModerationEntry,
+  AdminNode,
+  AdminOverview,
+  AdminRoom,
+  AdminRooms,
+} from './admin/admin-console.types';

@@ -1,4 +1,7 @@
-import { CanActivate, Controller, Type, UseGuards } from '@nestjs/common';
+import { CanActivate, Controller, Provider, Type, UseGuards } from '@nestjs/common';
+import { AdminApiController, AdminPageController } from './admin/admin-console.controller';
+import { AdminConsoleService } from './admin/admin-console.service';
+import { StreamingAdminGuard } from './admin/admin.guard';
 import { ServerApiController } from './api/server-api.controller';
 import { asyncApiController } from './docs/asyncapi.controller';
 import { StreamingConfigError } from './config/streaming-config.error';
@@ -9,10 +12,11 @@ import {
   StreamingRouteController,
   StreamingStatsController,
 } from './metrics/streaming-observability.controller';
+import { StreamingRateLimitGuard } from './security/rate-limit.guard';
 import { SseController } from './transports/sse/sse.controller';
 import type { StreamingRoutesOptions } from './config/streaming-options.interface';
 
-type RouteKey = 'sse' | 'health' | 'stats' | 'route' | 'metrics' | 'api' | 'asyncapi';
+type RouteKey = 'sse' | 'health' | 'stats' | 'route' | 'metrics' | 'api' | 'asyncapi' | 'admin';
 
 /** Where each route goes when it is `true`, and whether it is on when nothing says. */
 const DEFAULTS: Record<RouteKey, { path: string; on: boolean }> = {
@@ -23,6 +27,7 @@ const DEFAULTS: Record<RouteKey, { path: string; on: boolean }> = {
   metrics: { path: 'metrics', on: false },
   api: { path: '_/streaming/api', on: false },
   asyncapi: { path: '_/streaming/asyncapi.json', on: false },
+  admin: { path: '_/streaming/admin', on: false },
 };
 
 const PATH = /^[A-Za-z0-9_\-.~:/]*$/;
@@ -99,5 +104,16 @@ export function routeControllers(
   if (paths.metrics !== undefined) out.push(mount(StreamingMetricsController, paths.metrics, guards));
   if (paths.api !== undefined) out.push(mount(ServerApiController, paths.api));
   if (paths.asyncapi !== undefined) out.push(mount(asyncApiController(paths.sse), paths.asyncapi));
+  if (paths.admin !== undefined) {
+    // The page is static and open; its API is behind the admin guard (or the app's), then the rate limit.
+    const adminGuards = options.adminGuards?.length ? options.adminGuards : [StreamingAdminGuard];
+    out.push(mount(AdminPageController, paths.admin));
+    out.push(mount(AdminApiController, `${paths.admin}/api`, [...adminGuards, StreamingRateLimitGuard]));
+  }
   return out;
+}
+
+/** The providers the routes that are on need beyond the module's own (the admin console's service). */
+export function routeProviders(options: StreamingRoutesOptions = {}): Provider[] {
+  return resolveRoutes(options).admin !== undefined ? [AdminConsoleService] : [];
 }

@@ -33,7 +33,7 @@ import {
   StreamingConfigurableModule,
 } from './streaming.module-definition';
 import { loadStreamingConfig } from './config/streaming-config.loader';
-import { routeControllers } from './streaming-routes';
+import { routeControllers, routeProviders } from './streaming-routes';
 import { optionsProviders } from './streaming.providers';
 import { StreamingGateway } from './transports/ws/streaming.gateway';
 import { TypingService } from './typing/typing.service';
@@ -115,8 +115,10 @@ export class StreamingModule extends StreamingConfigurableModule {
   static forRoot(options: typeof STREAMING_OPTIONS_TYPE): DynamicModule {
     // The server API is mounted when a key is configured (in code, the environment or YAML).
     const keys = options.apiKey ?? loadStreamingConfig().apiKey ?? [];
+    const base = super.forRoot(options);
     return {
-      ...super.forRoot(options),
+      ...base,
+      providers: [...(base.providers ?? []), ...routeProviders(options.routes)],
       controllers: routeControllers(options.routes, { apiKeyConfigured: keys.length > 0 }),
     };
   }
@@ -127,6 +129,11 @@ export class StreamingModule extends StreamingConfigurableModule {
    * are not known yet).
    */
   static forRootAsync(options: typeof STREAMING_ASYNC_OPTIONS_TYPE): DynamicModule {
-    return { ...super.forRootAsync(options), controllers: routeControllers(options.routes) };
+    const base = super.forRootAsync(options);
+    return {
+      ...base,
+      providers: [...(base.providers ?? []), ...routeProviders(options.routes)],
+      controllers: routeControllers(options.routes),
+    };
   }
 }

@@ -2,6 +2,7 @@ import { StreamingLogger } from '../common/streaming-logger';
 import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { ConnectionRegistry } from '../connections/connection-registry';
+import { StreamingStatsService } from '../metrics/streaming-stats.service';
 import { InjectNodeDirectory, InjectStreamingOptions } from '../streaming.constants';
 import { NodeDirectory, NodeInfo } from '../interfaces';
 
@@ -19,6 +20,7 @@ export class NodeRegistryService implements OnApplicationBootstrap, OnApplicatio
     @InjectNodeDirectory() private readonly nodes: NodeDirectory,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
     private readonly registry: ConnectionRegistry,
+    private readonly stats: StreamingStatsService,
   ) {}
 
   get nodeId(): string {
@@ -31,6 +33,8 @@ export class NodeRegistryService implements OnApplicationBootstrap, OnApplicatio
       startedAt: this.startedAt,
       lastHeartbeat: new Date().toISOString(),
       connections: this.registry.size,
+      messagesPerSecond: this.stats.messagesPerSecond(),
+      totalMessages: this.stats.totalMessages,
       ...(this.options.region ? { region: this.options.region } : {}),
       ...(this.options.advertiseUrl ? { address: this.options.advertiseUrl } : {}),
     };

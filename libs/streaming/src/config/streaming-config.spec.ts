@@ -108,6 +108,7 @@ describe('defaults', () => {
       wsPath: '/ws',
       apiKey: [],
       hookTimeout: 5,
+      adminRole: 'admin',
       webhookUrls: [],
       webhookSecret: '',
       webhookEvents: ['connect', 'disconnect', 'room_message', 'presence'],

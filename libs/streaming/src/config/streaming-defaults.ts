@@ -67,6 +67,7 @@ export function defaultStreamingOptions(): StreamingOptions {
     wsPath: '/ws',
     apiKey: [],
     hookTimeout: 5,
+    adminRole: 'admin',
     webhookUrls: [],
     webhookSecret: '',
     webhookEvents: ['connect', 'disconnect', 'room_message', 'presence'],

@@ -120,6 +120,7 @@ export const STREAMING_OPTION_TABLE: readonly OptionDescriptor[] = [
   describe('ws_path', 'string'),
   describe('api_key', 'list', undefined, { secret: true }),
   describe('hook_timeout', 'number'),
+  describe('admin_role', 'string'),
   describe('webhook_urls', 'list'),
   describe('webhook_secret', 'string', undefined, { secret: true }),
   describe('webhook_events', 'list'),

@@ -156,6 +156,8 @@ export interface StreamingOptions {
   apiKey: string[];
   /** Seconds a hook (`@BeforeSendMessage` and the others) may take before its request fails with `internal`. Default 5. */
   hookTimeout: number;
+  /** The role claim (`roles` of the token) that opens the admin console (`routes.admin`). Default `admin`. */
+  adminRole: string;
   /** URLs that receive the webhooks (POST, JSON, signed). None (the default): no webhooks. */
   webhookUrls: string[];
   /** HMAC-SHA256 key of the webhook signatures; required (16+ characters) with `webhookUrls`. */
@@ -240,6 +242,14 @@ export interface StreamingRoutesOptions {
    * Default off; `true` = `_/streaming/asyncapi.json`.
    */
   asyncapi?: boolean | string;
+  /**
+   * The admin console (a page, and the JSON API it reads at `<admin>/api`).
+   * Default off; `true` = `_/streaming/admin`. Its API needs a token with the
+   * `adminRole` role, unless `adminGuards` replace that check.
+   */
+  admin?: boolean | string;
   /** Guards in front of `stats`, `route` and `metrics` (e.g. the app's admin guard). */
   guards?: Array<Type<CanActivate> | CanActivate>;
+  /** Guards in front of the admin console's API instead of the `adminRole` check. */
+  adminGuards?: Array<Type<CanActivate> | CanActivate>;
 }

@@ -181,6 +181,7 @@ class StreamingOptionsDto {
   )
   apiKey!: string[];
   @PositiveNumber() hookTimeout!: number;
+  @rule('must be a non-empty string', IsString, (o) => MinLength(1, o)) adminRole!: string;
   @rule('must be an array of http(s) URLs', IsArray, (o) => Matches(/^https?:\/\/\S+$/, { ...o, each: true }))
   webhookUrls!: string[];
   @rule('must be at least 16 characters when webhookUrls is set', (o) =>

@@ -4,6 +4,7 @@ export { OnChannel } from './on-channel.decorator';
 export { OnPresence } from './on-presence.decorator';
 export { OnTyping } from './on-typing.decorator';
 export { OnConnect, OnDisconnect } from './on-connection.decorator';
+export { OnModeration } from './on-moderation.decorator';
 export { StreamingHandlersExplorer } from './streaming-handlers.explorer';
 export {
   STREAMING_HANDLER_METADATA,

@@ -31,6 +31,7 @@ const DECORATOR_OF: Record<StreamingHandlerEvent, string> = {
   typing: '@OnTyping',
   connect: '@OnConnect',
   disconnect: '@OnDisconnect',
+  moderation: '@OnModeration',
 };
 
 /**

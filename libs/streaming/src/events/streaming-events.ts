@@ -1,7 +1,7 @@
 import { StreamingLogger } from '../common/streaming-logger';
 import { Injectable } from '@nestjs/common';
 import type { WireMessage, WirePresence } from '../protocol/wire';
-import type { ConnectionIdentity } from '../interfaces';
+import type { ConnectionIdentity, ModerationLogEntry } from '../interfaces';
 
 /** A chat message accepted in a room (fired on the node that accepted it). */
 export interface RoomMessageEvent {
@@ -39,6 +39,12 @@ export interface ConnectionEvent {
   transport: 'ws' | 'sse';
 }
 
+/** A moderation action taken in a room (fired on the node that took it; as stored in the room's log). */
+export interface ModerationEvent {
+  roomId: string;
+  entry: ModerationLogEntry;
+}
+
 /** Every event the handler decorators can listen to. */
 export interface StreamingEventMap {
   room_message: RoomMessageEvent;
@@ -47,6 +53,7 @@ export interface StreamingEventMap {
   typing: TypingEvent;
   connect: ConnectionEvent;
   disconnect: ConnectionEvent;
+  moderation: ModerationEvent;
 }
 
 type Listener<K extends keyof StreamingEventMap> = (event: StreamingEventMap[K]) => unknown;

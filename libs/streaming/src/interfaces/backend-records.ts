@@ -141,6 +141,10 @@ export interface NodeInfo {
   connections: number;
   region?: string;
   address?: string;
+  /** Room messages accepted on the node per second, over its last seconds (as of the heartbeat). */
+  messagesPerSecond?: number;
+  /** Room messages accepted on the node since it started. */
+  totalMessages?: number;
 }
 
 /** Called with each payload published on a subscribed topic. */

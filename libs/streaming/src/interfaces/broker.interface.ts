@@ -56,3 +56,5 @@ export const userTopic = (userId: string): string => `user:${userId}`;
 export const PUBLIC_ROOMS_TOPIC = 'rooms:public';
 /** Topic carrying cluster-wide events. */
 export const NODE_TOPIC = 'nodes';
+/** Topic carrying the moderation actions of every node to the admin consoles. */
+export const ADMIN_MODERATION_TOPIC = 'admin:moderation';

@@ -1,3 +1,4 @@
+import { StreamingEvents } from '../events/streaming-events';
 import { StreamingLogger } from '../common/streaming-logger';
 import { Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { FanoutService } from '../connections/fanout.service';
@@ -61,6 +62,7 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
     private readonly rooms: RoomService,
     private readonly fanout: FanoutService,
     private readonly typing: TypingService,
+    private readonly events: StreamingEvents,
   ) {}
 
   /** Re-arm the announcements of timed mutes and bans that outlived a restart. */
@@ -161,6 +163,7 @@ export class ModerationService implements OnApplicationBootstrap, OnModuleDestro
     if (req.durationS !== undefined && (action === 'mute' || action === 'ban'))
       entry.durationS = req.durationS;
     await this.roomStore.appendModerationLog(roomId, entry, MODERATION_LOG_SIZE);
+    this.events.emit('moderation', { roomId, entry });
     return event;
   }
 

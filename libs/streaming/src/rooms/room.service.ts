@@ -1,3 +1,4 @@
+import { StreamingEvents } from '../events/streaming-events';
 import { createHash, randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { StreamingOptions } from '../config/streaming-options.interface';
@@ -13,7 +14,15 @@ import {
   InjectRoomStore,
   InjectStreamingOptions,
 } from '../streaming.constants';
-import { Broker, MemberRecord, ReadStateStore, RoomRecord, RoomRole, RoomStore } from '../interfaces';
+import {
+  Broker,
+  MemberRecord,
+  ModerationLogEntry,
+  ReadStateStore,
+  RoomRecord,
+  RoomRole,
+  RoomStore,
+} from '../interfaces';
 
 /** Fields of a new room. */
 export interface CreateRoomInput {
@@ -65,6 +74,7 @@ export class RoomService {
     private readonly presence: PresenceService,
     private readonly typing: TypingService,
     @InjectReadStateStore() private readonly readState: ReadStateStore,
+    private readonly events: StreamingEvents,
   ) {}
 
   private ensureEnabled(): void {
@@ -400,19 +410,17 @@ export class RoomService {
       throw new StreamingError('forbidden', 'admins may only set member or moderator');
     }
     await this.roomStore.setMemberRole(roomId, targetId, role);
-    await this.roomStore.appendModerationLog(
+    const entry: ModerationLogEntry = {
+      action: 'set_role',
       roomId,
-      {
-        action: 'set_role',
-        roomId,
-        moderatorId: actorId,
-        targetId,
-        reason: '',
-        at: new Date().toISOString(),
-        role,
-      },
-      500,
-    );
+      moderatorId: actorId,
+      targetId,
+      reason: '',
+      at: new Date().toISOString(),
+      role,
+    };
+    await this.roomStore.appendModerationLog(roomId, entry, 500);
+    this.events.emit('moderation', { roomId, entry });
     if (role === 'owner') {
       await this.roomStore.setMemberRole(roomId, actorId, 'admin');
       await this.roomStore.updateRoom(roomId, { owner: targetId });
