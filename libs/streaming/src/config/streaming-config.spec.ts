@@ -92,6 +92,9 @@ describe('defaults', () => {
       auth: undefined,
       heartbeatInterval: 10,
       nodeTimeout: 30,
+      redisShardedPubsub: 'auto',
+      redisWaitReplicas: 0,
+      redisWaitTimeout: 1,
       sendQueueSize: 1024,
       sendQueueBytes: 0,
       maxMessageVersions: 20,
@@ -102,6 +105,7 @@ describe('defaults', () => {
       maxAnonymousConnections: 1000,
       historyStore: 'memory',
       historyPath: 'data/streaming.sqlite',
+      historyCacheEntries: 20_000,
       loadBalancer: 'consistent_hash',
       region: '',
       advertiseUrl: '',
@@ -328,6 +332,23 @@ describe('resolveStreamingOptions', () => {
   it('rejects a negative size naming the key, env variable and value', () => {
     expect(errorOf(() => resolveStreamingOptions({ maxMessageSize: -5 })).message).toBe(
       'Invalid streaming configuration:\n  - maxMessageSize (max_message_size, FORGE_STREAMING_MAX_MESSAGE_SIZE) = -5: must be an integer >= 64',
+    );
+  });
+
+  it('reads history_cache_entries (env, YAML) and refuses a negative or fractional one by name', () => {
+    expect(readStreamingEnv({ FORGE_STREAMING_HISTORY_CACHE_ENTRIES: '50' })).toEqual({
+      historyCacheEntries: 50,
+    });
+    const yaml = yamlFile('cache.yaml', 'extensions:\n  streaming:\n    history_cache_entries: 10\n');
+    expect(readStreamingYaml(yaml)).toEqual({ historyCacheEntries: 10 });
+    expect(
+      resolveStreamingOptions({ historyStore: 'sqlite', historyCacheEntries: 0 }).historyCacheEntries,
+    ).toBe(0);
+    expect(errorOf(() => resolveStreamingOptions({ historyCacheEntries: -1 })).message).toBe(
+      'Invalid streaming configuration:\n  - historyCacheEntries (history_cache_entries, FORGE_STREAMING_HISTORY_CACHE_ENTRIES) = -1: must be an integer >= 0',
+    );
+    expect(errorOf(() => readStreamingEnv({ FORGE_STREAMING_HISTORY_CACHE_ENTRIES: '1.5' })).message).toBe(
+      'FORGE_STREAMING_HISTORY_CACHE_ENTRIES="1.5" is not an integer',
     );
   });
 

@@ -23,6 +23,8 @@ export interface OptionDescriptor {
 
 /** Accepted `backend` values. */
 export const BACKEND_KINDS = ['local', 'redis', 'nats'] as const;
+/** Accepted `redis_sharded_pubsub` values. */
+export const REDIS_SHARDED_PUBSUB_MODES = ['auto', 'on', 'off'] as const;
 /** Accepted `history_store` values. */
 export const HISTORY_STORES = ['memory', 'sqlite'] as const;
 /** Accepted `load_balancer` values. */
@@ -76,6 +78,9 @@ export const STREAMING_OPTION_TABLE: readonly OptionDescriptor[] = [
   describe('backend_urls', 'list'),
   describe('backend_username', 'string'),
   describe('backend_password', 'string', undefined, { secret: true }),
+  describe('redis_sharded_pubsub', 'enum', REDIS_SHARDED_PUBSUB_MODES),
+  describe('redis_wait_replicas', 'integer'),
+  describe('redis_wait_timeout', 'number'),
   ...['rooms', 'channels', 'presence', 'typing_indicators', 'message_history', 'distributed'].map((f) =>
     describe(`enable_${f}`, 'boolean'),
   ),
@@ -114,6 +119,7 @@ export const STREAMING_OPTION_TABLE: readonly OptionDescriptor[] = [
   describe('auth.jwt_public_key', 'string'),
   describe('auth.jwks_url', 'string'),
   describe('history_path', 'string'),
+  describe('history_cache_entries', 'integer'),
   describe('load_balancer', 'enum', LOAD_BALANCERS),
   describe('region', 'string'),
   describe('advertise_url', 'string'),

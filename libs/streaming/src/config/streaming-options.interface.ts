@@ -65,6 +65,19 @@ export interface StreamingOptions {
   backendUrls: string[];
   backendUsername: string;
   backendPassword: string;
+  /**
+   * Redis backend pub/sub: `auto` = sharded (SPUBLISH / SSUBSCRIBE) on a Redis
+   * Cluster of Redis 7+, classic on a single server; `on` = sharded on a single
+   * Redis 7 too; `off` = classic everywhere. The same on every node.
+   */
+  redisShardedPubsub: 'auto' | 'on' | 'off';
+  /**
+   * Redis backend: replicas a message must reach (WAIT) before it is
+   * acknowledged and delivered, at most those its master has (not failed). 0 = off.
+   */
+  redisWaitReplicas: number;
+  /** Seconds a message waits for `redisWaitReplicas`; fewer in time: `backend_unavailable`. */
+  redisWaitTimeout: number;
 
   enableRooms: boolean;
   enableChannels: boolean;
@@ -140,6 +153,14 @@ export interface StreamingOptions {
   historyStore: 'memory' | 'sqlite';
   /** SQLite file of the `sqlite` history store. */
   historyPath: string;
+  /**
+   * `sqlite` history store: entries the local backend holds in memory in front
+   * of the file (one per cached room record, member, ban or mute, invitation
+   * and message: the newest messages of recently used rooms); the least
+   * recently used rooms are dropped first. The file stays the source of truth.
+   * Default 20000.
+   */
+  historyCacheEntries: number;
   /** How `GET /_/streaming/route` picks a node). */
   loadBalancer: 'consistent_hash' | 'least_connections' | 'round_robin' | 'geographic';
   /** This node's region, for geographic routing. */

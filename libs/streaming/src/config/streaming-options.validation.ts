@@ -36,6 +36,7 @@ import {
   WEBHOOK_EVENTS,
   NESTED_GROUPS,
   RATE_LIMIT_ALGORITHMS,
+  REDIS_SHARDED_PUBSUB_MODES,
 } from './streaming-env';
 import type {
   BackendKind,
@@ -130,6 +131,9 @@ class StreamingOptionsDto {
   @StrList() backendUrls!: string[];
   @Str() backendUsername!: string;
   @Str() backendPassword!: string;
+  @OneOf(REDIS_SHARDED_PUBSUB_MODES) redisShardedPubsub!: (typeof REDIS_SHARDED_PUBSUB_MODES)[number];
+  @IntAtLeast(0) redisWaitReplicas!: number;
+  @PositiveNumber() redisWaitTimeout!: number;
   @Bool() enableRooms!: boolean;
   @Bool() enableChannels!: boolean;
   @Bool() enablePresence!: boolean;
@@ -171,6 +175,7 @@ class StreamingOptionsDto {
   @IntAtLeast(0) sendQueueBytes!: number;
   @OneOf(HISTORY_STORES) historyStore!: 'memory' | 'sqlite';
   @Str() historyPath!: string;
+  @IntAtLeast(0) historyCacheEntries!: number;
   @OneOf(LOAD_BALANCERS) loadBalancer!:
     'consistent_hash' | 'least_connections' | 'round_robin' | 'geographic';
   @Str() region!: string;

@@ -1,3 +1,4 @@
+import type { Cluster } from 'ioredis';
 import {
   Broker,
   HistoryQuery,
@@ -6,6 +7,7 @@ import {
   MutationResult,
   StoredMessage,
   TopicHandler,
+  roomTopic,
 } from '../../interfaces';
 import { StreamingError } from '../../protocol/streaming-error';
 import {
@@ -16,16 +18,25 @@ import {
   splitMessageEnvelope,
   timestampMs,
 } from './redis-codec';
-import { MAX_COUNT, count } from './redis-core';
+import { MAX_COUNT, count, type RedisClient } from './redis-core';
 import { RedisRooms } from './redis-rooms';
 import {
   APPEND_MESSAGE,
+  FLUSH_OUTBOX,
   GET_HISTORY,
+  LATEST_SEQ,
   OLDEST_SEQ,
   PUBLISH_ROUTED,
   TRIM_HISTORY,
   UPDATE_MESSAGE,
 } from './scripts/broker-scripts';
+
+/** A pub/sub channel of a topic: classic, or a shard channel (see redis-keys.ts). */
+export interface Channel {
+  name: string;
+  topic: string;
+  sharded: boolean;
+}
 
 /**
  * The Broker of the Redis backend: fan-out through Redis pub/sub and each
@@ -37,96 +48,175 @@ import {
  * message's current state, so edits, deletes and reactions rewrite the record
  * in place (one Lua script) and never duplicate a message in history.
  *
- * Pub/sub order: appendMessage PUBLISHes inside its script, on the room's
- * node, so a room's messages reach every subscriber in seq order. In a
- * cluster, `publish()` also runs as a script routed by the topic (a room topic
- * routes to the room's slot), because a keyless PUBLISH would go to a random
- * node and two publishes on one topic could overtake each other.
+ * Pub/sub, classic or sharded (chosen at connect, see {@link usePubSub}):
+ * - classic PUBLISH / SUBSCRIBE on `<prefix><topic>`. In a cluster,
+ *   `publish()` runs as a script routed by the topic (a room topic routes to
+ *   the room's slot), because a keyless PUBLISH would go to a random node and
+ *   two publishes on one topic could overtake each other; and every shard
+ *   forwards every message to every other shard.
+ * - sharded SPUBLISH / SSUBSCRIBE (Redis 7) for the topics about one room,
+ *   user or channel, on channels hash-tagged like the keys they go with
+ *   (redis-keys.ts): a message stays within the shard owning the slot, and
+ *   each node's subscriber holds one connection per shard it needs (ioredis
+ *   `shardedSubscribers`). Node-wide topics stay classic.
  *
- * Subscriptions: a handler is kept per channel even while Redis is down, and
- * every channel is subscribed again whenever the subscriber is ready after a
+ * Order: appendMessage publishes inside its script, on the room's node, so a
+ * room's messages reach every subscriber in seq order; other events of the
+ * room published later by `publish()` go to that same node (the routing key,
+ * or the shard channel's slot), so they arrive after them.
+ *
+ * Durable appends (`waitReplicas` > 0): the script parks the envelope in the
+ * room's outbox, the caller waits until that many replicas have the write
+ * (WAIT, at most the replicas online), then publishes the outbox up to its
+ * seq; only then is the message acknowledged. A shortfall rejects the send with
+ * `backend_unavailable` (the message stays stored, hidden and unpublished until
+ * a later append of the room publishes it), so a failover can lose no message
+ * that was acknowledged or delivered, and never hands its seq to another one
+ * that subscribers already saw.
+ *
+ * Subscriptions: a handler is kept per topic even while Redis is down, and
+ * every topic is subscribed again whenever the subscriber is ready after a
  * reconnect (see {@link listen}, called by `connect()`).
  */
 export abstract class RedisBroker extends RedisRooms implements Broker {
-  /** channel -> handler */
+  /** topic -> handler */
   private readonly handlers = new Map<string, TopicHandler>();
+  /** channel -> its topic and kind, for the topics of {@link handlers} */
+  private readonly channels = new Map<string, Channel>();
   private listening = false;
+  /** Topics about one room, user or channel go over SPUBLISH / SSUBSCRIBE. */
+  private sharded = false;
 
   // ------------------------------------------------------------ pub/sub
 
+  /** Whether topics about one room, user or channel use sharded pub/sub (decided by `connect()`). */
+  get shardedPubSub(): boolean {
+    return this.sharded;
+  }
+
+  /** Choose classic or sharded pub/sub (before {@link listen}): the channels of existing handlers follow. */
+  protected usePubSub(sharded: boolean): void {
+    this.sharded = sharded;
+    this.channels.clear();
+    for (const topic of this.handlers.keys()) {
+      const c = this.channelOf(topic);
+      this.channels.set(c.name, c);
+    }
+  }
+
+  private channelOf(topic: string): Channel {
+    const shard = this.sharded ? this.keys.shardChannel(topic) : null;
+    return shard
+      ? { name: shard, topic, sharded: true }
+      : { name: this.keys.channel(topic), topic, sharded: false };
+  }
+
   private readonly onMessage = (channel: string, message: string): void => {
-    const handler = this.handlers.get(channel);
+    const topic = this.channels.get(channel)?.topic;
+    const handler = topic === undefined ? undefined : this.handlers.get(topic);
     if (!handler) return;
     try {
-      handler(message, channel.slice(this.keyPrefix.length));
+      handler(message, topic!);
     } catch (err) {
       this.onError(err);
     }
   };
 
+  /** SUBSCRIBE and SSUBSCRIBE (one shard channel per command: each may live on another shard). */
+  private async subscribeChannels(sub: RedisClient, channels: Channel[]): Promise<void> {
+    const classic = channels.filter((c) => !c.sharded).map((c) => c.name);
+    await Promise.all([
+      ...(classic.length > 0 ? [sub.subscribe(...classic)] : []),
+      ...channels.filter((c) => c.sharded).map((c) => sub.ssubscribe(c.name)),
+    ]);
+  }
+
+  /** UNSUBSCRIBE and SUNSUBSCRIBE. */
+  protected async unsubscribeChannels(sub: RedisClient, channels: Channel[]): Promise<void> {
+    const classic = channels.filter((c) => !c.sharded).map((c) => c.name);
+    await Promise.all([
+      ...(classic.length > 0 ? [sub.unsubscribe(...classic)] : []),
+      ...channels.filter((c) => c.sharded).map((c) => sub.sunsubscribe(c.name)),
+    ]);
+  }
+
   /** Start delivering the subscriber's messages to the handlers (once until {@link stopListening}). */
   protected listen(): void {
     if (this.listening) return;
-    this.subscriber.on('message', this.onMessage);
+    const sub = this.subscriber;
+    sub.on('message', this.onMessage);
+    sub.on('smessage', this.onMessage);
     // Belt and braces next to ioredis' autoResubscribe: after any reconnect, (re)subscribe
     // every topic this node wants, including ones whose SUBSCRIBE failed during an outage.
-    this.subscriber.on('ready', () => {
-      const channels = [...this.handlers.keys()];
-      if (channels.length > 0)
-        this.subscriber.subscribe(...channels).catch((err: unknown) => this.onError(err));
-    });
+    sub.on('ready', this.resubscribe);
     this.listening = true;
   }
 
+  /** Subscribe every topic that has a handler (after a reconnect, or once connected). */
+  protected readonly resubscribe = (): void => {
+    this.subscribeChannels(this.subscriber, [...this.channels.values()]).catch((err: unknown) =>
+      this.onError(err),
+    );
+  };
+
   /** Forget every handler and stop delivering. Returns the channels that had a handler. */
-  protected stopListening(): string[] {
-    const channels = [...this.handlers.keys()];
+  protected stopListening(): Channel[] {
+    const channels = [...this.channels.values()];
     this.handlers.clear();
+    this.channels.clear();
     if (this.listening) {
       this.subscriber.off('message', this.onMessage);
+      this.subscriber.off('smessage', this.onMessage);
+      this.subscriber.off('ready', this.resubscribe);
       this.listening = false;
     }
     return channels;
   }
 
   async publish(topic: string, payload: string): Promise<void> {
-    const channel = this.keys.channel(topic);
-    if (this.client.isCluster) {
+    const channel = this.channelOf(topic);
+    if (channel.sharded) {
+      // Routed by the channel's slot: per-topic order comes with it.
+      await this.exec((c) => c.spublish(channel.name, payload));
+    } else if (this.client.isCluster) {
       // Per-topic order: every publish on a topic leaves from the node of its routing slot.
-      await this.run(PUBLISH_ROUTED, [this.keys.publishRoute(topic)], [channel, payload]);
+      await this.run(PUBLISH_ROUTED, [this.keys.publishRoute(topic)], [channel.name, payload]);
     } else {
-      await this.exec((c) => c.publish(channel, payload));
+      await this.exec((c) => c.publish(channel.name, payload));
     }
   }
 
   async subscribe(topic: string, handler: TopicHandler): Promise<void> {
-    const channel = this.keys.channel(topic);
+    const channel = this.channelOf(topic);
     const sub = this.subscriber;
     // Kept even when Redis is down: the subscription is made when the subscriber is ready again.
-    this.handlers.set(channel, handler);
+    this.handlers.set(topic, handler);
+    this.channels.set(channel.name, channel);
     if (sub.status !== 'ready') throw this.unavailable(new Error(`Redis subscriber is ${sub.status}`));
     try {
-      await sub.subscribe(channel);
+      await this.subscribeChannels(sub, [channel]);
     } catch (err) {
       const mapped = this.mapError(err);
       if (
         !(mapped instanceof StreamingError && mapped.code === 'backend_unavailable') &&
-        this.handlers.get(channel) === handler
+        this.handlers.get(topic) === handler
       ) {
-        this.handlers.delete(channel);
+        this.handlers.delete(topic);
+        this.channels.delete(channel.name);
       }
       throw mapped;
     }
   }
 
   async unsubscribe(topic: string): Promise<void> {
-    const channel = this.keys.channel(topic);
+    const channel = this.channelOf(topic);
     // Delivery stops now; the UNSUBSCRIBE below confirms it server-side.
-    this.handlers.delete(channel);
+    this.handlers.delete(topic);
+    this.channels.delete(channel.name);
     const sub = this.subscriber;
     if (sub.status !== 'ready') throw this.unavailable(new Error(`Redis subscriber is ${sub.status}`));
     try {
-      await sub.unsubscribe(channel);
+      await this.unsubscribeChannels(sub, [channel]);
     } catch (err) {
       throw this.mapError(err);
     }
@@ -141,25 +231,63 @@ export abstract class RedisBroker extends RedisRooms implements Broker {
   ): Promise<StoredMessage> {
     const msg: MessageDraft = { ...draft, metadata: draft.metadata ?? {}, reactions: draft.reactions ?? {} };
     const tail = encodeMessageTail(msg);
-    const publish = Boolean(options.publishTopic);
-    const envelope = publish ? splitMessageEnvelope(msg) : { prefix: '', suffix: '' };
+    const target = options.publishTopic ? this.channelOf(options.publishTopic) : undefined;
+    // A script may SPUBLISH only in the slot of its keys: the room's own topic.
+    if (target?.sharded && target.topic !== roomTopic(roomId)) {
+      throw new Error(
+        `appendMessage publishes on the room's own topic (${roomTopic(roomId)}) or a node-wide one, not on ${target.topic}`,
+      );
+    }
+    const channel = target?.name ?? '';
+    const envelope = target ? splitMessageEnvelope(msg) : { prefix: '', suffix: '' };
+    const command = target?.sharded ? 'SPUBLISH' : 'PUBLISH';
     const k = this.keys.room(roomId);
-    const seq = (await this.run(
+    const res = await this.run(
       APPEND_MESSAGE,
-      [k.room, k.seq, k.hist, k.msgs],
+      [k.room, k.seq, k.hist, k.msgs, k.outbox],
       [
         msg.id,
         timestampMs(msg.timestamp),
         tail,
         count(options.maxHistory),
-        publish ? this.keys.channel(options.publishTopic!) : '',
+        channel,
         envelope.prefix,
         envelope.suffix,
+        command,
+        this.durability.waitReplicas,
       ],
-    )) as number;
-    if (seq === -1) throw new StreamingError('room_not_found', `room ${roomId} does not exist`);
-    if (seq === -2) throw new Error(`message ${msg.id} already exists in room ${roomId}`);
+    );
+    if (res === -1) throw new StreamingError('room_not_found', `room ${roomId} does not exist`);
+    if (res === -2) throw new Error(`message ${msg.id} already exists in room ${roomId}`);
+    const [seq, need] = res as [number, number];
+    if (need > 0) {
+      await this.awaitReplicas(k.seq, need, `message ${msg.id} (seq ${seq} of room ${roomId})`);
+      if (channel) await this.run(FLUSH_OUTBOX, [k.outbox], [seq, command, channel]);
+    }
     return decodeMessageRecord(`${seq}${FIELD_SEP}${tail}`);
+  }
+
+  /**
+   * WAIT until `need` replicas have this connection's writes, on the node
+   * owning `routeKey`: one pipeline (a read of the key routes it, and keeps
+   * the WAIT on the connection that wrote). Fewer in time: `backend_unavailable`.
+   */
+  private async awaitReplicas(routeKey: string, need: number, what: string): Promise<void> {
+    const timeoutMs = Math.max(1, Math.round(this.durability.waitTimeoutMs));
+    const replies = await this.exec((c) => c.pipeline().exists(routeKey).wait(need, timeoutMs).exec());
+    const failed = replies?.find(([err]) => err)?.[0];
+    if (failed) {
+      // A redirection means the slot moved (failover) between the write and the WAIT.
+      if (this.client.isCluster && /^(MOVED|ASK) /.test(failed.message))
+        (this.client as Cluster).refreshSlotsCache();
+      throw this.unavailable(failed);
+    }
+    const acked = Number(replies?.[1]?.[1] ?? 0);
+    if (acked < need) {
+      throw this.unavailable(
+        new Error(`${what} reached ${acked} of ${need} replicas within ${timeoutMs} ms (WAIT)`),
+      );
+    }
   }
 
   async getHistory(roomId: string, query: HistoryQuery): Promise<StoredMessage[]> {
@@ -181,7 +309,11 @@ export abstract class RedisBroker extends RedisRooms implements Broker {
     }
     const dir = after !== undefined ? 'asc' : 'desc';
     const k = this.keys.room(roomId);
-    const records = (await this.run(GET_HISTORY, [k.hist, k.msgs], [dir, start, end, limit])) as string[];
+    const records = (await this.run(
+      GET_HISTORY,
+      [k.hist, k.msgs, k.outbox],
+      [dir, start, end, limit],
+    )) as string[];
     const messages = records.map(decodeMessageRecord);
     return dir === 'desc' ? messages.reverse() : messages;
   }
@@ -239,13 +371,13 @@ export abstract class RedisBroker extends RedisRooms implements Broker {
   }
 
   async latestSeq(roomId: string): Promise<number> {
-    const v = await this.exec((c) => c.get(this.keys.room(roomId).seq));
-    return v === null ? 0 : Number(v);
+    const k = this.keys.room(roomId);
+    return Number(await this.run(LATEST_SEQ, [k.seq, k.outbox], []));
   }
 
   async oldestSeq(roomId: string): Promise<number> {
     const k = this.keys.room(roomId);
-    return (await this.run(OLDEST_SEQ, [k.hist, k.seq], [])) as number;
+    return (await this.run(OLDEST_SEQ, [k.hist, k.seq, k.outbox], [])) as number;
   }
 
   async trimHistory(roomId: string, limits: { maxCount: number; olderThan?: number }): Promise<number> {

@@ -164,6 +164,22 @@ describe('redis-keys', () => {
     expect(keys.topicOf('p:room:r1')).toBe('room:r1');
     expect(keys.topicOf('other')).toBeNull();
   });
+
+  it('shard channels carry the hash tag (so the slot) of their room or user; channel bus topics have their own; node-wide topics none', () => {
+    const keys = new RedisKeys('p:');
+    // Redis hashes the first {...} of a name (when not empty).
+    const tag = (name: string | null): string | undefined => /\{([^}]+)\}/.exec(name ?? '')?.[1];
+    expect(keys.shardChannel('room:r1')).toBe('p:{r:r1}:topic');
+    expect(tag(keys.shardChannel('room:r1'))).toBe(tag(keys.room('r1').seq));
+    expect(tag(keys.shardChannel('room:r1'))).toBe(tag(keys.room('r1').outbox));
+    expect(keys.shardChannel('user:u1')).toBe('p:{u:u1}:topic');
+    expect(tag(keys.shardChannel('user:u1'))).toBe(tag(keys.presence('u1')));
+    expect(keys.shardChannel('chan:orders')).toBe('p:{t:chan:orders}');
+    expect(keys.shardChannel('chan:~all')).toBe('p:{t:chan:~all}');
+    expect(keys.shardChannel('nodes')).toBeNull();
+    expect(keys.shardChannel('rooms:public')).toBeNull();
+    expect(keys.roomKeyList('r1')).toContain('p:{r:r1}:outbox');
+  });
 });
 
 describe('redis-connection: parseRedisUrl', () => {

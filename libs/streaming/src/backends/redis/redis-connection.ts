@@ -127,8 +127,17 @@ export function createStandalone(url: string, s: ConnectionSettings, base: Redis
   });
 }
 
-/** A cluster client from several startup URLs (TLS and credentials from the first URL). */
-export function createCluster(urls: string[], s: ConnectionSettings, base: RedisOptions): Cluster {
+/**
+ * A cluster client from several startup URLs (TLS and credentials from the
+ * first URL). `shardedSubscribers`: one more connection per master, made when
+ * a shard channel of that master is first subscribed (SSUBSCRIBE).
+ */
+export function createCluster(
+  urls: string[],
+  s: ConnectionSettings,
+  base: RedisOptions,
+  shardedSubscribers = false,
+): Cluster {
   const parsed = urls.map(parseRedisUrl);
   const first = parsed[0];
   const nodes: ClusterNode[] = parsed.map((p) => ({ host: p.host, port: p.port }));
@@ -137,6 +146,7 @@ export function createCluster(urls: string[], s: ConnectionSettings, base: Redis
     lazyConnect: true,
     enableOfflineQueue: false,
     clusterRetryStrategy: retryStrategy,
+    shardedSubscribers,
     redisOptions: {
       ...redisOptions,
       ...credentials(first, s),

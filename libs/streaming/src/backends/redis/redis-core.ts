@@ -22,7 +22,24 @@ export interface RedisConnections {
   connectTimeoutMs: number;
   /** Told about connection errors of created connections and exceptions thrown by topic handlers. */
   onError: (err: unknown) => void;
+  /** Replicas an appended message must reach before it is acknowledged (0: none), and how long to wait. */
+  durability: Durability;
+  /**
+   * Cluster connections to use instead of `client` and `subscriber` when
+   * `connect()` finds that the one URL they were built from is a Redis Cluster
+   * node (set only when the backend created both from a single URL).
+   */
+  clusterFallback?: () => { client: RedisClient; subscriber: RedisClient };
 }
+
+/** See {@link RedisConnections.durability}. */
+export interface Durability {
+  waitReplicas: number;
+  waitTimeoutMs: number;
+}
+
+/** The same connection error reported at most once per this many ms (a failover repeats them). */
+const ERROR_REPORT_INTERVAL_MS = 1000;
 
 /** Reply errors that mean "the server cannot serve now", not "the command is wrong". */
 const UNAVAILABLE_REPLY =
@@ -57,12 +74,17 @@ export abstract class RedisCore {
   readonly keyPrefix: string;
 
   protected readonly keys: RedisKeys;
-  protected readonly client: RedisClient;
-  protected readonly subscriber: RedisClient;
+  /** Replaced (once, by `connect()`) only when {@link RedisConnections.clusterFallback} applies. */
+  protected client: RedisClient;
+  protected subscriber: RedisClient;
   protected readonly ownsClient: boolean;
   protected readonly ownsSubscriber: boolean;
   protected readonly connectTimeoutMs: number;
   protected readonly onError: (err: unknown) => void;
+  protected readonly durability: Durability;
+  protected clusterFallback: RedisConnections['clusterFallback'];
+  /** message -> when last reported, and how many were not reported since */
+  private readonly reported = new Map<string, { at: number; skipped: number }>();
 
   protected constructor(connections: RedisConnections) {
     this.keyPrefix = connections.keyPrefix;
@@ -73,12 +95,39 @@ export abstract class RedisCore {
     this.ownsSubscriber = connections.ownsSubscriber;
     this.connectTimeoutMs = connections.connectTimeoutMs;
     this.onError = connections.onError;
-
-    // ioredis reports connection problems as 'error' events; ours go to onError
-    // (commands still reject on their own). A caller's connection keeps its own handling.
-    if (this.ownsClient) this.client.on('error', (err) => this.onError(err));
-    if (this.ownsSubscriber) this.subscriber.on('error', (err) => this.onError(err));
+    this.durability = connections.durability;
+    this.clusterFallback = connections.clusterFallback;
+    this.watchErrors();
   }
+
+  /**
+   * ioredis reports connection problems as 'error' events; ours go to onError
+   * (commands still reject on their own), the same message at most once a
+   * second. A caller's connection keeps its own handling.
+   */
+  protected watchErrors(): void {
+    if (this.ownsClient) this.client.on('error', this.connectionError);
+    if (this.ownsSubscriber) this.subscriber.on('error', this.connectionError);
+  }
+
+  private readonly connectionError = (err: unknown): void => {
+    const key = err instanceof Error ? err.message : String(err);
+    const now = Date.now();
+    const last = this.reported.get(key);
+    if (last && now - last.at < ERROR_REPORT_INTERVAL_MS) {
+      last.skipped++;
+      return;
+    }
+    if (this.reported.size > 100) this.reported.clear();
+    this.reported.set(key, { at: now, skipped: 0 });
+    if (last && last.skipped > 0 && err instanceof Error) {
+      const repeated = new Error(`${err.message} (and ${last.skipped} more since the last report)`);
+      repeated.cause = err;
+      this.onError(repeated);
+    } else {
+      this.onError(err);
+    }
+  };
 
   protected unavailable(cause: unknown): StreamingError {
     const err = new StreamingError('backend_unavailable', 'The streaming backend (Redis) is unavailable.');

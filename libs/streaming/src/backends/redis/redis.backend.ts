@@ -10,6 +10,7 @@ import {
   reconnectBackoff,
   subscriberConnectionOptions,
 } from './redis-connection';
+import { StreamingConfigError } from '../../config/streaming-config.error';
 import { RedisReadState } from './redis-read-state';
 import type { RedisClient, RedisConnections } from './redis-core';
 
@@ -19,7 +20,9 @@ export type { RedisClient } from './redis-core';
 export interface RedisBackendOptions {
   /**
    * `redis://[user[:password]@]host[:port][/db]` or `rediss://...` (TLS).
-   * One URL: a standalone server. Several: Redis Cluster startup nodes.
+   * One URL: a standalone server, or any node of a Redis Cluster (`connect()`
+   * asks the server, and switches to cluster connections). Several: Redis
+   * Cluster startup nodes.
    * Default `redis://127.0.0.1:6379`. Ignored when `client` or `sentinels` is given.
    */
   urls?: string[];
@@ -57,14 +60,35 @@ export interface RedisBackendOptions {
   clusterOptions?: Partial<ClusterOptions>;
   /** Told about connection errors of created connections and exceptions thrown by topic handlers. */
   onError?: (err: unknown) => void;
+  /**
+   * Pub/sub flavour: `auto` (default) uses sharded pub/sub (SPUBLISH /
+   * SSUBSCRIBE, Redis 7) on a Redis Cluster and classic PUBLISH / SUBSCRIBE on
+   * a single server; `on` uses sharded pub/sub on a single Redis 7 too; `off`
+   * uses classic pub/sub everywhere (Redis 6 clusters, or while nodes of an
+   * older version still run). Every node of a deployment must use the same.
+   * A caller's `subscriber` Cluster needs `shardedSubscribers: true` for it.
+   */
+  shardedPubSub?: RedisShardedPubSub;
+  /**
+   * Replicas an appended message must reach (Redis WAIT) before it is
+   * acknowledged and published: at most the replicas the cluster lists for the
+   * room's master and has not marked failed (on a single server: those
+   * online). Default 0 (acknowledged once the master has it).
+   */
+  waitReplicas?: number;
+  /** How long an append waits for `waitReplicas`; fewer in time fail with `backend_unavailable`. Default 1000 ms. */
+  waitTimeoutMs?: number;
 }
+
+/** See {@link RedisBackendOptions.shardedPubSub}. */
+export type RedisShardedPubSub = 'auto' | 'on' | 'off';
 
 /** What {@link RedisBackend.fromOptions} reads from the module options. */
 export type RedisStreamingOptions = Pick<
   StreamingOptions,
   'backendUrls' | 'backendUsername' | 'backendPassword'
 > &
-  Partial<Pick<StreamingOptions, 'nodeId'>>;
+  Partial<Pick<StreamingOptions, 'nodeId' | 'redisShardedPubsub' | 'redisWaitReplicas' | 'redisWaitTimeout'>>;
 
 /**
  * The Redis backend: rooms, history, presence, counters and the node registry
@@ -102,26 +126,84 @@ export class RedisBackend extends RedisReadState implements StreamingBackend {
       username: options.backendUsername || undefined,
       password: options.backendPassword || undefined,
       connectionName: options.nodeId ? `nest-streaming:${options.nodeId}` : undefined,
+      shardedPubSub: options.redisShardedPubsub,
+      waitReplicas: options.redisWaitReplicas,
+      waitTimeoutMs: options.redisWaitTimeout === undefined ? undefined : options.redisWaitTimeout * 1000,
       ...extra,
     });
   }
 
+  private readonly shardedMode: RedisShardedPubSub;
+
   constructor(options: RedisBackendOptions = {}) {
     super(openConnections(options));
+    this.shardedMode = options.shardedPubSub ?? 'auto';
   }
 
   // ------------------------------------------------------------ lifecycle
 
   async connect(): Promise<void> {
-    this.listen();
     try {
       await Promise.all([this.ensureReady(this.client), this.ensureReady(this.subscriber)]);
+      const server = await this.inspectServer();
+      if (server.cluster && !this.client.isCluster && this.clusterFallback) await this.becomeCluster();
+      this.clusterFallback = undefined;
+      this.choosePubSub(server.version);
     } catch (err) {
       // Give up this attempt: stop the reconnection loops of our own connections.
       if (this.ownsClient) this.client.disconnect();
       if (this.ownsSubscriber) this.subscriber.disconnect();
-      throw this.unavailable(err);
+      throw err instanceof StreamingConfigError ? err : this.unavailable(err);
     }
+    this.listen();
+    this.resubscribe();
+  }
+
+  /** The server's major version and whether it runs in cluster mode (INFO; unknown: 0 and false). */
+  private async inspectServer(): Promise<{ version: number; cluster: boolean }> {
+    let info: string;
+    try {
+      info = await this.client.info();
+    } catch {
+      return { version: 0, cluster: this.client.isCluster };
+    }
+    const version = Number(/^redis_version:(\d+)/m.exec(info)?.[1] ?? 0);
+    return { version, cluster: /^cluster_enabled:1/m.test(info) };
+  }
+
+  /** The one URL is a cluster node: carry on with Cluster connections built from it. */
+  private async becomeCluster(): Promise<void> {
+    const { client, subscriber } = this.clusterFallback!();
+    const old = [this.client, this.subscriber];
+    this.client = client;
+    this.subscriber = subscriber;
+    this.watchErrors();
+    old.forEach((c) => {
+      c.removeAllListeners('error');
+      c.on('error', () => undefined);
+      c.disconnect();
+    });
+    await Promise.all([this.ensureReady(this.client), this.ensureReady(this.subscriber)]);
+  }
+
+  private choosePubSub(version: number): void {
+    const cluster = this.client.isCluster && this.subscriber.isCluster;
+    let sharded = this.shardedMode === 'on' || (this.shardedMode === 'auto' && cluster && version >= 7);
+    if (this.shardedMode === 'on' && version > 0 && version < 7) {
+      throw new StreamingConfigError(
+        `redisShardedPubsub (redis_sharded_pubsub, FORGE_STREAMING_REDIS_SHARDED_PUBSUB) = "on": sharded pub/sub needs Redis 7 or later; this server is Redis ${version}`,
+      );
+    }
+    if (sharded && this.subscriber.isCluster && !(this.subscriber as Cluster).options.shardedSubscribers) {
+      const problem =
+        'redisShardedPubsub (redis_sharded_pubsub, FORGE_STREAMING_REDIS_SHARDED_PUBSUB): sharded pub/sub on a ' +
+        'Redis Cluster needs a subscriber Cluster created with { shardedSubscribers: true }';
+      if (this.shardedMode === 'on') throw new StreamingConfigError(problem);
+      // auto: classic pub/sub, as every node given such a subscriber will do.
+      this.onError(new Error(`${problem}; using classic pub/sub`));
+      sharded = false;
+    }
+    this.usePubSub(sharded);
   }
 
   private async ensureReady(c: RedisClient): Promise<void> {
@@ -155,12 +237,7 @@ export class RedisBackend extends RedisReadState implements StreamingBackend {
     if (this.ownsSubscriber) tasks.push(shutdown(this.subscriber));
     else if (channels.length > 0 && this.subscriber.status === 'ready') {
       // A caller's subscriber stays open: just drop our channels from it.
-      tasks.push(
-        this.subscriber.unsubscribe(...channels).then(
-          () => undefined,
-          (err) => this.onError(err),
-        ),
-      );
+      tasks.push(this.unsubscribeChannels(this.subscriber, channels).catch((err) => this.onError(err)));
     }
     if (this.ownsClient) tasks.push(shutdown(this.client));
     await Promise.all(tasks);
@@ -206,6 +283,7 @@ function openConnections(options: RedisBackendOptions): RedisConnections {
     redisOptions: options.redisOptions,
     clusterOptions: options.clusterOptions,
   };
+  const sharded = (options.shardedPubSub ?? 'auto') !== 'off';
 
   let client: RedisClient;
   let ownsClient: boolean;
@@ -223,12 +301,26 @@ function openConnections(options: RedisBackendOptions): RedisConnections {
     subscriber = options.subscriber;
     ownsSubscriber = false;
   } else if (options.client) {
-    subscriber = duplicate(options.client, settings);
+    subscriber = duplicate(options.client, settings, sharded);
     ownsSubscriber = true;
   } else {
-    subscriber = create(options, settings, subscriberConnectionOptions(settings));
+    subscriber = create(options, settings, subscriberConnectionOptions(settings), sharded);
     ownsSubscriber = true;
   }
+
+  // One URL, both connections ours: if it turns out to be a cluster node, connect() switches to these.
+  const urls = options.urls ?? [];
+  const single = !options.client && !options.subscriber && !options.sentinels?.length && !options.cluster;
+  const clusterFallback =
+    single && urls.length <= 1
+      ? () => {
+          const startup = urls.length === 1 ? urls : ['redis://127.0.0.1:6379'];
+          return {
+            client: createCluster(startup, settings, commandConnectionOptions(settings)),
+            subscriber: createCluster(startup, settings, subscriberConnectionOptions(settings), sharded),
+          };
+        }
+      : undefined;
 
   return {
     keyPrefix: options.keyPrefix ?? 'fs:',
@@ -238,10 +330,20 @@ function openConnections(options: RedisBackendOptions): RedisConnections {
     ownsSubscriber,
     connectTimeoutMs,
     onError: options.onError ?? (() => undefined),
+    durability: {
+      waitReplicas: Math.max(0, Math.floor(options.waitReplicas ?? 0)),
+      waitTimeoutMs: options.waitTimeoutMs ?? 1000,
+    },
+    clusterFallback,
   };
 }
 
-function create(options: RedisBackendOptions, settings: ConnectionSettings, base: RedisOptions): RedisClient {
+function create(
+  options: RedisBackendOptions,
+  settings: ConnectionSettings,
+  base: RedisOptions,
+  shardedSubscribers = false,
+): RedisClient {
   if (options.sentinels && options.sentinels.length > 0) {
     return createSentinel(
       options.sentinels,
@@ -256,16 +358,21 @@ function create(options: RedisBackendOptions, settings: ConnectionSettings, base
     );
   }
   const urls = options.urls && options.urls.length > 0 ? options.urls : ['redis://127.0.0.1:6379'];
-  if (urls.length > 1 || options.cluster) return createCluster(urls, settings, base);
+  if (urls.length > 1 || options.cluster) return createCluster(urls, settings, base, shardedSubscribers);
   return createStandalone(urls[0], settings, base);
 }
 
-function duplicate(client: RedisClient, settings: ConnectionSettings): RedisClient {
+function duplicate(
+  client: RedisClient,
+  settings: ConnectionSettings,
+  shardedSubscribers: boolean,
+): RedisClient {
   if (client.isCluster) {
     return (client as Cluster).duplicate([], {
       lazyConnect: true,
       enableOfflineQueue: false,
       clusterRetryStrategy: reconnectBackoff(settings.maxReconnectDelayMs),
+      shardedSubscribers,
     });
   }
   const { connectionName: _name, ...overrides } = subscriberConnectionOptions({

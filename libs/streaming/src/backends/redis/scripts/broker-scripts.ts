@@ -1,7 +1,11 @@
 /**
  * The Lua scripts of the Broker (redis-broker.ts): the routed publish of a
- * cluster and a room's message log (stream `hist` + hash `msgs`, see
- * redis-keys.ts). Each touches the keys of one room only (see lua-script.ts).
+ * cluster and a room's message log (stream `hist` + hash `msgs`, and the
+ * `outbox` of durable appends; see redis-keys.ts). Each touches the keys of
+ * one room only (see lua-script.ts); the channel a script publishes on is the
+ * room's topic, which in sharded mode is in the room's slot too
+ * (`<prefix>{r:<roomId>}:topic`): Redis Cluster refuses a script whose
+ * SPUBLISH leaves the slot of its keys.
  */
 import { script } from './lua-script';
 
@@ -18,18 +22,88 @@ return redis.call('PUBLISH', ARGV[1], ARGV[2])
 );
 
 /**
- * KEYS: room, seq, hist, msgs.
- * ARGV: messageId, timestamp ms, record tail, maxHistory, channel ('' = no publish), envelope prefix, envelope suffix.
+ * Lua: the seq just below the outbox's first entry (KEYS[i]: the outbox), or
+ * nil when the outbox is empty. Entries are `<seq>\x1f<envelope>`.
+ */
+const VISIBLE = `
+local function outboxHead(key)
+  local first = redis.call('LINDEX', key, 0)
+  if not first then return nil end
+  return tonumber(string.sub(first, 1, string.find(first, US, 1, true) - 1)) - 1
+end
+`;
+
+/**
+ * Lua: publish the outbox's entries up to seq `upTo` (all when nil), in order,
+ * with `cmd` (PUBLISH / SPUBLISH) on `channel`. Returns how many.
+ */
+const FLUSH = `
+local function flush(key, upTo, cmd, channel)
+  local n = 0
+  while true do
+    local e = redis.call('LINDEX', key, 0)
+    if not e then break end
+    local i = string.find(e, US, 1, true)
+    if upTo and tonumber(string.sub(e, 1, i - 1)) > upTo then break end
+    redis.call('LPOP', key)
+    if channel ~= '' then redis.call(cmd, channel, string.sub(e, i + 1)) end
+    n = n + 1
+  end
+  return n
+end
+`;
+
+/**
+ * Lua: the replicas a write of this master should wait for. In a cluster,
+ * the replicas the cluster lists for this master, unless marked failed by
+ * the cluster (FAIL: a majority of masters agree); one whose replication link
+ * is down for the moment still counts, so a write is not acknowledged on the
+ * master alone while that replica could still be promoted. (Left open: a
+ * replica marked failed that comes back and is promoted before it caught up,
+ * a second failure.) Otherwise, the replicas online (INFO replication).
+ */
+const REPLICAS = `
+local function replicas()
+  local n = 0
+  if string.find(redis.call('INFO', 'cluster'), 'cluster_enabled:1', 1, true) then
+    -- One CLUSTER NODES line per replica: <id> <addr> <flags> ...
+    for _, line in ipairs(redis.call('CLUSTER', 'REPLICAS', redis.call('CLUSTER', 'MYID'))) do
+      local flags = string.match(line, '^%S+ %S+ (%S+)')
+      if flags and not string.find(',' .. flags .. ',', ',fail,', 1, true) then n = n + 1 end
+    end
+  else
+    for _ in string.gmatch(redis.call('INFO', 'replication'), 'slave%d+:[^\\r\\n]*state=online') do
+      n = n + 1
+    end
+  end
+  return n
+end
+`;
+
+/**
+ * KEYS: room, seq, hist, msgs, outbox.
+ * ARGV: messageId, timestamp ms, record tail, maxHistory, channel ('' = no publish),
+ * envelope prefix, envelope suffix, publish command (PUBLISH | SPUBLISH),
+ * replicas to wait for (0 = do not wait).
  *
- * One atomic step: next seq, stream entry `<seq>-0`, record, trim to maxHistory,
- * and PUBLISH of `prefix .. seq .. suffix`. Because the PUBLISH happens inside
- * the script, every subscriber on every node sees a room's messages in seq
- * order, whatever the number of concurrent senders.
- * Returns the seq, -1 when the room does not exist, -2 for a duplicate message id.
+ * One atomic step: next seq, stream entry `<seq>-0`, record, trim to
+ * maxHistory, and the publication of `prefix .. seq .. suffix`. Because it
+ * happens inside the script, every subscriber on every node sees a room's
+ * messages in seq order, whatever the number of concurrent senders.
+ *
+ * Durable appends (replicas > 0): `need` is the replicas to wait for, at most
+ * the master's replicas (see REPLICAS). When it is 0 the message is
+ * published here as above. Otherwise the envelope goes to the room's outbox
+ * (unpublished, and hidden from history reads) until the caller has seen
+ * `need` replicas take it (WAIT) and runs FLUSH_OUTBOX: a message that a
+ * failover could still lose is never delivered. Whatever is published here
+ * comes after the outbox is flushed, so the order stays the seq order.
+ *
+ * Returns {seq, need}; -1 when the room does not exist, -2 for a duplicate message id.
  */
 export const APPEND_MESSAGE = script(
   'appendMessage',
-  `
+  `${FLUSH}${REPLICAS}
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1 then return -2 end
 local seq = redis.call('INCR', KEYS[2])
@@ -44,20 +118,64 @@ if len > max then
     redis.call('XDEL', KEYS[3], e[1])
   end
 end
-if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6] .. seq .. ARGV[7]) end
-return seq
+local need = 0
+local want = tonumber(ARGV[9])
+if want > 0 then
+  need = math.min(want, replicas())
+end
+if ARGV[5] ~= '' then
+  local envelope = ARGV[6] .. seq .. ARGV[7]
+  if need > 0 then
+    redis.call('RPUSH', KEYS[5], seq .. US .. envelope)
+  else
+    flush(KEYS[5], nil, ARGV[8], ARGV[5])
+    redis.call(ARGV[8], ARGV[5], envelope)
+  end
+end
+return {seq, need}
 `,
 );
 
-/** KEYS: hist, msgs. ARGV: 'asc' | 'desc', start id, end id, count. The records, in stream order (desc when asked). */
+/**
+ * KEYS: outbox. ARGV: seq, publish command, channel.
+ * Publishes the outbox's entries up to seq, in order (after WAIT saw them
+ * replicated: the replication stream is in order, so every entry below seq is
+ * replicated too). Returns how many.
+ */
+export const FLUSH_OUTBOX = script(
+  'flushOutbox',
+  `${FLUSH}
+return flush(KEYS[1], tonumber(ARGV[1]), ARGV[2], ARGV[3])
+`,
+);
+
+/** KEYS: seq, outbox. The latest seq readers may see: below the outbox. */
+export const LATEST_SEQ = script(
+  'latestSeq',
+  `${VISIBLE}
+return outboxHead(KEYS[2]) or tonumber(redis.call('GET', KEYS[1]) or '0')
+`,
+);
+
+/**
+ * KEYS: hist, msgs, outbox. ARGV: 'asc' | 'desc', start id, end id, count.
+ * The records, in stream order (desc when asked), without those still in the
+ * outbox (not yet published).
+ */
 export const GET_HISTORY = script(
   'getHistory',
-  `
+  `${VISIBLE}
+local stop = ARGV[3]
+local visible = outboxHead(KEYS[3])
+if visible then
+  if visible < 1 then return {} end
+  if stop == '+' or tonumber(stop) > visible then stop = tostring(visible) end
+end
 local entries
 if ARGV[1] == 'asc' then
-  entries = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[3], 'COUNT', ARGV[4])
+  entries = redis.call('XRANGE', KEYS[1], ARGV[2], stop, 'COUNT', ARGV[4])
 else
-  entries = redis.call('XREVRANGE', KEYS[1], ARGV[3], ARGV[2], 'COUNT', ARGV[4])
+  entries = redis.call('XREVRANGE', KEYS[1], stop, ARGV[2], 'COUNT', ARGV[4])
 end
 local out = {}
 for _, e in ipairs(entries) do
@@ -201,13 +319,20 @@ return {changed, rec}
 `,
 );
 
-/** KEYS: hist, seq. The lowest seq in history, or latest + 1 when history is empty. */
+/**
+ * KEYS: hist, seq, outbox. The lowest seq in history, or latest + 1 when
+ * history is empty (both as readers see them: below the outbox).
+ */
 export const OLDEST_SEQ = script(
   'oldestSeq',
-  `
+  `${VISIBLE}
+local latest = outboxHead(KEYS[3]) or tonumber(redis.call('GET', KEYS[2]) or '0')
 local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-if #e > 0 then return tonumber(string.match(e[1][1], '^(%d+)')) end
-return (tonumber(redis.call('GET', KEYS[2])) or 0) + 1
+if #e > 0 then
+  local first = tonumber(string.match(e[1][1], '^(%d+)'))
+  if first <= latest then return first end
+end
+return latest + 1
 `,
 );
 
