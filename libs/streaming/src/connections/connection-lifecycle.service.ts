@@ -11,6 +11,7 @@ import { TypingService } from '../typing/typing.service';
 import { Connection, ConnectionTransport } from './connection';
 import { encodeEnvelope } from '../protocol/envelope';
 import { FanoutService } from './fanout.service';
+import { ExpiryWheel } from './expiry-wheel';
 import { ChannelService } from '../channels/channel.service';
 import { ConnectionEvent, StreamingEvents } from '../events/streaming-events';
 import { InjectNodeDirectory, InjectPresenceStore, InjectStreamingOptions } from '../streaming.constants';
@@ -28,6 +29,11 @@ const ADMISSION_HOLD_MS = 10_000;
 export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new StreamingLogger('streaming.manager');
   private expiryTimer: NodeJS.Timeout | null = null;
+  /**
+   * Connections whose token expires (with `validate_on_message`), by expiry
+   * time: the timer's tick touches only those due, not every connection.
+   */
+  private readonly expiring = new ExpiryWheel<Connection>(1000);
   /** Admitted connections not opened yet, per user: when each was admitted. */
   private readonly admitting = new Map<string, number[]>();
   private lastPrune = Date.now();
@@ -55,6 +61,7 @@ export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy
 
   onModuleDestroy(): void {
     if (this.expiryTimer) clearInterval(this.expiryTimer);
+    this.expiring.clear();
   }
 
   /** Connections of one transport on this node. */
@@ -158,8 +165,14 @@ export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy
   }
 
   create(id: string, identity: ConnectionIdentity, transport: ConnectionTransport): Connection {
-    return new Connection(id, identity, transport, this.fanout.scheduler, this.fanout.limits, (c, reason) =>
-      this.slowConsumer(c, reason),
+    return new Connection(
+      id,
+      identity,
+      transport,
+      this.fanout.scheduler,
+      this.fanout.limits,
+      (c, reason) => this.slowConsumer(c, reason),
+      (c) => this.trackExpiry(c),
     );
   }
 
@@ -169,6 +182,7 @@ export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy
     // Its admission slot becomes a registered connection in the same step (attach registers it at once).
     this.release(conn.userId);
     await this.fanout.attach(conn);
+    this.trackExpiry(conn);
     conn.sendFirst(
       encodeEnvelope('connected', {
         connection_id: conn.id,
@@ -200,6 +214,7 @@ export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy
   async closed(conn: Connection): Promise<void> {
     if (conn.closed && !this.fanout.registry.get(conn.id)) return;
     conn.markClosed();
+    this.expiring.delete(conn);
     this.events.emit('disconnect', this.connectionEvent(conn));
     await this.channels.unsubscribeAll(conn);
     try {
@@ -220,11 +235,22 @@ export class ConnectionLifecycleService implements OnModuleInit, OnModuleDestroy
     conn.close(1013, 'slow consumer');
   }
 
+  /** Index (or re-index, after `refresh_token`) when the connection's token expires. */
+  private trackExpiry(conn: Connection): void {
+    if (!this.expiryTimer) return; // validate_on_message is off: tokens are checked at connect only
+    const at = conn.identity.expiresAt;
+    if (conn.closed || at === undefined) this.expiring.delete(conn);
+    else this.expiring.set(conn, at);
+  }
+
+  /** Once a second: close the connections whose token expired since the last tick (O(expiring), not O(connections)). */
   private closeExpired(): void {
     const now = Date.now();
-    for (const c of this.fanout.registry.all()) {
-      if (c.identity.expiresAt !== undefined && c.identity.expiresAt <= now)
-        c.close(4401, 'token expired', true);
+    for (const c of this.expiring.expire(now)) {
+      if (c.closed) continue;
+      const at = c.identity.expiresAt;
+      if (at !== undefined && at <= now) c.close(4401, 'token expired', true);
+      else this.trackExpiry(c); // moved by a refresh the wheel did not hear of
     }
   }
 }

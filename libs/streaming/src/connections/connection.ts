@@ -87,8 +87,8 @@ export class Connection {
   readonly rooms = new Set<string>();
   readonly connectedAt = Date.now();
   lastActivity = Date.now();
-  /** Set while the peer answered the last transport-level ping. */
-  alive = true;
+  /** When the peer was last heard from: a pong or any frame (`performance.now()`, a monotonic clock; the keep-alive reads it). */
+  heardAt = performance.now();
   /** Set while the transport stopped reading the peer's requests (inbound backpressure). */
   readPaused = false;
   closed = false;
@@ -120,6 +120,8 @@ export class Connection {
     private readonly scheduler: FlushScheduler,
     private readonly limits: SendLimits,
     private readonly onSlowConsumer: SlowConsumerHandler,
+    /** Called after `reauthenticate` replaced the identity (its `expiresAt` may have moved). */
+    private readonly onReauthenticated?: (conn: Connection) => void,
   ) {
     this.codec = transport.codec ?? 'json';
   }
@@ -133,6 +135,7 @@ export class Connection {
   reauthenticate(identity: ConnectionIdentity): void {
     if (identity.userId !== this.current.userId) throw new Error('a connection cannot change user');
     this.current = identity;
+    this.onReauthenticated?.(this);
   }
 
   get userId(): string {

@@ -5,17 +5,23 @@ import { StreamingOptions } from '../config/streaming-options.interface';
 import { FanoutService } from '../connections/fanout.service';
 import { StreamingError } from '../protocol/streaming-error';
 import { WireMessage, messageToWire } from '../protocol/wire';
-import { retentionCutoff, retentionMs } from './retention';
+import { retentionCutoff, retentionMs, trimShare } from './retention';
 import { RoomService } from '../rooms/room.service';
 import { outranks, roleHas } from '../rooms/room-permissions';
 import { StreamingStatsService } from '../metrics/streaming-stats.service';
 import { StreamingEvents } from '../events/streaming-events';
 import { StreamingMetricsService } from '../metrics/streaming-metrics.service';
-import { InjectBroker, InjectRoomStore, InjectStreamingOptions } from '../streaming.constants';
+import {
+  InjectBroker,
+  InjectNodeDirectory,
+  InjectRoomStore,
+  InjectStreamingOptions,
+} from '../streaming.constants';
 import {
   Broker,
   MessageMutation,
   MutationResult,
+  NodeDirectory,
   Restriction,
   RoomStore,
   StoredMessage,
@@ -83,6 +89,7 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
     @InjectBroker() private readonly broker: Broker,
     @InjectRoomStore() private readonly roomStore: RoomStore,
     @InjectStreamingOptions() private readonly options: StreamingOptions,
+    @InjectNodeDirectory() private readonly nodes: NodeDirectory,
     private readonly rooms: RoomService,
     private readonly fanout: FanoutService,
     private readonly stats: StreamingStatsService,
@@ -120,14 +127,21 @@ export class HistoryService implements OnApplicationBootstrap, OnModuleDestroy {
   /**
    * Enforce `message_retention` (age) and `max_history_messages` (count) on
    * every room, and delete rooms that stayed empty (no member, no message)
-   * for `empty_room_ttl`; runs on a schedule. Returns how many messages were dropped.
+   * for `empty_room_ttl`; runs on a schedule, each live node taking its share
+   * of the rooms. Returns how many messages were dropped.
    */
   async trimAll(): Promise<number> {
     const now = Date.now();
     const olderThan = now - this.retentionMs;
     const emptyMs = this.emptyRoomTtlMs;
+    const live = await this.nodes.listNodes().catch(() => []);
+    const mine = trimShare(
+      live.map((n) => n.nodeId),
+      this.options.nodeId,
+    );
     let dropped = 0;
     for (const room of await this.roomStore.listRooms()) {
+      if (!mine(room.id)) continue;
       dropped += await this.broker.trimHistory(room.id, {
         maxCount: this.options.maxHistoryMessages,
         olderThan,

@@ -27,6 +27,8 @@ interface LocalPresence {
   /** Set by `set_presence`: activity does not override it. */
   manual: boolean;
   lastActivity: number;
+  /** When this node last stored the user's record (0: not yet): the sweep refreshes it past half its TTL. */
+  storedAt: number;
 }
 
 /**
@@ -44,6 +46,8 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
   private readonly offlineTimers = new Map<string, NodeJS.Timeout>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private reapTimer: NodeJS.Timeout | null = null;
+  /** Set while a sweep runs: a slow backend does not stack sweeps. */
+  private sweeping = false;
   /** Nodes seen alive at the last check (to notice the ones that die). */
   private knownNodes = new Set<string>();
 
@@ -119,6 +123,8 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
     const record: PresenceRecord = { userId, status, lastSeen: new Date().toISOString() };
     if (custom !== undefined) record.custom = custom;
     await this.presenceStore.setPresence(record, this.ttl);
+    const mine = this.local.get(userId);
+    if (mine) mine.storedAt = Date.now();
     const wire = presenceToWire(record);
     this.events.emit('presence', { userId, presence: wire });
     const rooms = await this.roomStore.userRooms(userId);
@@ -156,7 +162,7 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
       this.touch(userId);
       return;
     }
-    this.local.set(userId, { status: 'online', manual: false, lastActivity: Date.now() });
+    this.local.set(userId, { status: 'online', manual: false, lastActivity: Date.now(), storedAt: 0 });
     await this.presenceStore.addUserNode(userId, this.options.nodeId);
     if (!this.options.enablePresence) return;
     const [current] = await this.presenceStore.getPresence([userId]);
@@ -227,19 +233,34 @@ export class PresenceService implements OnApplicationBootstrap, OnModuleDestroy 
     return dead;
   }
 
-  /** presence_cleanup: idle users go away; live users' records are refreshed. */
+  /**
+   * presence_cleanup: idle users go away; live users' records are refreshed
+   * once past half their TTL (not at every sweep: with the defaults, once
+   * every third sweep). One pass over this node's users (in memory, no
+   * backend call) per sweep; backend calls only for the users that change
+   * or are due, one per user (never per connection).
+   */
   async sweep(): Promise<void> {
-    const idleBefore = Date.now() - this.options.presenceTimeout * 1000;
-    for (const [userId, state] of this.local) {
-      if (!this.fanout.registry.hasUser(userId)) continue;
-      if (state.status === 'online' && !state.manual && state.lastActivity < idleBefore) {
-        state.status = 'away';
-        await this.publish(userId, 'away');
-      } else {
-        const record: PresenceRecord = { userId, status: state.status, lastSeen: new Date().toISOString() };
-        if (state.custom !== undefined) record.custom = state.custom;
-        await this.presenceStore.setPresence(record, this.ttl);
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const now = Date.now();
+      const idleBefore = now - this.options.presenceTimeout * 1000;
+      const refreshBefore = now - (this.ttl * 1000) / 2;
+      for (const [userId, state] of this.local) {
+        if (!this.fanout.registry.hasUser(userId)) continue;
+        if (state.status === 'online' && !state.manual && state.lastActivity < idleBefore) {
+          state.status = 'away';
+          await this.publish(userId, 'away');
+        } else if (state.storedAt <= refreshBefore) {
+          const record: PresenceRecord = { userId, status: state.status, lastSeen: new Date().toISOString() };
+          if (state.custom !== undefined) record.custom = state.custom;
+          state.storedAt = Date.now();
+          await this.presenceStore.setPresence(record, this.ttl);
+        }
       }
+    } finally {
+      this.sweeping = false;
     }
   }
 }

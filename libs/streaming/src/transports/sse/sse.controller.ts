@@ -23,6 +23,8 @@ import type { Request, Response } from 'express';
 import { StreamingOptions } from '../../config/streaming-options.interface';
 import { Connection, ConnectionTransport } from '../../connections/connection';
 import { ConnectionLifecycleService } from '../../connections/connection-lifecycle.service';
+import { SpreadSweep } from '../../connections/spread-sweep';
+import { encodeEnvelope } from '../../protocol/envelope';
 import { HistoryService } from '../../history/history.service';
 import { HTTP_STATUS_BY_CODE } from '@nest-streaming/protocol';
 import { HTTP_REASONS } from '../../common/streaming-exception.filter';
@@ -115,7 +117,7 @@ const csv = (v: unknown): string[] =>
 @ApiBearerAuth()
 export class SseController implements OnModuleDestroy {
   private readonly logger = new StreamingLogger('streaming.manager.sse');
-  private heartbeat: NodeJS.Timeout | null = null;
+  private heartbeat: SpreadSweep<Connection> | null = null;
 
   constructor(
     @InjectStreamingOptions() private readonly options: StreamingOptions,
@@ -128,7 +130,7 @@ export class SseController implements OnModuleDestroy {
   ) {}
 
   onModuleDestroy(): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat?.stop();
     for (const c of this.lifecycle.connections('sse')) c.close(1001, 'server shutting down', true);
   }
 
@@ -286,11 +288,14 @@ export class SseController implements OnModuleDestroy {
 
   private ensureHeartbeat(): void {
     if (this.heartbeat) return;
-    this.heartbeat = setInterval(() => {
-      const data = { timestamp: new Date().toISOString() };
-      for (const c of this.lifecycle.connections('sse')) c.sendEvent('heartbeat', data);
-    }, this.options.pingInterval * 1000);
-    this.heartbeat.unref();
+    // Once per ping_interval per stream, in slices spread over the interval (see the WebSocket
+    // keep-alive); the envelope is encoded and measured once per slice.
+    this.heartbeat = new SpreadSweep(this.registry, this.options.pingInterval * 1000, (conns) => {
+      const frame = encodeEnvelope('heartbeat', { timestamp: new Date().toISOString() });
+      const bytes = Buffer.byteLength(frame);
+      for (const c of conns) if (c.transport.kind === 'sse') c.send(frame, bytes);
+    });
+    this.heartbeat.start();
     this.logger.debug('SSE heartbeat started');
   }
 }

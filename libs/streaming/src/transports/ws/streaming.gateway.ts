@@ -7,6 +7,8 @@ import type { Server, WebSocket, RawData, VerifyClientCallbackAsync } from 'ws';
 import { StreamingOptions } from '../../config/streaming-options.interface';
 import { Connection, ConnectionTransport, type WireFrame } from '../../connections/connection';
 import { ConnectionLifecycleService } from '../../connections/connection-lifecycle.service';
+import { ConnectionRegistry } from '../../connections/connection-registry';
+import { SpreadSweep } from '../../connections/spread-sweep';
 import { DecodedLine, decodeFrame, idsOfOversizedFrame } from '../../protocol/codec';
 import { codecOfSubprotocol, msgpack, selectSubprotocol, type WireCodec } from '../../protocol/msgpack';
 import { RequestDispatcherService } from '../../protocol/request-dispatcher.service';
@@ -114,7 +116,7 @@ export class StreamingGateway
   implements OnGatewayInit, OnGatewayConnection, BeforeApplicationShutdown, OnApplicationShutdown
 {
   private readonly logger = new StreamingLogger('streaming.manager.ws');
-  private heartbeat: NodeJS.Timeout | null = null;
+  private heartbeat: SpreadSweep<Connection> | null = null;
   private server: Server | null = null;
   private readonly encoder = new FrameEncoder();
 
@@ -124,6 +126,7 @@ export class StreamingGateway
     private readonly dispatcher: RequestDispatcherService,
     private readonly lifecycle: ConnectionLifecycleService,
     private readonly metrics: StreamingMetricsService,
+    private readonly registry: ConnectionRegistry,
   ) {}
 
   afterInit(server: Server): void {
@@ -154,28 +157,36 @@ export class StreamingGateway
     opts.verifyClient = verify;
     // The codec: the first subprotocol of the client's list that we speak (none: JSON).
     opts.handleProtocols = (offered: Set<string>) => selectSubprotocol(offered);
-    const every = this.options.pingInterval * 1000;
-    this.heartbeat = setInterval(() => this.checkPeers(), every);
-    this.heartbeat.unref();
+    // Every peer is pinged once per ping_interval, in slices spread over the interval
+    // (one a second): the cost per connection is the same, the event loop is never held
+    // for the whole node at once.
+    this.heartbeat = new SpreadSweep(this.registry, this.options.pingInterval * 1000, (conns) =>
+      this.checkPeers(conns),
+    );
+    this.heartbeat.start();
   }
 
   /**
-   * Ping every WebSocket peer; one shared timer per sweep (not one per
-   * connection) terminates those that stayed silent for `pong_timeout`.
+   * Ping the WebSocket peers of one slice; one shared timer per slice (not
+   * one per connection) terminates those not heard from since their ping
+   * when `pong_timeout` is over. Compared by time, not by a flag the next
+   * ping clears: with a `pong_timeout` longer than `ping_interval`, a peer
+   * whose answer to a later ping is still on its way is not dead.
    */
-  private checkPeers(): void {
+  private checkPeers(slice: readonly Connection[]): void {
     const pinged: Connection[] = [];
-    for (const conn of this.lifecycle.connections('ws')) {
+    const sentAt = performance.now();
+    for (const conn of slice) {
       // Not reading it is our doing (backpressure): its pong may be waiting unread.
-      if (conn.readPaused) continue;
-      conn.alive = false;
+      if (conn.transport.kind !== 'ws' || conn.closed || conn.readPaused) continue;
       (conn.transport as WsTransport).socket.ping();
       pinged.push(conn);
     }
     if (pinged.length === 0) return;
     const timer = setTimeout(() => {
       for (const conn of pinged) {
-        if (!conn.alive && !conn.closed) (conn.transport as WsTransport).socket.terminate();
+        if (conn.heardAt < sentAt && !conn.closed && !conn.readPaused)
+          (conn.transport as WsTransport).socket.terminate();
       }
     }, this.options.pongTimeout * 1000);
     timer.unref();
@@ -220,10 +231,10 @@ export class StreamingGateway
     };
 
     socket.on('pong', () => {
-      conn.alive = true;
+      conn.heardAt = performance.now();
     });
     socket.on('message', (raw: RawData, isBinary: boolean) => {
-      conn.alive = true;
+      conn.heardAt = performance.now();
       const lines =
         conn.codec === 'json' ? this.readJson(conn, raw, isBinary) : this.readMsgpack(conn, raw, isBinary);
       if (lines === ANSWERED) return;
@@ -313,7 +324,7 @@ export class StreamingGateway
 
   /** Graceful shutdown: flush queued frames, then close every socket with 1001. */
   beforeApplicationShutdown(): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat?.stop();
     this.heartbeat = null;
     for (const conn of this.lifecycle.connections('ws')) conn.close(1001, 'server shutting down', true);
   }
