@@ -46,6 +46,9 @@ const handWrittenMd = [
   path.join(benchDir, 'results', 'content-filters.md'), // from bench/content-filters.bench.ts
   path.join(benchDir, 'results', 'architecture-ab.md'), // before/after the architecture work (issue 13)
   path.join(benchDir, 'results', 'codec.md'), // MessagePack against JSON, from bench/codec.mjs (issue 14)
+  path.join(benchDir, 'results', 'local-store.md'), // the local backend on a 1M-message SQLite store, from bench/local-store.mjs (issue 16)
+  path.join(benchDir, 'results', 'idle-connections.md'), // idle connections per node, from bench/idle-connections.mjs (issue 16)
+  path.join(benchDir, 'results', 'redis-cluster.md'), // Redis Cluster against a single Redis, from bench/redis-cluster.mjs (issue 16)
 ];
 
 /** What was measured as "ours": the script, and the repository's commit when the script is built from it. */

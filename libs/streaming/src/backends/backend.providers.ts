@@ -27,6 +27,7 @@ export function createStreamingBackend(options: StreamingOptions): StreamingBack
     case 'local':
       return new LocalBackend(
         options.historyStore === 'sqlite' ? new SqlitePersistence(options.historyPath) : undefined,
+        { cacheEntries: options.historyCacheEntries },
       );
     case 'redis':
       return RedisBackend.fromOptions(options, {

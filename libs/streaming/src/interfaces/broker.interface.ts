@@ -46,6 +46,19 @@ export interface Broker {
   oldestSeq(roomId: string): Promise<number>;
   /** Drops messages beyond `maxCount` and older than `olderThan` (epoch ms); returns how many. */
   trimHistory(roomId: string, limits: { maxCount: number; olderThan?: number }): Promise<number>;
+  /**
+   * Optional: `search_messages` through an index (the local SQLite store's FTS5
+   * table). Candidates among the room's newest `window` messages, seq below
+   * `before`, whose content has every one of `words` (lower-case, as
+   * `wordsOf` splits text), newest first, at most `limit`. It may return
+   * messages the search rule then refuses (deleted, past retention), never
+   * miss one it accepts. Null (or no method): no index, the caller scans
+   * {@link getHistory}.
+   */
+  searchMessages?(
+    roomId: string,
+    query: { words: string[]; limit: number; window: number; before?: number },
+  ): Promise<StoredMessage[] | null>;
 }
 
 /** Topic carrying a room's events. */

@@ -1,53 +1,42 @@
 import { StreamingBackend } from '../../interfaces';
 import { LocalPersistence } from './local-persistence.interface';
 import { LocalReadState } from './local-read-state';
-import { LocalRoom } from './local-rooms';
+import type { LocalBackendOptions } from './local-rooms';
+
+export type { LocalBackendOptions } from './local-rooms';
 
 /**
- * The in-process backend (the default): all state in this process's memory,
- * pub/sub delivered synchronously. Nothing is shared with other processes.
- * With a {@link LocalPersistence} (e.g. SQLite) rooms, members, bans and
- * history are written through and reloaded after a restart.
+ * The in-process backend (the default): pub/sub delivered synchronously,
+ * nothing shared with other processes.
+ *
+ * Without a {@link LocalPersistence} every room, member and message lives in
+ * this process's memory until it exits: for tests and demos. With one (the
+ * SQLite history store) the store is the source of truth: start-up reads
+ * nothing from it, every change is written there before the call resolves,
+ * and memory holds a bounded cache (`cacheEntries`) of the recently used
+ * rooms, their members, restrictions and newest messages.
  *
  * One port per layer: `LocalPresence` (presence store, node directory,
  * counters) < `LocalRooms` (room store) < `LocalBroker` (pub/sub and message
- * logs) < `LocalReadState` (read state) < this class (lifecycle and loading).
+ * logs) < `LocalReadState` (read state) < this class (lifecycle).
  */
 export class LocalBackend extends LocalReadState implements StreamingBackend {
   readonly kind = 'local';
 
   private closed = false;
-  private loaded = false;
 
-  constructor(persistence?: LocalPersistence) {
-    super(persistence);
+  constructor(persistence?: LocalPersistence, options: LocalBackendOptions = {}) {
+    super(persistence, options);
   }
 
   async connect(): Promise<void> {
     this.closed = false;
-    if (this.persistence && !this.loaded) {
-      this.loaded = true;
-      for (const p of this.persistence.load()) {
-        const room: LocalRoom = {
-          record: p.record,
-          members: new Map(p.members.map((m) => [m.userId, m])),
-          restrictions: new Map(p.restrictions.map((r) => [this.restrictionKey(r.kind, r.userId), r])),
-          invitations: new Map(p.invitations.map((i) => [i.userId, i])),
-          modLog: p.modLog,
-          history: p.history,
-          byId: new Map(p.history.map((m) => [m.id, m])),
-          lastSeq: p.lastSeq,
-          reads: new Map(Object.entries(p.readSeqs ?? {})),
-        };
-        this.rooms.set(p.record.id, room);
-        for (const userId of room.members.keys()) this.indexUser(userId, p.record.id, true);
-      }
-    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.handlers.clear();
+    if (this.persistence) this.rooms.clear();
     this.persistence?.close();
   }
 

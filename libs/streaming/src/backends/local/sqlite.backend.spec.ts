@@ -13,6 +13,12 @@ describeBackendContract(
   'local + sqlite',
   async () => new LocalBackend(new SqlitePersistence(join(dir, `c${n++}.db`))),
 );
+// The file is the source of truth: a cache far smaller than what the tests write (a room and
+// its owner are 2 entries, each message 1) behaves the same, reading what it dropped back.
+describeBackendContract(
+  'local + sqlite, a cache of 10 entries',
+  async () => new LocalBackend(new SqlitePersistence(join(dir, `t${n++}.db`)), { cacheEntries: 10 }),
+);
 
 describe('local backend with SQLite persistence', () => {
   it('finds rooms, members, bans, invitations, the log and history (with edits and reactions) after a restart', async () => {
