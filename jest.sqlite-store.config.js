@@ -12,5 +12,20 @@ module.exports = {
   ...e2e,
   displayName: 'e2e-sqlite-store',
   testTimeout: base.testTimeout,
-  setupFiles: ['<rootDir>/test/support/sqlite-store.setup.ts'],
+  setupFilesAfterEnv: ['<rootDir>/test/support/sqlite-store.setup.ts'],
+  // Not run here (npm test runs them on their own backends): the Chromium, package-install and
+  // multi-server specs (Redis, NATS, built demo processes), and routes, which asserts the store the
+  // environment names.
+  testPathIgnorePatterns: [
+    ...(e2e.testPathIgnorePatterns ?? ['/node_modules/']),
+    'browser',
+    'demo-layout',
+    'demo-chat-features',
+    'package-install',
+    'redis-cluster',
+    'redis-backend',
+    'nats-backend',
+    '/cluster\\.e2e',
+    'routes\\.e2e',
+  ],
 };

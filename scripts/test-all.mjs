@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs every check and every test of the project, in order:
 // typecheck, lint, format check, import cycles, unit tests, end-to-end tests (real redis-server /
-// nats-server processes and Chromium started by the tests themselves), the
+// nats-server processes and Chromium started by the tests themselves), the local backend's
+// end-to-end tests again on the SQLite store with a tiny cache, the
 // black-box conformance suite against the demo app on the local backend, then
 // on the redis and nats backends. Prints one summary line at the end:
 // "N passed, M failed". Exit code 0 only when everything passed.
@@ -76,6 +77,15 @@ run('unit', 'npx', ['jest', '--selectProjects', 'unit', '--json', `--outputFile=
 run('e2e', 'npx', ['jest', '--selectProjects', 'e2e', '--runInBand', '--json', `--outputFile=${e2eJson}`], {
   count: jestCounts(e2eJson),
 });
+// The local backend's end-to-end specs again, on the SQLite store with a cache of 10 entries
+// (far smaller than their data): every read that misses goes to the file.
+const sqliteJson = path.join(tmp, 'e2e-sqlite.json');
+run(
+  'e2e-sqlite-store',
+  'npx',
+  ['jest', '-c', 'jest.sqlite-store.config.js', '--runInBand', '--json', `--outputFile=${sqliteJson}`],
+  { count: jestCounts(sqliteJson) },
+);
 run('conformance', 'bash', ['-c', `set -o pipefail; scripts/conformance.sh 2>&1 | tee ${confLog}`], {
   count: () => lastLineCounts(confLog),
 });

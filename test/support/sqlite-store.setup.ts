@@ -1,5 +1,5 @@
 /**
- * Jest setup of `jest.sqlite-store.config.js`: every app an e2e spec
+ * Jest setup (`setupFilesAfterEnv`) of `jest.sqlite-store.config.js`: every app an e2e spec
  * builds in this process runs the local backend on the SQLite history store
  * with a tiny cache, instead of the in-memory store.
  *
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 
 const dir = mkdtempSync(join(tmpdir(), 'e2e-sqlite-store-'));
 // E2E_SQLITE_KEEP=1 keeps the files (to look into them afterwards).
-if (!process.env.E2E_SQLITE_KEEP) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+if (!process.env.E2E_SQLITE_KEEP) afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const cacheEntries = process.env.E2E_SQLITE_CACHE_ENTRIES || '10';
 let files = 0;
 

@@ -18,6 +18,8 @@ export * from './streaming.constants';
 export * from './interfaces';
 export { LocalBackend } from './backends/local/local.backend';
 export { SqlitePersistence } from './backends/local/sqlite-persistence';
+export type { SqlitePersistenceOptions } from './backends/local/sqlite-persistence';
+export type { LocalBackendOptions } from './backends/local/local-rooms';
 export type { LocalPersistence, PersistedRoom } from './backends/local/local-persistence.interface';
 
 // Errors.
