@@ -4,53 +4,27 @@
  * react and edit, and one of them resumes the messages it missed while its
  * connection was cut. Screenshots go to test-artifacts/.
  */
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
 import { ConnectionRegistry } from '../libs/streaming/src/connections/connection-registry';
+import { ARTIFACTS, launchChromium, prepareDemoPage } from './support/browser';
 import { TestApp, startDemoApp } from './support/app';
 
 jest.setTimeout(120_000);
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
 
 describe('demo chat page in Chromium', () => {
   let app: TestApp;
   let browser: Browser;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}: install it with "apt-get install -y chromium" (or set CHROMIUM_PATH)`,
-      );
-    }
-    // The page is bundled from apps/demo-chat/web by esbuild.
-    const built = spawnSync('node', ['scripts/build-web.mjs'], {
-      cwd: join(__dirname, '..'),
-      stdio: 'inherit',
-    });
-    if (built.status !== 0) throw new Error('building the demo page failed');
-    mkdirSync(ARTIFACTS, { recursive: true });
+    prepareDemoPage();
     app = await startDemoApp({
       JWT_SECRET: 'browser-e2e-secret-6a1f0c93b8d24e57',
       FORGE_STREAMING_TYPING_TIMEOUT: '3',
       FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '1000',
       FORGE_STREAMING_RATE_LIMIT_BURST_SIZE: '1000',
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

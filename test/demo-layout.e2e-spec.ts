@@ -7,17 +7,14 @@
  * shows errors as toasts, and follows the system's dark mode. Other users are
  * raw WebSocket clients. Screenshots go to test-artifacts/.
  */
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { type Browser, type Locator, type Page } from 'playwright-core';
+import { ARTIFACTS, launchChromium, prepareDemoPage } from './support/browser';
 import { TestApp, eventually, startDemoApp } from './support/app';
 import { ClientPool, type WsClient } from './support/ws-client';
 
 jest.setTimeout(120_000);
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = join(__dirname, '..', 'test-artifacts');
 const DAY_MS = 86_400_000;
 
 interface PageOptions {
@@ -79,35 +76,14 @@ describe('demo chat page layout and behaviour in Chromium', () => {
   const dialogs: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}: install it with "apt-get install -y chromium" (or set CHROMIUM_PATH)`,
-      );
-    }
-    const built = spawnSync('node', ['scripts/build-web.mjs'], {
-      cwd: join(__dirname, '..'),
-      stdio: 'inherit',
-    });
-    if (built.status !== 0) throw new Error('building the demo page failed');
-    mkdirSync(ARTIFACTS, { recursive: true });
+    prepareDemoPage();
     app = await startDemoApp({
       JWT_SECRET: 'layout-e2e-secret-0d7f3a9c51e84b26',
       FORGE_STREAMING_TYPING_TIMEOUT: '3',
       FORGE_STREAMING_RATE_LIMIT_REQUESTS_PER_SECOND: '1000',
       FORGE_STREAMING_RATE_LIMIT_BURST_SIZE: '1000',
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterEach(async () => {
