@@ -153,6 +153,9 @@ export class ServerProc {
       '--import',
       pathToFileURL(path.join(benchDir, 'lib/server-preload.mjs')).href,
     ];
+    // Extra V8/Node flags for the servers (experiments: BENCH_SERVER_NODE_ARGS='--trace-gc').
+    if (process.env.BENCH_SERVER_NODE_ARGS)
+      nodeArgs.push(...process.env.BENCH_SERVER_NODE_ARGS.split(/\s+/).filter(Boolean));
     if (profile) {
       this.profileDir = path.join(profilesDir, name);
       fs.rmSync(this.profileDir, { recursive: true, force: true });

@@ -129,7 +129,12 @@ export async function closeFanout(session) {
  * code, JIT, the libuv thread pool that WebCrypto JWT checks start, malloc arenas) are then
  * paid before anything is measured.
  */
-export async function warmUp(kind, port, count, concurrency) {
+/**
+ * Open `count` connections and close them again, so that the server's
+ * connection path is compiled before a measurement; with `joinRooms`, each
+ * also joins one of those rooms first (round robin), warming the join path.
+ */
+export async function warmUp(kind, port, count, concurrency, joinRooms = []) {
   if (count <= 0) return;
   const tokens =
     kind === 'ours' ? await mintTokens(Array.from({ length: count }, (_v, i) => `bench-warm-${i}`)) : null;
@@ -138,7 +143,12 @@ export async function warmUp(kind, port, count, concurrency) {
     (_v, i) => new BenchClient(kind, wsUrl(kind, port, tokens?.[i]), () => {}),
   );
   for (let i = 0; i < warm.length; i += concurrency)
-    await Promise.all(warm.slice(i, i + concurrency).map((c) => c.open()));
+    await Promise.all(
+      warm.slice(i, i + concurrency).map(async (c, k) => {
+        await c.open();
+        if (joinRooms.length > 0) await c.join(joinRooms[(i + k) % joinRooms.length]);
+      }),
+    );
   await new Promise((r) => setTimeout(r, 200));
   for (const c of warm) c.close();
   await new Promise((r) => setTimeout(r, 500));

@@ -73,6 +73,21 @@ describe('Connection outbound flow control', () => {
     expect(socket.writes).toEqual(['a', 'b\nc']);
   });
 
+  it('while a request runs, sends its events and its ack in one write at the end of the turn', async () => {
+    const { socket, conn } = setup();
+    conn.answering = true;
+    conn.send('{"type":"room_joined"}');
+    conn.send('{"type":"ack"}', undefined, true);
+    conn.answering = false;
+    expect(socket.writes).toEqual([]);
+    await turn();
+    expect(socket.writes).toEqual(['{"type":"room_joined"}\n{"type":"ack"}']);
+    // Outside a request an idle socket is written at once again (after the turn that wrote).
+    await turn();
+    conn.send('{"type":"message"}');
+    expect(socket.writes).toHaveLength(2);
+  });
+
   it('does not count a burst over the budget as slow while the reader takes it within write_timeout', async () => {
     const { socket, conn, slow, advance, check, scheduler } = setup();
     socket.stalled = true;

@@ -96,6 +96,12 @@ export class Connection {
   lastWriteTurn = -1;
   /** Set while the scheduler checks this connection's reader on its timer. */
   watched = false;
+  /**
+   * Set while one of this connection's requests runs: what it is sent meanwhile
+   * (its own events, then the ack) is batched into one write at the end of the
+   * turn instead of a write per frame.
+   */
+  answering = false;
   /** False until `connected` is queued: events that arrive while the connection is set up wait behind it. */
   private ready = false;
   private queue: WireFrame[] = [];
@@ -172,6 +178,7 @@ export class Connection {
     }
     if (
       !batch &&
+      !this.answering &&
       this.queue.length === 0 &&
       this.ready &&
       this.lastWriteTurn < this.scheduler.turn &&
@@ -260,16 +267,6 @@ export class Connection {
     if (this.held!.size === 0) this.held = null;
     this.heldBytes -= buf.bytes;
     return buf.frames;
-  }
-
-  /**
-   * Queue a frame once everything queued so far, on every connection, has been
-   * written, for the flush after that: a request's ack reaches its sender a
-   * turn after the events it caused reached the other sockets, without
-   * holding up the sender's next request.
-   */
-  sendAfterFlush(frame: string): void {
-    this.scheduler.afterFlush(() => this.send(frame, undefined, true));
   }
 
   /** Serialize and send one envelope (for frames addressed to this connection only). */

@@ -103,6 +103,16 @@ export class RequestDispatcherService {
 
   /** Handle one envelope of a connection; never throws. */
   async dispatch(conn: Connection, env: ClientEnvelope): Promise<void> {
+    // What the request sends its own connection, and its ack or error, go out as one write.
+    conn.answering = true;
+    try {
+      await this.run(conn, env);
+    } finally {
+      conn.answering = false;
+    }
+  }
+
+  private async run(conn: Connection, env: ClientEnvelope): Promise<void> {
     conn.lastActivity = Date.now();
     this.presence.touch(conn.userId);
     const h = Object.prototype.hasOwnProperty.call(this.handlers, env.type)
@@ -142,9 +152,9 @@ export class RequestDispatcherService {
         () => h.run(conn, data, env.id),
       );
       if (result !== NO_ACK && env.id !== undefined) {
-        // After the next flush: the events this request caused are written to every
-        // other socket before the requester reads its ack (and the next request runs now).
-        conn.sendAfterFlush(encodeEnvelope('ack', result, env.id));
+        // Queued for the end of this turn: the flush that writes it also writes what the
+        // request queued for other local sockets (the requester never reads its ack first).
+        conn.send(encodeEnvelope('ack', result, env.id), undefined, true);
       }
     } catch (err) {
       const e = toStreamingError(err);

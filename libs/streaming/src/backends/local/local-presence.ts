@@ -6,7 +6,21 @@ import {
   PresenceStore,
 } from '../../interfaces';
 
+/** A deep copy: what the local stores hand out can be changed by the caller without touching the store. */
 export const clone = <T>(v: T): T => structuredClone(v);
+
+/** A copy of a record whose fields are all primitives (members, presence): no deep walk needed. */
+export const copyFlat = <T extends object>(v: T): T => ({ ...v });
+
+/** A copy of a room record: its fields are primitives but for `metadata`, copied deeply only when it has keys. */
+export const copyRoom = <T extends { metadata: Record<string, unknown> }>(v: T): T => {
+  let empty = true;
+  for (const _key in v.metadata) {
+    empty = false;
+    break;
+  }
+  return { ...v, metadata: empty ? {} : structuredClone(v.metadata) };
+};
 
 /**
  * The local backend's presence store, node directory and counters: maps in
@@ -25,7 +39,7 @@ export class LocalPresence implements PresenceStore, NodeDirectory {
   protected readonly nodes = new Map<string, { info: NodeInfo; expires: number }>();
 
   async setPresence(record: PresenceRecord, ttlSeconds: number): Promise<void> {
-    this.presence.set(record.userId, { record: clone(record), expires: Date.now() + ttlSeconds * 1000 });
+    this.presence.set(record.userId, { record: copyFlat(record), expires: Date.now() + ttlSeconds * 1000 });
   }
 
   async getPresence(userIds: string[]): Promise<PresenceRecord[]> {
@@ -35,7 +49,7 @@ export class LocalPresence implements PresenceStore, NodeDirectory {
       const p = this.presence.get(id);
       if (!p) continue;
       if (p.expires <= now) this.presence.delete(id);
-      else out.push(clone(p.record));
+      else out.push(copyFlat(p.record));
     }
     return out;
   }

@@ -8,7 +8,7 @@ import {
   RoomStore,
 } from '../../interfaces';
 import { LocalPersistence } from './local-persistence.interface';
-import { LocalPresence, clone } from './local-presence';
+import { LocalPresence, clone, copyFlat, copyRoom } from './local-presence';
 import { DEFAULT_CACHE_ENTRIES, LocalRoom, RoomCache, roomEntry } from './room-cache';
 
 export type { LocalRoom } from './room-cache';
@@ -90,7 +90,7 @@ export class LocalRooms extends LocalPresence implements RoomStore {
     if (this.room(room.id)) throw new Error(`room ${room.id} already exists`);
     this.persistence?.createRoom(room, owner);
     const r = roomEntry(clone(room), 0, 1);
-    r.members = new Map([[owner.userId, clone(owner)]]);
+    r.members = new Map([[owner.userId, copyFlat(owner)]]);
     r.restrictions = new Map();
     r.invitations = new Map();
     if (!this.persistence) r.modLog = [];
@@ -100,7 +100,7 @@ export class LocalRooms extends LocalPresence implements RoomStore {
 
   async getRoom(roomId: string): Promise<RoomRecord | null> {
     const r = this.room(roomId);
-    return r ? clone(r.record) : null;
+    return r ? copyRoom(r.record) : null;
   }
 
   async updateRoom(roomId: string, patch: Partial<Omit<RoomRecord, 'id'>>): Promise<RoomRecord | null> {
@@ -147,7 +147,7 @@ export class LocalRooms extends LocalPresence implements RoomStore {
       if (owned >= limits.maxRoomsPerUser) return 'user_limit';
     }
     this.persistence?.saveMember(roomId, member);
-    members.set(member.userId, clone(member));
+    members.set(member.userId, copyFlat(member));
     this.indexUser(member.userId, roomId, true);
     this.rooms.fit(r);
     return 'added';
@@ -166,7 +166,7 @@ export class LocalRooms extends LocalPresence implements RoomStore {
   async getMember(roomId: string, userId: string): Promise<MemberRecord | null> {
     const r = this.room(roomId);
     const m = r && this.members(r).get(userId);
-    return m ? clone(m) : null;
+    return m ? copyFlat(m) : null;
   }
 
   async setMemberRole(roomId: string, userId: string, role: MemberRecord['role']): Promise<boolean> {
@@ -180,7 +180,7 @@ export class LocalRooms extends LocalPresence implements RoomStore {
 
   async listMembers(roomId: string): Promise<MemberRecord[]> {
     const r = this.room(roomId);
-    return r ? [...this.members(r).values()].map(clone) : [];
+    return r ? [...this.members(r).values()].map(copyFlat) : [];
   }
 
   async countMembers(roomId: string): Promise<number> {

@@ -1,6 +1,7 @@
 import { StreamingLogger } from '../../common/streaming-logger';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { OnApplicationShutdown, BeforeApplicationShutdown } from '@nestjs/common';
 import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { Server, WebSocket, RawData, VerifyClientCallbackAsync } from 'ws';
@@ -37,6 +38,8 @@ const ANSWERED: readonly DecodedLine[] = [];
 
 interface AuthedRequest extends IncomingMessage {
   streamingIdentity?: ConnectionIdentity;
+  /** Set when admission corked the request's socket (see `WsTransport`). */
+  streamingCorked?: boolean;
 }
 
 /**
@@ -67,6 +70,8 @@ class WsTransport implements ConnectionTransport {
   constructor(
     readonly socket: WebSocket,
     private readonly encoder: FrameEncoder,
+    /** The TCP socket, corked at admission: the 101 response waits for `connected` (one write for both). */
+    private corked: Duplex | null = null,
   ) {}
 
   write(frames: readonly WireFrame[]): void {
@@ -74,6 +79,14 @@ class WsTransport implements ConnectionTransport {
     const text = frames as readonly string[]; // a JSON connection queues strings only
     if (text.length === 1) this.socket.send(this.encoder.encode(text[0]), TEXT_FRAME);
     else this.socket.send(text.join('\n'));
+    this.uncork();
+  }
+
+  /** Let the bytes held since the upgrade go (after the first write, or before a close). */
+  uncork(): void {
+    if (this.corked === null) return;
+    this.corked.uncork();
+    this.corked = null;
   }
 
   bufferedAmount(): number {
@@ -81,6 +94,7 @@ class WsTransport implements ConnectionTransport {
   }
 
   close(code: number, reason: string): void {
+    this.uncork();
     if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) {
       this.socket.close(code, reason);
       const t = setTimeout(() => this.socket.terminate(), 2000);
@@ -101,6 +115,7 @@ class MsgpackWsTransport extends WsTransport {
     if (this.socket.readyState !== this.socket.OPEN) return;
     const bytes = frames as readonly Uint8Array[]; // a MessagePack connection queues bytes only
     this.socket.send(bytes.length === 1 ? bytes[0] : Buffer.concat(bytes), BINARY_FRAME);
+    this.uncork();
   }
 }
 
@@ -139,6 +154,9 @@ export class StreamingGateway
         .admit(info.req)
         .then((identity) => {
           info.req.streamingIdentity = identity;
+          // Held until `connected` is written: the 101 response and it leave in one write.
+          info.req.socket.cork();
+          info.req.streamingCorked = true;
           done(true);
         })
         .catch((err: unknown) => {
@@ -193,15 +211,17 @@ export class StreamingGateway
   }
 
   handleConnection(socket: WebSocket, req: AuthedRequest): void {
+    socket.on('error', (err) => this.logger.debug(`socket error: ${err.message}`));
     const identity = req.streamingIdentity;
     if (!identity) {
       socket.close(4401, 'unauthorized');
       return;
     }
+    const corked = req.streamingCorked ? req.socket : null;
     const transport =
       codecOfSubprotocol(socket.protocol) === 'msgpack'
-        ? new MsgpackWsTransport(socket, this.encoder)
-        : new WsTransport(socket, this.encoder);
+        ? new MsgpackWsTransport(socket, this.encoder, corked)
+        : new WsTransport(socket, this.encoder, corked);
     const conn = this.lifecycle.create(randomUUID(), identity, transport);
     const pending: Array<() => Promise<void>> = [];
     let running = false;
@@ -256,7 +276,6 @@ export class StreamingGateway
       pending.length = 0;
       void this.lifecycle.closed(conn);
     });
-    socket.on('error', (err) => this.logger.debug(`socket error: ${err.message}`));
 
     this.lifecycle
       .open(conn)
@@ -265,6 +284,7 @@ export class StreamingGateway
         void pump();
       })
       .catch((err: unknown) => {
+        transport.uncork();
         this.logger.error(`connection setup failed: ${String(err)}`);
         conn.close(1011, 'setup failed');
       });
