@@ -210,6 +210,43 @@ describe.each(['local', 'redis'] as const)('server API (%s)', (kind) => {
     ]);
   });
 
+  it('posts a thread reply with reply_to: members get it and thread_updated, get_thread lists it', async () => {
+    const [a, b] = await nodes();
+    const owner = fresh('owner');
+    const roomId = await roomWith(b, owner);
+    const member = await pool.connect(b.wsUrl, { token: await token(owner) });
+    const parent = (await member.ok('send_message', { room_id: roomId, content: 'deploy?' })) as {
+      message_id: string;
+    };
+
+    const res = await api(a, 'POST', `/rooms/${roomId}/messages`, {
+      content: 'deploy finished',
+      user_id: 'deploy-bot',
+      reply_to: parent.message_id,
+    });
+    expect(res.status).toBe(201);
+    const reply = res.json as { id: string };
+    expect(reply).toMatchObject({ reply_to: parent.message_id, thread_id: parent.message_id });
+    const got = await member.waitFor((e) => e.type === 'message' && e.data?.id === reply.id);
+    expect(got.data).toMatchObject({ reply_to: parent.message_id, thread_id: parent.message_id });
+    const updated = await member.waitFor((e) => e.type === 'thread_updated');
+    expect(updated.data).toMatchObject({ room_id: roomId, thread_id: parent.message_id, reply_count: 1 });
+    const thread = (await member.ok('get_thread', { room_id: roomId, thread_id: parent.message_id })) as {
+      messages: Array<{ content: string }>;
+    };
+    expect(thread.messages.map((m) => m.content)).toEqual(['deploy?', 'deploy finished']);
+
+    // As for send_message: an unknown parent is message_not_found, a bad one 400; nothing is stored.
+    const unknown = await api(a, 'POST', `/rooms/${roomId}/messages`, { content: 'x', reply_to: 'nope' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.json).toMatchObject({ code: 'message_not_found' });
+    expect((await api(a, 'POST', `/rooms/${roomId}/messages`, { content: 'x', reply_to: '' })).status).toBe(
+      400,
+    );
+    const hist = await api(a, 'GET', `/rooms/${roomId}/history`);
+    expect((hist.json as { messages: unknown[] }).messages).toHaveLength(2);
+  });
+
   it('room routes answer 404 for an unknown room and 400 for bad input', async () => {
     const [a, b] = await nodes();
     expect((await api(a, 'POST', '/rooms/no-such-room/messages', { content: 'x' })).status).toBe(404);

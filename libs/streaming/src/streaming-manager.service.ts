@@ -81,14 +81,19 @@ export class StreamingManager {
     await this.fanout.writable(this.fanout.registry.userConnections(userId));
   }
 
-  /** Store and deliver a message as `userId` (no membership checks; paced like {@link broadcastToRoom}). */
+  /**
+   * Store and deliver a message as `userId` (no membership checks; paced like
+   * {@link broadcastToRoom}); with `replyTo`, a thread reply to that message
+   * of the room (`message_not_found` otherwise).
+   */
   async saveMessage(
     roomId: string,
     userId: string,
     content: string,
     metadata?: Record<string, unknown>,
+    replyTo?: string,
   ): Promise<StoredMessage> {
-    const message = await this.history.save(roomId, userId, content, metadata);
+    const message = await this.history.save(roomId, userId, content, metadata, replyTo);
     await this.fanout.roomWritable(roomId);
     return message;
   }
@@ -188,18 +193,25 @@ export class StreamingManager {
   /**
    * Store and deliver a message in an existing room, exactly like
    * `send_message` (seq, history, resume); `room_not_found` otherwise.
-   * `userId` defaults to `"system"`. The server API's room message.
+   * `userId` defaults to `"system"`; `replyTo` makes it a thread reply. The
+   * server API's room message.
    */
   async postMessage(
     roomId: string,
     content: string,
-    opts: { userId?: string; metadata?: Record<string, unknown> } = {},
+    opts: { userId?: string; metadata?: Record<string, unknown>; replyTo?: string } = {},
   ): Promise<WireMessage> {
     await this.rooms.members(roomId); // room_not_found
     if (Buffer.byteLength(content) > this.options.maxMessageSize) {
       throw new StreamingError('message_too_large', `content is over ${this.options.maxMessageSize} bytes`);
     }
-    const stored = await this.saveMessage(roomId, opts.userId ?? 'system', content, opts.metadata);
+    const stored = await this.saveMessage(
+      roomId,
+      opts.userId ?? 'system',
+      content,
+      opts.metadata,
+      opts.replyTo,
+    );
     return messageToWire(stored);
   }
 

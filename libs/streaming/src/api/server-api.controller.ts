@@ -47,13 +47,17 @@ export class ServerApiController {
   @ApiOperation({
     summary: 'Post a room message',
     description:
-      'Stored and delivered exactly like `send_message` (seq, history, resume); `user_id` defaults to `"system"`.',
+      'Stored and delivered exactly like `send_message` (seq, history, resume, threads with `reply_to`); `user_id` defaults to `"system"`.',
   })
   @ApiParam({ name: 'id', description: 'The room id.' })
   @ApiSchemaResponse(201, 'The stored message.', WireMessageSchema)
   @ApiErrorResponses(400)
   postMessage(@Param('id') roomId: string, @Body() body: ApiRoomMessageBody): Promise<WireMessage> {
-    return this.manager.postMessage(roomId, body.content, { userId: body.user_id, metadata: body.metadata });
+    return this.manager.postMessage(roomId, body.content, {
+      userId: body.user_id,
+      metadata: body.metadata,
+      replyTo: body.reply_to,
+    });
   }
 
   @Post('users/:id/disconnect')

@@ -40,6 +40,17 @@ export class ApiRoomMessageBody {
   @IsOptional()
   @IsObject()
   metadata?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    description:
+      'A message id of the same room: the message is a thread reply to it, as with `send_message`.',
+    maxLength: 128,
+  })
+  @IsOptional()
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(128)
+  reply_to?: string;
 }
 
 /** `POST …/api/users/:id/disconnect` */
