@@ -4,17 +4,9 @@
  * `max_typing_users_per_room` count every node, and a private channel cannot
  * be created on a name that other users already use on another node.
  */
-import { Module } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import {
-  StreamingManager,
-  StreamingModule,
-  StreamingWsAdapter,
-  type StreamingModuleOptions,
-} from '@nest-streaming/streaming';
-import { signToken, startNestApp, type TestApp } from './support/app';
-import { startNatsServer, type NatsServerHandle } from './support/nats-server';
-import { startRedisServer, type RedisServerHandle } from './support/redis-server';
+import { StreamingManager } from '@nest-streaming/streaming';
+import { signToken, type TestApp } from './support/app';
+import { backendNodes } from './support/backend-nodes';
 import { ClientPool, WsClient, type Envelope } from './support/ws-client';
 
 jest.setTimeout(60_000);
@@ -45,44 +37,13 @@ const isTyping =
     e.data?.typing === typing;
 
 describe.each(['redis', 'nats'] as const)('limits across two nodes (%s)', (kind) => {
-  let redis: RedisServerHandle | undefined;
-  let nats: NatsServerHandle | undefined;
-  let run = 0;
-
-  beforeAll(async () => {
-    if (kind === 'redis') redis = await startRedisServer();
-    else nats = await startNatsServer({ jetstream: true });
-  });
-  afterAll(async () => {
-    await redis?.dispose();
-    await nats?.dispose();
-  });
-
-  /** Two nodes on one backend (a fresh key prefix per test). */
-  async function twoNodes(options: Partial<StreamingModuleOptions> = {}): Promise<[TestApp, TestApp]> {
-    const shared: Partial<StreamingModuleOptions> =
-      kind === 'redis'
-        ? { backend: 'redis', backendUrls: [redis!.url] }
-        : { backend: 'nats', backendUrls: [nats!.url] };
-    const nodePrefix = `limits${++run}-${Date.now()}`;
-    const start = async (nodeId: string): Promise<TestApp> => {
-      const config: StreamingModuleOptions = {
-        historyStore: 'memory',
-        auth: { jwtSecret: SECRET },
-        nodeId,
-        ...shared,
-        ...options,
-      };
-      @Module({ imports: [StreamingModule.forRoot(config)] })
-      class CrossNodeModule {}
-      const t = await startNestApp(CrossNodeModule, {
-        configure: (app: NestExpressApplication) => app.useWebSocketAdapter(new StreamingWsAdapter(app)),
-      });
-      apps.push(t);
-      return t;
-    };
-    return [await start(`${nodePrefix}-a`), await start(`${nodePrefix}-b`)];
-  }
+  /** Two nodes on one backend (fresh node ids per test). */
+  const { twoNodes } = backendNodes(
+    kind,
+    { historyStore: 'memory', auth: { jwtSecret: SECRET } },
+    apps,
+    'limits',
+  );
 
   it('max_connections_per_user counts both nodes: the third connection is refused with 429 on either', async () => {
     const [a, b] = await twoNodes({ maxConnectionsPerUser: 2 });

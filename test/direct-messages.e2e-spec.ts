@@ -5,10 +5,8 @@
  * app (local backend) and on two nodes sharing a real redis-server or
  * nats-server.
  */
-import { type StreamingModuleOptions } from '@nest-streaming/streaming';
-import { signToken, startStreamingApp, startDemoApp, type TestApp } from './support/app';
-import { startNatsServer, type NatsServerHandle } from './support/nats-server';
-import { startRedisServer, type RedisServerHandle } from './support/redis-server';
+import { signToken, startDemoApp, type TestApp } from './support/app';
+import { backendNodes } from './support/backend-nodes';
 import { ClientPool, type Json } from './support/ws-client';
 
 jest.setTimeout(60_000);
@@ -102,37 +100,12 @@ describe('direct messages on the demo app (local backend)', () => {
 });
 
 describe.each(['redis', 'nats'] as const)('direct messages across two nodes (%s)', (kind) => {
-  let redis: RedisServerHandle | undefined;
-  let nats: NatsServerHandle | undefined;
-  let run = 0;
-
-  beforeAll(async () => {
-    if (kind === 'redis') redis = await startRedisServer();
-    else nats = await startNatsServer({ jetstream: true });
-  });
-  afterAll(async () => {
-    await redis?.dispose();
-    await nats?.dispose();
-  });
-
-  async function twoNodes(): Promise<[TestApp, TestApp]> {
-    const shared: Partial<StreamingModuleOptions> =
-      kind === 'redis'
-        ? { backend: 'redis', backendUrls: [redis!.url] }
-        : { backend: 'nats', backendUrls: [nats!.url] };
-    const prefix = `dm${++run}-${Date.now()}`;
-    const start = async (nodeId: string): Promise<TestApp> => {
-      const t = await startStreamingApp({
-        historyStore: 'memory',
-        auth: { jwtSecret: SECRET },
-        nodeId,
-        ...shared,
-      });
-      apps.push(t);
-      return t;
-    };
-    return [await start(`${prefix}-a`), await start(`${prefix}-b`)];
-  }
+  const { twoNodes } = backendNodes(
+    kind,
+    { historyStore: 'memory', auth: { jwtSecret: SECRET } },
+    apps,
+    'dm',
+  );
 
   const token = (sub: string): Promise<string> =>
     signToken(SECRET, { sub, exp: Math.floor(Date.now() / 1000) + 600 });

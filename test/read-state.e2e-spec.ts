@@ -9,10 +9,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type StreamingModuleOptions } from '@nest-streaming/streaming';
-import { signToken, startStreamingApp, startDemoApp, type TestApp } from './support/app';
-import { startNatsServer, type NatsServerHandle } from './support/nats-server';
-import { startRedisServer, type RedisServerHandle } from './support/redis-server';
+import { signToken, startDemoApp, type TestApp } from './support/app';
+import { backendNodes } from './support/backend-nodes';
 import { ClientPool, type Json, type WsClient } from './support/ws-client';
 
 jest.setTimeout(60_000);
@@ -204,38 +202,17 @@ describe('read state on the demo app (local backend)', () => {
 });
 
 describe.each(['redis', 'nats'] as const)('read state across two nodes (%s)', (kind) => {
-  let redis: RedisServerHandle | undefined;
-  let nats: NatsServerHandle | undefined;
-
-  beforeAll(async () => {
-    if (kind === 'redis') redis = await startRedisServer();
-    else nats = await startNatsServer({ jetstream: true });
-  });
-  afterAll(async () => {
-    await redis?.dispose();
-    await nats?.dispose();
-  });
-
-  async function twoNodes(): Promise<[TestApp, TestApp]> {
-    const shared: Partial<StreamingModuleOptions> =
-      kind === 'redis'
-        ? { backend: 'redis', backendUrls: [redis!.url] }
-        : { backend: 'nats', backendUrls: [nats!.url] };
-    const prefix = `rs-${Date.now()}`;
-    const start = async (nodeId: string): Promise<TestApp> => {
-      const t = await startStreamingApp({
-        historyStore: 'memory',
-        auth: { jwtSecret: SECRET },
-        maxMessagesPerSecond: 1000,
-        rateLimit: { enabled: false },
-        nodeId,
-        ...shared,
-      });
-      apps.push(t);
-      return t;
-    };
-    return [await start(`${prefix}-a`), await start(`${prefix}-b`)];
-  }
+  const { twoNodes } = backendNodes(
+    kind,
+    {
+      historyStore: 'memory',
+      auth: { jwtSecret: SECRET },
+      maxMessagesPerSecond: 1000,
+      rateLimit: { enabled: false },
+    },
+    apps,
+    'rs',
+  );
 
   const token = (sub: string): Promise<string> =>
     signToken(SECRET, { sub, exp: Math.floor(Date.now() / 1000) + 600 });
