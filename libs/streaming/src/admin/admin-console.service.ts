@@ -3,7 +3,8 @@ import { StreamingLogger } from '../common/streaming-logger';
 import { StreamingOptions } from '../config/streaming-options.interface';
 import { ConnectionRegistry } from '../connections/connection-registry';
 import { StreamingEvents } from '../events/streaming-events';
-import type { Broker, ModerationLogEntry, NodeDirectory, PresenceStore, RoomStore } from '../interfaces';
+import type { Broker, NodeDirectory, PresenceStore, RoomStore } from '../interfaces';
+import { moderationEntryToWire } from '../protocol/wire';
 import { ADMIN_MODERATION_TOPIC } from '../interfaces/broker.interface';
 import { StreamingManager } from '../streaming-manager.service';
 import {
@@ -75,9 +76,9 @@ export class AdminConsoleService implements OnApplicationBootstrap, OnApplicatio
   async onApplicationBootstrap(): Promise<void> {
     // Every node tells every node (itself included) about the actions taken on it.
     await this.broker.subscribe(ADMIN_MODERATION_TOPIC, (payload) => this.remember(payload));
-    this.stopListening = this.events.on('moderation', ({ roomId, entry }) => {
+    this.stopListening = this.events.on('moderation', ({ entry }) => {
       this.broker
-        .publish(ADMIN_MODERATION_TOPIC, JSON.stringify(toAdminEntry(roomId, entry)))
+        .publish(ADMIN_MODERATION_TOPIC, JSON.stringify(moderationEntryToWire(entry)))
         .catch((err: unknown) => this.logger.warn(`moderation feed publish failed: ${String(err)}`));
     });
   }
@@ -244,17 +245,4 @@ export class AdminConsoleService implements OnApplicationBootstrap, OnApplicatio
   moderation(limit = ADMIN_MODERATION_SIZE): AdminModerationEntry[] {
     return this.moderationLog.slice(-Math.max(1, limit)).reverse();
   }
-}
-
-function toAdminEntry(roomId: string, e: ModerationLogEntry): AdminModerationEntry {
-  return {
-    room_id: roomId,
-    action: e.action,
-    moderator_id: e.moderatorId,
-    target_id: e.targetId,
-    reason: e.reason,
-    at: e.at,
-    ...(e.durationS !== undefined ? { duration_s: e.durationS } : {}),
-    ...(e.role !== undefined ? { role: e.role } : {}),
-  };
 }

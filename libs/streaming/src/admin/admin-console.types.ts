@@ -1,3 +1,4 @@
+import type { WireModerationEntry } from '../protocol/wire';
 import type { StreamingStatsSnapshot } from '../streaming-manager.service';
 
 /** A live node as the admin console shows it. */
@@ -74,14 +75,5 @@ export interface AdminConnections {
   truncated: boolean;
 }
 
-/** One moderation action (`GET <admin>/api/moderation`). */
-export interface AdminModerationEntry {
-  room_id: string;
-  action: string;
-  moderator_id: string | null;
-  target_id: string;
-  reason: string;
-  at: string;
-  duration_s?: number;
-  role?: string;
-}
+/** One moderation action (`GET <admin>/api/moderation`): the moderation log's wire entry. */
+export type AdminModerationEntry = WireModerationEntry;
