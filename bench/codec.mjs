@@ -34,6 +34,7 @@ import { cpuTimeUs, machineBusyUs } from './lib/proc.mjs';
 import { f, machine, mdTable, prettify, printTable } from './lib/report.mjs';
 import { benchDir, log, resultsDir, root, sleep, startServer } from './lib/servers.mjs';
 import { createRoom, login, mintTokens, openClient, warmUp } from './lib/setup.mjs';
+import { stopWorkers } from './lib/workers.mjs';
 
 const cfg = {
   receivers: Math.max(2, num('BENCH_CODEC_RECEIVERS', 500)),
@@ -105,17 +106,7 @@ class Workers {
     });
   }
   async close() {
-    await Promise.all(
-      this.procs.map(
-        (w) =>
-          new Promise((r) => {
-            if (w.exitCode !== null || w.signalCode !== null) return r();
-            w.once('exit', r);
-            w.send({ op: 'close' });
-            setTimeout(() => w.kill('SIGKILL'), 5000).unref();
-          }),
-      ),
-    );
+    await stopWorkers(this.procs);
   }
 }
 

@@ -44,6 +44,7 @@ import { cpuTimeUs, machineBusyUs } from './lib/proc.mjs';
 import { machine, printTable } from './lib/report.mjs';
 import { JWT_SECRET, SERVERS, benchDir, log, resultsDir, root, sleep, startServer } from './lib/servers.mjs';
 import { httpJson, warmUp } from './lib/setup.mjs';
+import { stopWorkers } from './lib/workers.mjs';
 
 const N = num('BENCH_IDLE_CONNECTIONS', 2000);
 const cfg = {
@@ -156,17 +157,7 @@ class IdleWorkers {
   }
 
   async close() {
-    await Promise.all(
-      this.procs.map(
-        (w) =>
-          new Promise((r) => {
-            if (w.exitCode !== null || w.signalCode !== null) return r();
-            w.once('exit', r);
-            w.send({ op: 'close' });
-            setTimeout(() => w.kill('SIGKILL'), 5000).unref();
-          }),
-      ),
-    );
+    await stopWorkers(this.procs);
   }
 }
 

@@ -4,6 +4,21 @@ import { fork } from 'node:child_process';
 import path from 'node:path';
 import { benchDir } from './servers.mjs';
 
+/** Ask each worker process to close ({op: 'close'}) and wait for it to exit; killed after 5 s. */
+export function stopWorkers(procs) {
+  return Promise.all(
+    procs.map(
+      (w) =>
+        new Promise((r) => {
+          if (w.exitCode !== null || w.signalCode !== null) return r();
+          w.once('exit', r);
+          w.send({ op: 'close' });
+          setTimeout(() => w.kill('SIGKILL'), 5000).unref();
+        }),
+    ),
+  );
+}
+
 export class Workers {
   constructor(count) {
     this.procs = [];
@@ -119,16 +134,6 @@ export class Workers {
   }
 
   async close() {
-    await Promise.all(
-      this.procs.map(
-        (w) =>
-          new Promise((r) => {
-            if (w.exitCode !== null || w.signalCode !== null) return r();
-            w.once('exit', r);
-            w.send({ op: 'close' });
-            setTimeout(() => w.kill('SIGKILL'), 5000).unref();
-          }),
-      ),
-    );
+    await stopWorkers(this.procs);
   }
 }
