@@ -1,7 +1,7 @@
 /**
  * End-to-end helper: a real Redis Cluster with replicas on loopback, for
- * failover tests. Each node is a `redis-server` child process (see
- * ./server-process) with its own temporary directory, cluster mode, the
+ * failover tests. Each node is a `redis-server` of ./redis-server
+ * (`startRedisServer`) with its own temporary directory, cluster mode, the
  * append-only file with `appendfsync always` and a short
  * `cluster-node-timeout`, so that a killed master's replica is promoted
  * within a few seconds. `redis-cli --cluster create` assigns the slots and
@@ -15,10 +15,9 @@
  * no persistence, no failover.)
  */
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { REDIS_SERVER_MISSING, findRedisServer } from './redis-server';
-import { findBinary, freePort, serverProcess, sleep, workDir, type ServerProcess } from './server-process';
+import { REDIS_SERVER_MISSING, startRedisServer, type RedisServerHandle } from './redis-server';
+import { findBinary, freePort, sleep } from './server-process';
 
 export interface ReplicatedClusterOptions {
   /** Masters (each owns a third of the slots for 3). Default 3. */
@@ -34,22 +33,8 @@ export interface ReplicatedClusterOptions {
 }
 
 /** One node of the cluster. */
-export interface ClusterNodeHandle {
-  port: number;
-  /** `redis://127.0.0.1:<port>` */
-  url: string;
-  dir: string;
-  readonly running: boolean;
-  readonly pid: number | undefined;
-  /** SIGKILL, and wait for the exit. */
-  kill(): Promise<void>;
-  /** SIGSTOP: the process stays, silent (a hung node). */
-  pause(): void;
-  /** SIGCONT after {@link pause}. */
-  resume(): void;
-  /** Start again on the same port and directory (it rejoins the cluster from its nodes.conf). */
-  restart(): Promise<void>;
-}
+/** A node of the cluster: a `redis-server` of ./redis-server (`kill`, `pause`, `resume`, `restart`). */
+export type ClusterNodeHandle = RedisServerHandle;
 
 /** A shard: the master owning some slots and its replicas, as the cluster sees it now. */
 export interface Shard {
@@ -158,93 +143,39 @@ function parseClusterNodes(text: string): NodeLine[] {
 export async function startReplicatedRedisCluster(
   options: ReplicatedClusterOptions = {},
 ): Promise<ReplicatedClusterHandle> {
-  const binary = findRedisServer();
   const cli = findBinary('redis-cli', REDIS_CLI_MISSING);
   const masters = options.masters ?? 3;
   const replicasPerMaster = options.replicasPerMaster ?? 1;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const count = masters * (1 + replicasPerMaster);
 
-  const processes: ServerProcess[] = [];
-  const removers: Array<() => void> = [];
   const nodes: ClusterNodeHandle[] = [];
   let disposed: Promise<void> | undefined;
   const dispose = (): Promise<void> =>
     (disposed ??= (async () => {
       for (const n of nodes) n.resume();
-      await Promise.all(processes.map((p) => p.kill()));
-      removers.forEach((remove) => remove());
+      await Promise.all(nodes.map((n) => n.dispose()));
     })());
 
   try {
     // The cluster bus port is the client port + 10000 unless set: both are picked free.
     const all = await uniquePorts(2 * count);
     const ports = all.slice(0, count);
-    for (const [i, port] of ports.entries()) {
-      const busPort = all[count + i];
-      const { dir, remove } = workDir(`nest-streaming-redis-cluster-${port}-`);
-      removers.push(remove);
-      const args = (): string[] => [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--daemonize',
-        'no',
-        '--loglevel',
-        'warning',
-        '--save',
-        '',
-        '--cluster-enabled',
-        'yes',
-        '--cluster-port',
-        String(busPort),
-        '--cluster-config-file',
-        join(dir, 'nodes.conf'),
-        '--cluster-node-timeout',
-        String(options.nodeTimeoutMs ?? 1000),
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        options.appendfsync ?? 'always',
-      ];
-      const proc = serverProcess({
-        name: 'redis-server (cluster node)',
-        binary,
-        args,
-        cwd: dir,
-        port,
-        probe: (p) =>
-          commandOn(p, ['PING']).then(
-            (r) => r === 'PONG',
-            () => false,
-          ),
-        readiness: 'answer PING',
-        startTimeoutMs: 10_000,
-      });
-      processes.push(proc);
-      nodes.push({
-        port,
-        url: `redis://127.0.0.1:${port}`,
-        dir,
-        get running() {
-          return proc.child !== null;
-        },
-        get pid() {
-          return proc.child?.pid;
-        },
-        kill: () => proc.kill(),
-        pause: () => void proc.child?.kill('SIGSTOP'),
-        resume: () => void proc.child?.kill('SIGCONT'),
-        restart: async () => {
-          await proc.kill();
-          await proc.launch();
-        },
-      });
-    }
-    await Promise.all(processes.map((p) => p.launch()));
+    const started = await Promise.allSettled(
+      ports.map((port, i) =>
+        startRedisServer({
+          port,
+          cluster: true,
+          clusterPort: all[count + i],
+          clusterNodeTimeoutMs: options.nodeTimeoutMs ?? 1000,
+          appendonly: true,
+          appendfsync: options.appendfsync ?? 'always',
+        }),
+      ),
+    );
+    for (const r of started) if (r.status === 'fulfilled') nodes.push(r.value);
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     await run(
       cli,
       [

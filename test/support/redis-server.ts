@@ -22,6 +22,12 @@ export interface RedisServerOptions {
   port?: number;
   /** Start as a Redis Cluster node (`--cluster-enabled yes`). Default false. */
   cluster?: boolean;
+  /** With `cluster`: the cluster bus port. Default: the port + 10000. */
+  clusterPort?: number;
+  /** With `cluster`: `cluster-node-timeout` in ms. Default 2000. */
+  clusterNodeTimeoutMs?: number;
+  /** With `appendonly`: `appendfsync`. Default Redis's (`everysec`). */
+  appendfsync?: 'always' | 'everysec' | 'no';
   /** More `redis-server` arguments, e.g. `['--maxmemory', '10mb']`. */
   extraArgs?: string[];
   /** How long to wait for PING to answer. Default 10 s. */
@@ -36,6 +42,14 @@ export interface RedisServerHandle {
   dir: string;
   /** Whether the process is currently running. */
   readonly running: boolean;
+  /** The process id while running. */
+  readonly pid: number | undefined;
+  /** SIGKILL, and wait for the exit (a crash: no AOF flush). */
+  kill(): Promise<void>;
+  /** SIGSTOP: the process stays, silent (a hung server). */
+  pause(): void;
+  /** SIGCONT after {@link pause}. */
+  resume(): void;
   /** Stop the server gracefully (SIGTERM: the AOF is flushed); SIGKILL after 5 s. Idempotent. */
   stop(): Promise<void>;
   /** Stop (if running) and start again on the same port with the same directory. */
@@ -95,9 +109,11 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       '--loglevel',
       'warning',
     ];
+    if (options.appendfsync) a.push('--appendfsync', options.appendfsync);
     if (options.cluster) {
       a.push('--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'));
-      a.push('--cluster-node-timeout', '2000');
+      a.push('--cluster-node-timeout', String(options.clusterNodeTimeoutMs ?? 2000));
+      if (options.clusterPort !== undefined) a.push('--cluster-port', String(options.clusterPort));
     }
     return [...a, ...(options.extraArgs ?? [])];
   };
@@ -121,6 +137,12 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     get running() {
       return server.child !== null;
     },
+    get pid() {
+      return server.child?.pid;
+    },
+    kill: () => server.kill(),
+    pause: () => void server.child?.kill('SIGSTOP'),
+    resume: () => void server.child?.kill('SIGCONT'),
     stop: () => server.stop(),
     async restart() {
       await server.stop();
