@@ -12,7 +12,12 @@ export const CLK_TCK = clkTck;
 
 /** utime + stime of a process, in microseconds (resolution 1/CLK_TCK s). */
 export function cpuTimeUs(pid) {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return statCpuUs(`/proc/${pid}/stat`);
+}
+
+/** utime + stime from a `stat` file of /proc (a process's, or one thread's under task/), in microseconds. */
+function statCpuUs(path) {
+  const stat = fs.readFileSync(path, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // f[0] is field 3 (state); utime is field 14, stime field 15.
   const utime = Number(f[11]);
@@ -91,4 +96,38 @@ export function resetPeakRss(pid) {
   } catch {
     return false;
   }
+}
+
+/**
+ * CPU time of each thread of a process, {tid: {user, system, total}} in µs,
+ * to tell the main thread's work from V8's helper threads (JIT, parallel GC).
+ */
+export function threadCpu(pid) {
+  const out = {};
+  let tids = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      out[tid] = statCpuUs(`/proc/${pid}/task/${tid}/stat`);
+    } catch {
+      /* thread exited */
+    }
+  }
+  return out;
+}
+
+/** CPU µs between two {@link threadCpu} readings: the main thread (tid = pid) and every other thread together. */
+export function threadSplit(pid, before, after) {
+  let main = 0;
+  let helpers = 0;
+  for (const [tid, v] of Object.entries(after)) {
+    const d = v.total - (before[tid]?.total ?? 0);
+    if (Number(tid) === pid) main += d;
+    else helpers += d;
+  }
+  return { main, helpers };
 }

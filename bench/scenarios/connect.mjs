@@ -5,11 +5,11 @@
 import { nowUs } from '../lib/client.mjs';
 import { common, num } from '../lib/config.mjs';
 import { cpuOf } from '../lib/phase.mjs';
+import { threadCpu, threadSplit } from '../lib/proc.mjs';
 import { f, mdTable, ratio, x } from '../lib/report.mjs';
 import { runEach, log, sleep, startServer } from '../lib/servers.mjs';
 import { createRoom, login, mintTokens, warmUp } from '../lib/setup.mjs';
 import { Workers } from '../lib/workers.mjs';
-import { threadCpu, threadSplit } from '../lib/threads.mjs';
 
 const cfg = {
   connections: num('BENCH_CONNECT_CONNECTIONS', 1000),
